@@ -1,0 +1,107 @@
+/* trapsan: a sampling data-race sanitizer built on hardware watchpoints.
+ *
+ * Public C API, usable from C and C++. The runtime initializes itself when it
+ * is loaded (a constructor in libtrapsan.so / libtrapsan.a); every function
+ * below is also safe to call before that happens.
+ *
+ * Options come from the TRAPSAN_OPTIONS environment variable, e.g.
+ *   TRAPSAN_OPTIONS="mode=ci:log_path=/tmp/trapsan" ./app
+ * Run with TRAPSAN_OPTIONS=help=1 for the list.
+ */
+#ifndef TRAPSAN_TRAPSAN_H_
+#define TRAPSAN_TRAPSAN_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define TRAPSAN_API __attribute__((visibility("default")))
+#else
+#define TRAPSAN_API
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Initializes the runtime if it is not initialized yet: reads TRAPSAN_OPTIONS,
+ * opens the hardware watchpoints and installs the SIGTRAP handler. Idempotent
+ * and thread-safe; the runtime already calls it at load time. Call it earlier
+ * (before creating threads) only if your own constructors create threads.
+ * Returns 1 when race detection is active (any backend but "off"), else 0. */
+TRAPSAN_API int trapsan_init(void);
+
+/* Manual instrumentation: call right before a plain (non-atomic) read or
+ * write of `size` bytes at `addr`. Most calls cost a thread-local decrement;
+ * one call in `sample_rate` (randomized) opens a watch window: it arms a
+ * hardware watchpoint on the address and stalls the caller for about
+ * `delay_us` microseconds, so any other thread touching the bytes meanwhile
+ * is caught and reported with both stacks. Thread-safe, reentrant. */
+TRAPSAN_API void trapsan_check_read(const volatile void *addr, size_t size);
+TRAPSAN_API void trapsan_check_write(const volatile void *addr, size_t size);
+
+/* One report, as handed to a report callback. Strings live until the
+ * callback returns. */
+typedef enum trapsan_report_kind {
+  TRAPSAN_REPORT_DATA_RACE = 1,          /* two accesses, both stacks */
+  TRAPSAN_REPORT_UNKNOWN_ORIGIN = 2,     /* the value changed, no trap seen */
+} trapsan_report_kind;
+
+typedef struct trapsan_report {
+  trapsan_report_kind kind;
+  const char *title;    /* "data race in f / g" */
+  const char *summary;  /* "data race file.c:12 in f" */
+  const char *text;     /* the whole report, as printed */
+  uintptr_t address;    /* the watched address */
+  int watcher_tid;      /* kernel thread id of the sampling thread */
+  int racer_tid;        /* kernel thread id of the other thread, 0 if unknown */
+  int late;             /* 1 if the trap arrived after its window closed */
+} trapsan_report;
+
+typedef void (*trapsan_report_callback)(const trapsan_report *report,
+                                        void *user_data);
+
+/* Installs a callback called for every race that is reported (after
+ * deduplication, before it is printed), in the thread that found it, outside
+ * any signal handler. NULL removes it. Thread-safe. */
+TRAPSAN_API void trapsan_set_report_callback(trapsan_report_callback callback,
+                                             void *user_data);
+
+/* Counters since start-up (or since fork, in a child). */
+typedef struct trapsan_stats {
+  uint64_t checks_slow;        /* checks that reached the sampler */
+  uint64_t windows;            /* watch windows opened */
+  uint64_t skipped_no_slot;    /* samples skipped: every watchpoint busy */
+  uint64_t skipped_budget;     /* samples skipped: max_overhead reached */
+  uint64_t skipped_reentrant;  /* samples skipped: already inside trapsan */
+  uint64_t traps;              /* our SIGTRAPs handled (conflicting accesses) */
+  uint64_t traps_late;         /* ... of which arrived after their window */
+  uint64_t traps_self;         /* watcher's own traps, ignored */
+  uint64_t traps_foreign;      /* other SIGTRAPs passed to the previous handler */
+  uint64_t traps_dropped;      /* conflicts that did not fit the record table */
+  uint64_t races_found;        /* races found, duplicates included */
+  uint64_t races_reported;     /* races printed (after dedup and max_reports) */
+  uint64_t races_unknown_origin; /* value changes with no trap (subset of found) */
+  uint64_t duplicates;         /* races not printed as duplicates */
+  uint64_t window_ns;          /* wall time spent in windows, all threads */
+  uint64_t arm_ns;             /* ... of which arming and disarming */
+  uint64_t threads_created;    /* threads started since init */
+  int hw_slots;                /* hardware watchpoints in use (0-4) */
+  int backend;                 /* 0 off, 1 soft (value change only), 2 hw */
+} trapsan_stats;
+
+/* Fills *stats. Thread-safe; async-signal-safe. */
+TRAPSAN_API void trapsan_get_stats(trapsan_stats *stats);
+
+/* The active backend: "hw", "soft" or "off". */
+TRAPSAN_API const char *trapsan_backend(void);
+
+/* Reports the traps that arrived after their window closed (normally done at
+ * the end of every window and at exit) and flushes the report sink. */
+TRAPSAN_API void trapsan_flush(void);
+
+#ifdef __cplusplus
+}  /* extern "C" */
+#endif
+
+#endif  /* TRAPSAN_TRAPSAN_H_ */

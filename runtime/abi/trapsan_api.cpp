@@ -1,0 +1,67 @@
+// The public C API (include/trapsan/trapsan.h) and the load-time constructor.
+#include "trapsan/trapsan.h"
+
+#include <atomic>
+#include <cstring>
+
+#include "runtime/core/counters.h"
+#include "runtime/core/sampler.h"
+#include "runtime/core/slots.h"
+#include "runtime/core/thread_state.h"
+#include "runtime/core/window.h"
+#include "runtime/report/reporter.h"
+
+using namespace trapsan;
+
+// Initialize as early as possible: threads created before this point do not
+// inherit the watchpoints (they are adopted, at a cost).
+__attribute__((constructor(101))) static void TrapsanConstructor() {
+  InitializeRuntime();
+}
+
+extern "C" {
+
+TRAPSAN_API int trapsan_init(void) {
+  return InitializeRuntime() && ActiveBackend() != Backend::kOff ? 1 : 0;
+}
+
+// The fast path: one initial-exec TLS decrement and a predicted branch.
+TRAPSAN_API void trapsan_check_read(const volatile void* addr, size_t size) {
+  if (__builtin_expect(--t_thread.countdown > 0, 1)) return;
+  SampleAccess(addr, size, /*is_write=*/false,
+               reinterpret_cast<uintptr_t>(__builtin_return_address(0)));
+}
+
+TRAPSAN_API void trapsan_check_write(const volatile void* addr, size_t size) {
+  if (__builtin_expect(--t_thread.countdown > 0, 1)) return;
+  SampleAccess(addr, size, /*is_write=*/true,
+               reinterpret_cast<uintptr_t>(__builtin_return_address(0)));
+}
+
+TRAPSAN_API void trapsan_set_report_callback(trapsan_report_callback callback,
+                                             void* user_data) {
+  SetReportCallback(callback, user_data);
+}
+
+TRAPSAN_API void trapsan_get_stats(trapsan_stats* stats) {
+  if (stats == nullptr) return;
+  memset(stats, 0, sizeof(*stats));
+#define TRAPSAN_COUNTER(Name, Description) \
+  stats->Name = Stats().Name.load(std::memory_order_relaxed);
+#include "runtime/core/counters.inc"
+#undef TRAPSAN_COUNTER
+  stats->hw_slots = ActiveBackend() == Backend::kHw ? SlotCount() : 0;
+  stats->backend = static_cast<int>(ActiveBackend());
+}
+
+TRAPSAN_API const char* trapsan_backend(void) {
+  return BackendName(ActiveBackend());
+}
+
+TRAPSAN_API void trapsan_flush(void) {
+  if (t_thread.in_runtime != 0) return;
+  InRuntime guard;
+  DrainLateConflicts();
+}
+
+}  // extern "C"

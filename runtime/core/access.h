@@ -1,0 +1,36 @@
+// What trapsan knows about one memory access: who made it, where, and the
+// stack that led to it. Plain data, filled from the SIGTRAP handler as well as
+// from ordinary code.
+#ifndef TRAPSAN_RUNTIME_CORE_ACCESS_H_
+#define TRAPSAN_RUNTIME_CORE_ACCESS_H_
+
+#include <cstdint>
+
+namespace trapsan {
+
+inline constexpr int kMaxFrames = 32;
+
+// Raw program counters, innermost first. Symbolized later, outside handlers.
+struct StackTrace {
+  uintptr_t pcs[kMaxFrames];
+  int depth;
+};
+
+enum class AccessKind : uint8_t { kUnknown, kRead, kWrite };
+
+struct AccessInfo {
+  int tid;             // kernel thread id
+  uint32_t thread_id;  // trapsan's thread number (T0 is the first thread)
+  uintptr_t addr;      // the bytes accessed; for a trap, the watched bytes
+  uint32_t size;       // 0 if unknown
+  AccessKind kind;
+  // True when pcs[0] is the instruction after the access (a hardware trap);
+  // false when it is a return address into the code that made the access.
+  bool pc_after_access;
+  uint64_t time_ns;  // CLOCK_MONOTONIC
+  StackTrace stack;
+};
+
+}  // namespace trapsan
+
+#endif  // TRAPSAN_RUNTIME_CORE_ACCESS_H_

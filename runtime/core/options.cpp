@@ -1,0 +1,210 @@
+#include "options.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace trapsan {
+namespace {
+
+// --- Parsing one value into each option type. Return an error or "". ---
+
+std::string ParseValue(absl::string_view value, bool* out) {
+  if (value == "1" || value == "true" || value == "yes") {
+    *out = true;
+  } else if (value == "0" || value == "false" || value == "no") {
+    *out = false;
+  } else {
+    return "expects 0 or 1";
+  }
+  return "";
+}
+
+std::string ParseValue(absl::string_view value, int64_t* out) {
+  std::string s(value);
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || errno == ERANGE) return "expects an integer";
+  *out = v;
+  return "";
+}
+
+std::string ParseValue(absl::string_view value, double* out) {
+  std::string s(value);
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(v)) {
+    return "expects a number";
+  }
+  *out = v;
+  return "";
+}
+
+std::string ParseValue(absl::string_view value, String* out) {
+  if (value.size() >= sizeof(out->text)) return "is too long";
+  out->Set(value);
+  return "";
+}
+
+// --- Range checks, per option, after the type parsed. ---
+
+bool OneOf(const String& s, std::initializer_list<const char*> allowed) {
+  for (const char* a : allowed) {
+    if (s == a) return true;
+  }
+  return false;
+}
+
+std::string Validate(const Options& o, absl::string_view name) {
+  if (name == "mode" && !OneOf(o.mode, {"production", "ci"})) {
+    return "expects production or ci";
+  }
+  if (name == "backend" && !OneOf(o.backend, {"auto", "hw", "soft", "off"})) {
+    return "expects auto, hw, soft or off";
+  }
+  if (name == "sample_rate" && o.sample_rate < 1) return "must be >= 1";
+  if (name == "delay_us" && (o.delay_us < 0 || o.delay_us > 1000000)) {
+    return "must be within 0..1000000";
+  }
+  if (name == "max_overhead" && (o.max_overhead < 0 || o.max_overhead > 100)) {
+    return "must be within 0..100";
+  }
+  if (name == "exitcode" && (o.exitcode < 0 || o.exitcode > 255)) {
+    return "must be within 0..255";
+  }
+  if (name == "verbosity" && (o.verbosity < 0 || o.verbosity > 3)) {
+    return "must be within 0..3";
+  }
+  if (name == "max_reports" && o.max_reports < 0) return "must be >= 0";
+  if (name == "log_path" && o.log_path.text[0] == '\0') {
+    return "must not be empty";
+  }
+  return "";
+}
+
+// Sets option `name` from `value`; returns an error message or "".
+std::string SetOption(Options* o, absl::string_view name,
+                      absl::string_view value) {
+#define TRAPSAN_OPTION(Type, Name, Default, Description)           \
+  if (name == #Name) {                                              \
+    Type parsed = o->Name;                                          \
+    std::string error = ParseValue(value, &parsed);                 \
+    if (error.empty()) {                                            \
+      Options candidate = *o;                                       \
+      candidate.Name = parsed;                                      \
+      error = Validate(candidate, name);                            \
+      if (error.empty()) o->Name = parsed;                          \
+    }                                                               \
+    return error.empty()                                            \
+               ? ""                                                 \
+               : absl::StrCat("option '", name, "' ", error,        \
+                              " (got '", value, "')");              \
+  }
+#include "options.inc"
+#undef TRAPSAN_OPTION
+  return absl::StrCat("unknown option '", name, "'");
+}
+
+struct Item {
+  absl::string_view name, value;
+  bool has_value;
+};
+
+std::vector<Item> SplitItems(absl::string_view text) {
+  std::vector<Item> items;
+  size_t i = 0;
+  auto is_sep = [](char c) {
+    return c == ':' || c == ' ' || c == '\t' || c == '\n' || c == ',';
+  };
+  while (i < text.size()) {
+    while (i < text.size() && is_sep(text[i])) ++i;
+    size_t start = i;
+    while (i < text.size() && !is_sep(text[i])) ++i;
+    if (i == start) break;
+    absl::string_view item = text.substr(start, i - start);
+    size_t eq = item.find('=');
+    if (eq == absl::string_view::npos) {
+      items.push_back({item, {}, false});
+    } else {
+      items.push_back({item.substr(0, eq), item.substr(eq + 1), true});
+    }
+  }
+  return items;
+}
+
+void ApplyPreset(Options* o, absl::string_view mode) {
+#define TRAPSAN_PRESET(Mode, Name, Value) \
+  if (mode == #Mode) SetOption(o, #Name, Value);
+#include "presets.inc"
+#undef TRAPSAN_PRESET
+}
+
+std::string Describe(bool v) { return v ? "1" : "0"; }
+std::string Describe(int64_t v) { return absl::StrCat(v); }
+std::string Describe(double v) { return absl::StrFormat("%g", v); }
+std::string Describe(const String& v) { return v.c_str(); }
+
+const char* TypeName(bool*) { return "bool"; }
+const char* TypeName(int64_t*) { return "int"; }
+const char* TypeName(double*) { return "number"; }
+const char* TypeName(String*) { return "string"; }
+
+// Constant-initialized (constexpr Options()), unlike anything dynamic.
+Options g_options;
+
+}  // namespace
+
+Options ParseOptions(absl::string_view text, std::vector<std::string>* errors) {
+  Options o;
+  std::vector<Item> items = SplitItems(text);
+  // The preset first, so explicit options override it wherever they appear.
+  for (const Item& item : items) {
+    if (item.name == "mode" && item.has_value) {
+      std::string error = SetOption(&o, "mode", item.value);
+      if (!error.empty()) errors->push_back(error);
+    }
+  }
+  ApplyPreset(&o, o.mode.c_str());
+  for (const Item& item : items) {
+    if (item.name == "mode") continue;
+    if (item.name.empty() || !item.has_value) {
+      errors->push_back(absl::StrCat("malformed option '", item.name,
+                                     "': expected name=value"));
+      continue;
+    }
+    std::string error = SetOption(&o, item.name, item.value);
+    if (!error.empty()) errors->push_back(error);
+  }
+  return o;
+}
+
+std::string OptionsHelp(const Options& current) {
+  std::string out = "trapsan options (TRAPSAN_OPTIONS=name=value:name=value):\n";
+  Options defaults;
+#define TRAPSAN_OPTION(Type, Name, Default, Description)                     \
+  {                                                                          \
+    absl::StrAppend(&out, "  ", #Name, " (",                                 \
+                    TypeName(static_cast<Type*>(nullptr)), ", default ",     \
+                    Describe(defaults.Name), ", now ",                       \
+                    Describe(current.Name), ")\n      ", Description, "\n"); \
+  }
+#include "options.inc"
+#undef TRAPSAN_OPTION
+  absl::StrAppend(&out, "  presets of 'mode=ci':");
+#define TRAPSAN_PRESET(Mode, Name, Value) \
+  absl::StrAppend(&out, " ", #Name, "=", Value);
+#include "presets.inc"
+#undef TRAPSAN_PRESET
+  absl::StrAppend(&out, "\n");
+  return out;
+}
+
+const Options& GetOptions() { return g_options; }
+void SetOptions(const Options& options) { g_options = options; }
+
+}  // namespace trapsan

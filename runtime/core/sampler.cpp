@@ -1,0 +1,86 @@
+#include "sampler.h"
+
+#include <time.h>
+
+#include <atomic>
+#include <climits>
+
+#include "budget.h"
+#include "counters.h"
+#include "options.h"
+#include "thread_state.h"
+#include "window.h"
+#include "runtime/linux/unwind.h"
+
+namespace trapsan {
+namespace {
+
+std::atomic<bool> g_ready{false};
+
+uint64_t Seed(const ThreadState& t) {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (static_cast<uint64_t>(t.tid) << 32) ^
+         static_cast<uint64_t>(ts.tv_nsec) ^ 0x9e3779b97f4a7c15ull;
+}
+
+// Uniform in [1, 2 * rate - 1]: mean `rate`, never 0.
+int32_t NextCountdown(ThreadState& t, int64_t rate) {
+  if (rate <= 1) return 1;
+  if (rate > INT32_MAX / 2) rate = INT32_MAX / 2;
+  if (t.rng == 0) t.rng = Seed(t);
+  t.rng ^= t.rng << 13;
+  t.rng ^= t.rng >> 7;
+  t.rng ^= t.rng << 17;
+  return 1 + static_cast<int32_t>(t.rng % static_cast<uint64_t>(2 * rate - 1));
+}
+
+}  // namespace
+
+bool RuntimeReady() { return g_ready.load(std::memory_order_acquire); }
+void SetRuntimeReady(bool ready) {
+  g_ready.store(ready, std::memory_order_release);
+}
+
+void SampleAccess(const volatile void* addr, size_t size, bool is_write,
+                  uintptr_t pc) {
+  ThreadState& t = CurrentThread();
+  if (t.in_runtime != 0) {
+    // trapsan's own code, or a signal handler that interrupted it.
+    t.countdown = 1;
+    Count(Stats().skipped_reentrant);
+    return;
+  }
+  if (!RuntimeReady() && !InitializeRuntime()) {
+    t.countdown = INT32_MAX;  // Off: never sample again.
+    return;
+  }
+  const Options& options = GetOptions();
+  t.countdown = NextCountdown(t, options.sample_rate);
+  Count(Stats().checks_slow);
+  if (ActiveBackend() == Backend::kOff) {
+    t.countdown = INT32_MAX;
+    return;
+  }
+  if (size == 0) return;
+  InRuntime guard;
+  if (!WindowBudget().Allow()) {
+    Count(Stats().skipped_budget);
+    return;
+  }
+  AccessInfo access;
+  access.tid = t.tid;
+  access.thread_id = t.thread_id;
+  access.addr = reinterpret_cast<uintptr_t>(addr);
+  access.size = static_cast<uint32_t>(size);
+  access.kind = is_write ? AccessKind::kWrite : AccessKind::kRead;
+  access.pc_after_access = false;
+  access.time_ns = 0;
+  CaptureStack(pc, &access.stack);
+  t.current_access = &access;
+  WatchAccess(access);
+  t.current_access = nullptr;
+  DrainLateConflicts();
+}
+
+}  // namespace trapsan

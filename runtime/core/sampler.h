@@ -1,0 +1,30 @@
+// The sampler: decides which checked accesses open a watch window.
+//
+// The fast path (in abi/trapsan_api.cpp, and later in instrumented code) is a
+// decrement of t_thread.countdown; SampleAccess() runs when it reaches zero:
+// it refills the countdown from a per-thread random stream (mean
+// sample_rate), skips reentrant calls and samples over the overhead budget,
+// captures the caller's stack and runs the window.
+#ifndef TRAPSAN_RUNTIME_CORE_SAMPLER_H_
+#define TRAPSAN_RUNTIME_CORE_SAMPLER_H_
+
+#include <cstddef>
+#include <cstdint>
+
+namespace trapsan {
+
+// `pc`: the return address into the code that made the access.
+void SampleAccess(const volatile void* addr, size_t size, bool is_write,
+                  uintptr_t pc);
+
+// True once the runtime is initialized (set by the lifecycle code).
+bool RuntimeReady();
+void SetRuntimeReady(bool ready);
+
+// Initializes the runtime (idempotent, thread-safe); defined by the
+// platform's lifecycle code.
+bool InitializeRuntime();
+
+}  // namespace trapsan
+
+#endif  // TRAPSAN_RUNTIME_CORE_SAMPLER_H_

@@ -1,0 +1,40 @@
+#include "slots.h"
+
+namespace trapsan {
+namespace {
+Slot g_slots[kMaxSlots];
+std::atomic<int> g_slot_count{0};
+}  // namespace
+
+int SlotCount() { return g_slot_count.load(std::memory_order_relaxed); }
+void SetSlotCount(int n) { g_slot_count.store(n, std::memory_order_relaxed); }
+Slot& GetSlot(int index) { return g_slots[index]; }
+
+void ResetSlots() {
+  for (Slot& s : g_slots) {
+    s.busy.store(0, std::memory_order_relaxed);
+    s.active_cookie.store(0, std::memory_order_relaxed);
+    s.handlers_in_flight.store(0, std::memory_order_relaxed);
+    s.self_traps.store(0, std::memory_order_relaxed);
+  }
+}
+
+void PublishWindow(Slot& slot, uint64_t generation, const WindowInfo& info) {
+  HistoryEntry& e = slot.history[generation % Slot::kHistory];
+  e.cookie.store(0, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_release);
+  e.info = info;
+  e.cookie.store(info.cookie, std::memory_order_release);
+}
+
+bool LookupWindow(uint64_t cookie, WindowInfo* out) {
+  Cookie c;
+  if (!DecodeCookie(cookie, &c) || c.slot >= kMaxSlots) return false;
+  HistoryEntry& e = g_slots[c.slot].history[c.generation % Slot::kHistory];
+  if (e.cookie.load(std::memory_order_acquire) != cookie) return false;
+  *out = e.info;
+  std::atomic_thread_fence(std::memory_order_acquire);
+  return e.cookie.load(std::memory_order_relaxed) == cookie;
+}
+
+}  // namespace trapsan

@@ -1,0 +1,75 @@
+// The watch slots: one per hardware watchpoint (x86: 4 debug registers), or
+// soft slots when there is no hardware backend. A slot is claimed by one
+// watcher for one window at a time, lock-free.
+//
+// Lifecycle of a window on slot s (all by its watcher):
+//   Claim: busy 0 -> 1 by CAS (acquire). No free slot: the sample is skipped.
+//   ++generation; history[generation % kHistory] describes the window;
+//   active_cookie = cookie (release): from now on software checks of other
+//   threads see the window and handler traps carrying it are "in time".
+//   arm ... stall ... disarm; wait until no handler for s is in flight;
+//   take conflicts; active_cookie = 0; busy = 0 (release).
+// A trap whose handler runs after that is "late": its record stays in the
+// conflict table until a drain reports it, using history[] for the watcher.
+#ifndef TRAPSAN_RUNTIME_CORE_SLOTS_H_
+#define TRAPSAN_RUNTIME_CORE_SLOTS_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "access.h"
+#include "cookie.h"
+
+namespace trapsan {
+
+// A closed or open window, as its watcher described it before arming.
+struct WindowInfo {
+  uint64_t cookie = 0;
+  AccessInfo access{};  // the sampled access
+  uintptr_t watch_addr = 0;
+  uint32_t watch_len = 0;
+  bool watch_reads = false;  // an RW watchpoint (the sampled access writes)
+};
+
+// One entry of a slot's history: a seqlock around a WindowInfo. `cookie` is
+// written last (release) and checked again after a copy, so a reader detects
+// an entry reused meanwhile.
+struct HistoryEntry {
+  std::atomic<uint64_t> cookie{0};
+  WindowInfo info;
+};
+
+struct Slot {
+  static constexpr int kHistory = 16;
+
+  std::atomic<uint32_t> busy{0};
+  std::atomic<uint64_t> active_cookie{0};
+  // The open window's range, for the software overlap check.
+  std::atomic<uintptr_t> watch_addr{0};
+  std::atomic<uint32_t> watch_len{0};
+  std::atomic<bool> watch_reads{false};
+  // Handlers running for this slot right now.
+  std::atomic<uint32_t> handlers_in_flight{0};
+  // Traps the watcher took on its own window (a signal handler of its own
+  // touching the bytes): the value change then proves nothing.
+  std::atomic<uint32_t> self_traps{0};
+  uint64_t generation = 0;  // owned by the slot's current watcher
+  HistoryEntry history[kHistory];
+};
+
+// Slots in use: 1-4 with hardware, kMaxSlots in soft mode, 0 when off.
+int SlotCount();
+void SetSlotCount(int n);
+Slot& GetSlot(int index);
+void ResetSlots();  // after fork, in the single-threaded child
+
+// Publishes `info` as the description of window info.cookie on `slot`.
+void PublishWindow(Slot& slot, uint64_t generation, const WindowInfo& info);
+
+// Copies the description of the window `cookie` into *out. False if the
+// history entry was reused since (the watcher's side is then unknown).
+bool LookupWindow(uint64_t cookie, WindowInfo* out);
+
+}  // namespace trapsan
+
+#endif  // TRAPSAN_RUNTIME_CORE_SLOTS_H_

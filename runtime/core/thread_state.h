@@ -1,0 +1,49 @@
+// Per-thread state of the runtime, in initial-exec TLS so that the sampling
+// fast path and the SIGTRAP handler reach it with one %fs-relative access and
+// no allocation. All zero is a valid state: a thread trapsan did not create
+// (or one that started before init) fills the rest in lazily.
+#ifndef TRAPSAN_RUNTIME_CORE_THREAD_STATE_H_
+#define TRAPSAN_RUNTIME_CORE_THREAD_STATE_H_
+
+#include <cstdint>
+
+#include "access.h"
+
+namespace trapsan {
+
+struct ThreadState {
+  // Accesses left before the next sample; <= 0 sends the next check to the
+  // slow path, which refills it.
+  int32_t countdown;
+  // Non-zero while this thread runs trapsan code: nothing is sampled then,
+  // and a trap taken meanwhile is attributed to `current_access`.
+  uint32_t in_runtime;
+  uint64_t rng;  // xorshift state, seeded lazily
+  int tid;       // kernel thread id, 0 until known
+  uint32_t thread_id;
+  bool registered;  // has an entry in the thread registry
+  // Bounds of this thread's stack, for unwinding in the handler; 0 if unknown.
+  uintptr_t stack_lo, stack_hi;
+  // Cookie of the window this thread holds open (its own traps are ignored).
+  uint64_t watching_cookie;
+  const AccessInfo* current_access;
+  uint64_t traps_received;  // our SIGTRAPs handled on this thread
+};
+
+extern thread_local ThreadState t_thread __attribute__((tls_model("initial-exec")));
+
+// The calling thread's state with tid filled in. Async-signal-safe.
+ThreadState& CurrentThread();
+
+// Marks the calling thread as inside trapsan for the guard's lifetime.
+class InRuntime {
+ public:
+  InRuntime() { ++t_thread.in_runtime; }
+  ~InRuntime() { --t_thread.in_runtime; }
+  InRuntime(const InRuntime&) = delete;
+  InRuntime& operator=(const InRuntime&) = delete;
+};
+
+}  // namespace trapsan
+
+#endif  // TRAPSAN_RUNTIME_CORE_THREAD_STATE_H_

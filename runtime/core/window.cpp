@@ -1,0 +1,265 @@
+#include "window.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <time.h>
+
+#include <atomic>
+#include <vector>
+
+#include "budget.h"
+#include "conflict_table.h"
+#include "counters.h"
+#include "options.h"
+#include "race_event.h"
+#include "slots.h"
+#include "thread_state.h"
+#include "runtime/linux/breakpoints.h"
+
+namespace trapsan {
+namespace {
+
+std::atomic<int> g_backend{static_cast<int>(Backend::kOff)};
+
+// Handlers still running when the window closes get this long to finish;
+// whatever comes later is reported as a late trap.
+constexpr uint64_t kHandlerGraceNs = 2000000;  // 2 ms
+
+uint64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + ts.tv_nsec;
+}
+
+uint64_t NextRandom(ThreadState& t) {
+  if (t.rng == 0) t.rng = (static_cast<uint64_t>(t.tid) << 32) ^ NowNs() ^ 1;
+  t.rng ^= t.rng << 13;
+  t.rng ^= t.rng >> 7;
+  t.rng ^= t.rng << 17;
+  return t.rng;
+}
+
+// Sleeping lets another thread run on this CPU (and race); with few CPUs that
+// catches more than spinning. EINTR (a user's signal) does not cut it short.
+void Stall(uint64_t delay_ns) {
+  if (delay_ns == 0) return;
+  timespec deadline;
+  clock_gettime(CLOCK_MONOTONIC, &deadline);
+  uint64_t ns = static_cast<uint64_t>(deadline.tv_nsec) + delay_ns;
+  deadline.tv_sec += static_cast<time_t>(ns / 1000000000u);
+  deadline.tv_nsec = static_cast<long>(ns % 1000000000u);
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nullptr) ==
+         EINTR) {
+  }
+}
+
+uint64_t ReadValue(uintptr_t addr, int len) {
+  switch (len) {
+    case 1: return *reinterpret_cast<const volatile uint8_t*>(addr);
+    case 2: return *reinterpret_cast<const volatile uint16_t*>(addr);
+    case 4: return *reinterpret_cast<const volatile uint32_t*>(addr);
+    default: return *reinterpret_cast<const volatile uint64_t*>(addr);
+  }
+}
+
+bool Overlaps(uintptr_t a, size_t a_len, uintptr_t b, size_t b_len) {
+  return a < b + b_len && b < a + a_len;
+}
+
+// A window is open on bytes this access touches, and one of the two writes:
+// record the conflict against that window. True if one was found.
+bool FoundOpenWindow(const AccessInfo& access) {
+  for (int i = 0; i < SlotCount(); ++i) {
+    Slot& s = GetSlot(i);
+    uint64_t cookie = s.active_cookie.load(std::memory_order_acquire);
+    if (cookie == 0) continue;
+    uintptr_t addr = s.watch_addr.load(std::memory_order_relaxed);
+    uint32_t len = s.watch_len.load(std::memory_order_relaxed);
+    bool watcher_writes = s.watch_reads.load(std::memory_order_relaxed);
+    if (s.active_cookie.load(std::memory_order_acquire) != cookie) continue;
+    if (!Overlaps(addr, len, access.addr, access.size)) continue;
+    if (!watcher_writes && access.kind != AccessKind::kWrite) continue;
+    if (!Conflicts().Record(cookie, access, false)) Count(Stats().traps_dropped);
+    return true;
+  }
+  return false;
+}
+
+int ClaimSlot() {
+  for (int i = 0; i < SlotCount(); ++i) {
+    uint32_t expected = 0;
+    if (GetSlot(i).busy.compare_exchange_strong(expected, 1,
+                                                std::memory_order_acquire)) {
+      return i;
+    }
+  }
+  return -1;
+}
+
+void TakeConflictsOf(uint64_t cookie, std::vector<Conflict>* out) {
+  constexpr int kBatch = 16;
+  Conflict batch[kBatch];
+  int n;
+  do {
+    n = Conflicts().Take([cookie](const Conflict& c) { return c.cookie == cookie; },
+                         batch, kBatch);
+    out->insert(out->end(), batch, batch + n);
+  } while (n == kBatch);
+}
+
+void ReportConflict(const WindowInfo& window, bool watcher_known,
+                    const Conflict& conflict, bool late) {
+  RaceEvent event;
+  event.window = window;
+  event.watcher_known = watcher_known;
+  event.racer = conflict;
+  event.late = late;
+  AccessInfo& racer = event.racer.access;
+  if (racer.addr == 0) {  // A hardware trap: it hit the watched bytes.
+    racer.addr = window.watch_addr;
+    // A write-only watchpoint traps writes only.
+    if (watcher_known && !window.watch_reads) racer.kind = AccessKind::kWrite;
+  }
+  SubmitRace(event);
+}
+
+}  // namespace
+
+Backend ActiveBackend() {
+  return static_cast<Backend>(g_backend.load(std::memory_order_relaxed));
+}
+void SetActiveBackend(Backend backend) {
+  g_backend.store(static_cast<int>(backend), std::memory_order_relaxed);
+}
+const char* BackendName(Backend backend) {
+  switch (backend) {
+    case Backend::kHw: return "hw";
+    case Backend::kSoft: return "soft";
+    default: return "off";
+  }
+}
+
+bool ChooseWatchRange(uintptr_t addr, size_t size, uintptr_t* base,
+                      int* len) {
+  for (int l = 8; l >= 1; l /= 2) {
+    uintptr_t b = (addr + l - 1) & ~static_cast<uintptr_t>(l - 1);
+    if (size >= static_cast<size_t>(l) && b + l <= addr + size) {
+      *base = b;
+      *len = l;
+      return true;
+    }
+  }
+  return false;
+}
+
+void WatchAccess(const AccessInfo& access) {
+  uintptr_t base;
+  int len;
+  if (!ChooseWatchRange(access.addr, access.size, &base, &len)) return;
+  if (FoundOpenWindow(access)) return;
+  int index = ClaimSlot();
+  if (index < 0) {
+    Count(Stats().skipped_no_slot);
+    return;
+  }
+  Slot& slot = GetSlot(index);
+  ThreadState& t = CurrentThread();
+  const Options& options = GetOptions();
+  const bool hw = ActiveBackend() == Backend::kHw;
+
+  uint64_t generation = ++slot.generation & kGenerationMask;
+  WindowInfo window;
+  window.cookie = EncodeCookie(index, generation);
+  window.access = access;
+  window.watch_addr = base;
+  window.watch_len = static_cast<uint32_t>(len);
+  window.watch_reads = access.kind == AccessKind::kWrite;
+  PublishWindow(slot, generation, window);
+  slot.self_traps.store(0, std::memory_order_relaxed);
+  slot.watch_addr.store(base, std::memory_order_relaxed);
+  slot.watch_len.store(static_cast<uint32_t>(len), std::memory_order_relaxed);
+  slot.watch_reads.store(window.watch_reads, std::memory_order_relaxed);
+  // Publishes the range above to other threads' FoundOpenWindow().
+  slot.active_cookie.store(window.cookie, std::memory_order_release);
+  t.watching_cookie = window.cookie;
+
+  uint64_t delay_ns = 0;
+  if (options.delay_us > 0) {
+    uint64_t d = static_cast<uint64_t>(options.delay_us) * 1000;
+    delay_ns = d / 2 + NextRandom(t) % (d + 1);  // [d/2, 3d/2]
+  }
+
+  uint64_t start = NowNs();
+  const uint64_t old_value = ReadValue(base, len);
+  bool armed = hw && ArmBreakpoint(index, base, len, window.watch_reads,
+                                   window.cookie);
+  uint64_t armed_at = NowNs();
+  Stall(delay_ns);
+  uint64_t disarm_at = NowNs();
+  if (armed) DisarmBreakpoint(index);
+  uint64_t end = NowNs();
+
+  // A handler that started before the disarm finishes within microseconds.
+  while (slot.handlers_in_flight.load(std::memory_order_acquire) != 0 &&
+         NowNs() - end < kHandlerGraceNs) {
+    sched_yield();
+  }
+  const uint64_t new_value = ReadValue(base, len);
+  const bool self_touched = slot.self_traps.load(std::memory_order_relaxed) != 0;
+
+  // Take this window's conflicts while it is still marked active, so that a
+  // late drain on another thread does not take them; then once more after
+  // clearing it, for a handler that finished in between.
+  std::vector<Conflict> conflicts;
+  TakeConflictsOf(window.cookie, &conflicts);
+  slot.active_cookie.store(0, std::memory_order_release);
+  t.watching_cookie = 0;
+  TakeConflictsOf(window.cookie, &conflicts);
+  slot.busy.store(0, std::memory_order_release);
+
+  Count(Stats().windows);
+  Count(Stats().window_ns, end - start);
+  Count(Stats().arm_ns, (armed_at - start) + (end - disarm_at));
+  WindowBudget().Charge(end - start);
+
+  for (const Conflict& c : conflicts) ReportConflict(window, true, c, false);
+  const size_t total = conflicts.size();
+  if (total == 0 && new_value != old_value && !self_touched) {
+    RaceEvent event;
+    event.unknown_origin = true;
+    event.window = window;
+    event.value_changed = true;
+    event.old_value = old_value;
+    event.new_value = new_value;
+    SubmitRace(event);
+  }
+}
+
+void DrainLateConflicts() {
+  auto closed = [](const Conflict& c) {
+    Cookie cookie;
+    if (!DecodeCookie(c.cookie, &cookie) || cookie.slot >= kMaxSlots) {
+      return true;
+    }
+    return GetSlot(cookie.slot).active_cookie.load(
+               std::memory_order_acquire) != c.cookie;
+  };
+  constexpr int kBatch = 16;
+  Conflict found[kBatch];
+  int n;
+  do {
+    n = Conflicts().Take(closed, found, kBatch);
+    for (int i = 0; i < n; ++i) {
+      Count(Stats().traps_late);
+      WindowInfo window;
+      bool known = LookupWindow(found[i].cookie, &window);
+      if (!known) {
+        window = WindowInfo{};
+        window.cookie = found[i].cookie;
+      }
+      ReportConflict(window, known, found[i], true);
+    }
+  } while (n == kBatch);
+}
+
+}  // namespace trapsan

@@ -1,0 +1,42 @@
+// The watch window: the path of one sampled access.
+//
+//   software overlap check against open windows (a conflict found here is
+//   recorded at once, no window needed) -> claim a slot -> describe the
+//   window -> snapshot the value -> arm the watchpoint -> stall for the
+//   randomized delay -> disarm -> wait for handlers in flight -> re-read the
+//   value -> take the conflicts recorded for this window -> release the slot
+//   -> report.
+//
+// Thread-safe. Runs in ordinary context (never in a signal handler), inside
+// an InRuntime guard, with t_thread.current_access pointing at the access.
+#ifndef TRAPSAN_RUNTIME_CORE_WINDOW_H_
+#define TRAPSAN_RUNTIME_CORE_WINDOW_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "access.h"
+
+namespace trapsan {
+
+enum class Backend : int { kOff = 0, kSoft = 1, kHw = 2 };
+Backend ActiveBackend();
+void SetActiveBackend(Backend backend);
+const char* BackendName(Backend backend);
+
+// The watchpoint for an access of `size` bytes at `addr`: the largest
+// naturally aligned 8/4/2/1-byte range inside the access (never beyond it, so
+// neighbouring data cannot produce a false report). False if size is 0.
+bool ChooseWatchRange(uintptr_t addr, size_t size, uintptr_t* base, int* len);
+
+// Opens a window for `access` (addr, size and kind set) and reports what it
+// finds.
+void WatchAccess(const AccessInfo& access);
+
+// Reports conflicts whose window has closed (late traps). Called after every
+// window and at exit.
+void DrainLateConflicts();
+
+}  // namespace trapsan
+
+#endif  // TRAPSAN_RUNTIME_CORE_WINDOW_H_

@@ -1,0 +1,178 @@
+#include "breakpoints.h"
+
+#include <errno.h>
+#include <linux/hw_breakpoint.h>
+#include <linux/perf_event.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <new>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "runtime/core/cookie.h"
+
+namespace trapsan {
+namespace {
+
+// Events of one slot: the initializing thread's, then one per adopted thread.
+constexpr int kMaxFdsPerSlot = 1 + 64;
+
+struct SlotFds {
+  int fds[kMaxFdsPerSlot] = {};
+  std::atomic<int> count{0};
+};
+
+SlotFds g_fds[kMaxSlots];
+int g_open_slots = 0;
+int g_requested_slots = 0;
+// A placeholder every event watches while disarmed (events are also disabled).
+alignas(8) volatile uint64_t g_parking_spot;
+
+// Readers: arm/disarm (many at once, on different slots). Writer: clone().
+// Constant-initialized: valid before any constructor runs. Rebuilt in a fork
+// child.
+ABSL_CONST_INIT absl::Mutex g_create_lock(absl::kConstInit);
+absl::Mutex& CreateLock() { return g_create_lock; }
+
+perf_event_attr BaseAttr() {
+  perf_event_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.type = PERF_TYPE_BREAKPOINT;
+  attr.size = sizeof(attr);
+  attr.sample_period = 1;
+  attr.bp_type = HW_BREAKPOINT_W;
+  attr.bp_addr = reinterpret_cast<uintptr_t>(&g_parking_spot);
+  attr.bp_len = HW_BREAKPOINT_LEN_8;
+  attr.disabled = 1;
+  attr.inherit = 1;
+  attr.inherit_thread = 1;
+  attr.remove_on_exec = 1;
+  attr.sigtrap = 1;
+  attr.exclude_kernel = 1;
+  attr.exclude_hv = 1;
+  return attr;
+}
+
+int OpenEvent(int tid) {
+  perf_event_attr attr = BaseAttr();
+  return static_cast<int>(syscall(SYS_perf_event_open, &attr, tid, -1, -1,
+                                  PERF_FLAG_FD_CLOEXEC));
+}
+
+int OpenSlots(int max_slots, std::string* why) {
+  int opened = 0;
+  for (int i = 0; i < max_slots && i < kMaxSlots; ++i) {
+    int fd = OpenEvent(0);
+    if (fd < 0) {
+      int err = errno;
+      if (opened == 0) {
+        *why = absl::StrCat("perf_event_open(PERF_TYPE_BREAKPOINT, sigtrap) "
+                            "failed: ",
+                            strerror(err),
+                            err == EACCES || err == EPERM
+                                ? " (perf_event_paranoid, seccomp or a "
+                                  "container may forbid it)"
+                                : err == EINVAL ? " (kernel older than 5.13?)"
+                                : err == ENOSPC
+                                    ? " (debug registers in use, a debugger?)"
+                                    : "");
+      }
+      break;
+    }
+    g_fds[i].fds[0] = fd;
+    g_fds[i].count.store(1, std::memory_order_release);
+    ++opened;
+  }
+  g_open_slots = opened;
+  return opened;
+}
+
+}  // namespace
+
+int OpenBreakpoints(int max_slots, std::string* why) {
+  g_requested_slots = max_slots;
+  return OpenSlots(max_slots, why);
+}
+
+bool AdoptExistingThread(int tid, std::string* why) {
+  absl::WriterMutexLock lock(&CreateLock());
+  for (int i = 0; i < g_open_slots; ++i) {
+    int n = g_fds[i].count.load(std::memory_order_relaxed);
+    if (n >= kMaxFdsPerSlot) {
+      *why = absl::StrCat("more than ", kMaxFdsPerSlot - 1,
+                          " threads existed before trapsan started");
+      return false;
+    }
+    int fd = OpenEvent(tid);
+    if (fd < 0) {
+      if (errno == ESRCH) return true;  // It exited meanwhile: nothing to do.
+      *why = absl::StrCat("perf_event_open on thread ", tid, ": ",
+                          strerror(errno));
+      return false;
+    }
+    g_fds[i].fds[n] = fd;
+    g_fds[i].count.store(n + 1, std::memory_order_release);
+  }
+  return true;
+}
+
+bool ArmBreakpoint(int slot, uintptr_t addr, int len, bool watch_reads,
+                   uint64_t cookie) {
+  perf_event_attr attr = BaseAttr();
+  attr.bp_addr = addr;
+  attr.bp_len = static_cast<uint64_t>(len);
+  attr.bp_type = watch_reads ? HW_BREAKPOINT_RW : HW_BREAKPOINT_W;
+  attr.sig_data = cookie;
+  attr.disabled = 0;  // MODIFY_ATTRIBUTES enables the event with the change.
+  absl::ReaderMutexLock lock(&CreateLock());
+  SlotFds& s = g_fds[slot];
+  int n = s.count.load(std::memory_order_acquire);
+  bool ok = true;
+  for (int i = 0; i < n; ++i) {
+    // An adopted thread that exited leaves an event that can no longer be
+    // modified; that is harmless, only the first fd must succeed.
+    if (ioctl(s.fds[i], PERF_EVENT_IOC_MODIFY_ATTRIBUTES, &attr) != 0 &&
+        i == 0) {
+      ok = false;
+      break;
+    }
+  }
+  if (!ok) {
+    // A failed MODIFY can leave the event half-changed: make it disabled.
+    for (int i = 0; i < n; ++i) ioctl(s.fds[i], PERF_EVENT_IOC_DISABLE, 0);
+  }
+  return ok;
+}
+
+void DisarmBreakpoint(int slot) {
+  absl::ReaderMutexLock lock(&CreateLock());
+  SlotFds& s = g_fds[slot];
+  int n = s.count.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i) ioctl(s.fds[i], PERF_EVENT_IOC_DISABLE, 0);
+}
+
+void LockForThreadCreation() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  CreateLock().WriterLock();
+}
+void UnlockForThreadCreation() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  CreateLock().WriterUnlock();
+}
+
+int ReopenBreakpointsInChild(std::string* why) {
+  // The child is single-threaded; the parent's lock state means nothing here.
+  new (&g_create_lock) absl::Mutex(absl::kConstInit);
+  for (int i = 0; i < g_open_slots; ++i) {
+    int n = g_fds[i].count.load(std::memory_order_relaxed);
+    for (int j = 0; j < n; ++j) close(g_fds[i].fds[j]);
+    g_fds[i].count.store(0, std::memory_order_relaxed);
+  }
+  g_open_slots = 0;
+  return OpenSlots(g_requested_slots, why);
+}
+
+}  // namespace trapsan

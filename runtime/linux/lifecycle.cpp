@@ -1,0 +1,204 @@
+// The runtime's life on Linux: initialization (options, backend choice,
+// SIGTRAP handler, threads), fork() and exit.
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "runtime/core/budget.h"
+#include "runtime/core/conflict_table.h"
+#include "runtime/core/counters.h"
+#include "runtime/core/options.h"
+#include "runtime/core/sampler.h"
+#include "runtime/core/slots.h"
+#include "runtime/core/thread_state.h"
+#include "runtime/core/window.h"
+#include "runtime/linux/breakpoints.h"
+#include "runtime/linux/kernel.h"
+#include "runtime/linux/sigtrap.h"
+#include "runtime/linux/threads.h"
+#include "runtime/report/reporter.h"
+
+namespace trapsan {
+namespace {
+
+enum InitState { kNotStarted, kRunning, kDone };
+std::atomic<int> g_init_state{kNotStarted};
+
+void Say(const std::string& line) { PrintToSink(absl::StrCat("trapsan: ", line, "\n")); }
+
+// Opens the hardware backend; on failure says why and returns false.
+bool StartHardware(std::string* why) {
+  if (!InstallSigtrapHandler(why)) return false;
+  int slots = OpenBreakpoints(kMaxSlots, why);
+  if (slots == 0) return false;
+  SetSlotCount(slots);
+  SetActiveBackend(Backend::kHw);
+  return true;
+}
+
+void ChooseBackend() {
+  const Options& o = GetOptions();
+  std::string why;
+  if (o.backend == "off") {
+    SetActiveBackend(Backend::kOff);
+    SetSlotCount(0);
+  } else if (o.backend == "soft") {
+    SetActiveBackend(Backend::kSoft);
+    SetSlotCount(kMaxSlots);
+  } else if (StartHardware(&why)) {
+    // kHw, set by StartHardware.
+  } else if (o.backend == "hw") {
+    Say(absl::StrCat("ERROR: backend=hw but hardware watchpoints are "
+                     "unavailable: ", why, "; race detection is OFF"));
+    SetActiveBackend(Backend::kOff);
+    SetSlotCount(0);
+  } else {
+    Say(absl::StrCat("WARNING: hardware watchpoints unavailable (", why,
+                     "); falling back to backend=soft: only value changes "
+                     "are detected, without the other thread's stack"));
+    SetActiveBackend(Backend::kSoft);
+    SetSlotCount(kMaxSlots);
+  }
+}
+
+void StartThreads() {
+  int adopted = 0, failed = 0;
+  std::string why;
+  bool hw = ActiveBackend() == Backend::kHw;
+  RegisterInitialThreads(hw ? AdoptExistingThread : nullptr, &adopted, &failed,
+                         &why);
+  if (failed > 0) {
+    Say(absl::StrFormat("WARNING: %d thread(s) that existed before trapsan "
+                        "started got no watchpoints (%s): their accesses are "
+                        "caught only as value changes", failed, why));
+  } else if (adopted > 0 && GetOptions().verbosity >= 1) {
+    Say(absl::StrFormat("%d thread(s) existed before trapsan started; each "
+                        "got watchpoints of its own", adopted));
+  }
+}
+
+void PrintStats() {
+  std::string out = "trapsan: stats:\n";
+#define TRAPSAN_COUNTER(Name, Description)                                 \
+  absl::StrAppend(&out, absl::StrFormat("  %-22s %12d  %s\n", #Name,       \
+                                        Stats().Name.load(), Description));
+#include "runtime/core/counters.inc"
+#undef TRAPSAN_COUNTER
+  absl::StrAppend(&out, absl::StrFormat("  %-22s %12s\n", "backend",
+                                        BackendName(ActiveBackend())));
+  PrintToSink(out);
+}
+
+void OnExit() {
+  if (!RuntimeReady()) return;
+  InRuntime guard;
+  DrainLateConflicts();
+  const Options& o = GetOptions();
+  if (o.print_stats) PrintStats();
+  uint64_t found = Stats().races_found.load();
+  if (found == 0) return;
+  uint64_t shown = Stats().races_reported.load();
+  Say(absl::StrFormat("reported %d data race(s) (%d duplicate(s) not shown)",
+                      shown, found - shown));
+  fflush(nullptr);
+  _exit(static_cast<int>(o.exitcode));
+}
+
+void BeforeFork() {
+  LockReporterForFork();
+  LockThreadsForFork();
+  LockForThreadCreation();
+}
+
+void AfterForkInParent() {
+  UnlockForThreadCreation();
+  UnlockThreadsAfterFork();
+  UnlockReporterAfterFork();
+}
+
+// The child inherits none of the perf events: start over, keeping options.
+void AfterForkInChild() {
+  InRuntime guard;
+  ResetReporterInChild();
+  ResetThreadsInChild();
+  ResetStats();
+  ResetSlots();
+  Conflicts().Reset();
+  WindowBudget().Reset();
+  t_thread.watching_cookie = 0;
+  std::string why;
+  if (ActiveBackend() == Backend::kHw) {
+    int slots = ReopenBreakpointsInChild(&why);
+    if (slots == 0) {
+      Say(absl::StrCat("WARNING: fork child ", getpid(),
+                       " could not reopen its watchpoints (", why,
+                       "); falling back to backend=soft"));
+      SetActiveBackend(Backend::kSoft);
+      slots = kMaxSlots;
+    }
+    SetSlotCount(slots);
+  } else {
+    // Still unlock what BeforeFork() took.
+    ReopenBreakpointsInChild(&why);
+  }
+}
+
+void Initialize() {
+  std::vector<std::string> errors;
+  const char* env = getenv("TRAPSAN_OPTIONS");
+  Options options = ParseOptions(env != nullptr ? env : "", &errors);
+  SetOptions(options);
+  ConfigureReporter();
+  for (const std::string& e : errors) {
+    Say(absl::StrCat("ERROR: ", e,
+                     " in TRAPSAN_OPTIONS; ignored (TRAPSAN_OPTIONS=help=1 "
+                     "lists the options)"));
+  }
+  if (options.help) PrintToSink(OptionsHelp(options));
+  WindowBudget().Configure(options.max_overhead);
+  KernelVersion kernel = RunningKernel();
+  ChooseBackend();
+  StartThreads();
+  atexit(OnExit);
+  pthread_atfork(BeforeFork, AfterForkInParent, AfterForkInChild);
+  std::string warning = KernelWarning(kernel);
+  if (!warning.empty() && ActiveBackend() == Backend::kHw) {
+    Say(absl::StrCat("WARNING: ", warning));
+  }
+  if (options.verbosity >= 1) {
+    Say(absl::StrFormat(
+        "started: backend=%s, %d watchpoint slot(s), kernel %s, mode=%s, "
+        "sample_rate=%d, delay_us=%d, max_overhead=%g%%",
+        BackendName(ActiveBackend()), SlotCount(), kernel.release,
+        options.mode.c_str(), options.sample_rate, options.delay_us,
+        options.max_overhead));
+  }
+}
+
+}  // namespace
+
+bool InitializeRuntime() {
+  int state = g_init_state.load(std::memory_order_acquire);
+  if (state == kDone) return true;
+  if (t_thread.in_runtime != 0) return false;  // Called from inside init.
+  int expected = kNotStarted;
+  if (g_init_state.compare_exchange_strong(expected, kRunning)) {
+    InRuntime guard;
+    Initialize();
+    SetRuntimeReady(true);
+    g_init_state.store(kDone, std::memory_order_release);
+    return true;
+  }
+  while (g_init_state.load(std::memory_order_acquire) != kDone) sched_yield();
+  return true;
+}
+
+}  // namespace trapsan

@@ -1,0 +1,229 @@
+#include "sigtrap.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "runtime/core/conflict_table.h"
+#include "runtime/core/cookie.h"
+#include "runtime/core/counters.h"
+#include "runtime/core/slots.h"
+#include "runtime/core/thread_state.h"
+#include "runtime/linux/unwind.h"
+
+namespace trapsan {
+namespace {
+
+#ifndef TRAP_PERF
+#define TRAP_PERF 6
+#endif
+constexpr uint32_t kPerfTypeBreakpoint = 5;  // PERF_TYPE_BREAKPOINT
+constexpr uint32_t kPerfFlagAsync = 1;       // TRAP_PERF_FLAG_ASYNC
+
+// glibc's siginfo_t has no names for the perf fields yet; the kernel's layout
+// (asm-generic/siginfo.h) puts them right after si_addr in _sigfault.
+struct PerfFields {
+  unsigned long data;
+  uint32_t type;
+  uint32_t flags;
+};
+constexpr size_t kPerfOffset = offsetof(siginfo_t, si_addr) + sizeof(void*);
+
+PerfFields ReadPerfFields(const siginfo_t* si) {
+  PerfFields f;
+  memcpy(&f, reinterpret_cast<const char*>(si) + kPerfOffset, sizeof(f));
+  return f;
+}
+
+using SigactionFn = int (*)(int, const struct sigaction*, struct sigaction*);
+SigactionFn RealSigaction() {
+  static SigactionFn fn =
+      reinterpret_cast<SigactionFn>(dlsym(RTLD_NEXT, "sigaction"));
+  return fn;
+}
+
+// The chained (previous or later-installed user) disposition. Written by
+// sigaction() under the seqlock `g_chain_seq` (odd while writing); read by
+// the handler, which retries until it sees a stable copy.
+std::atomic<uint32_t> g_chain_seq{0};
+struct sigaction g_chain;
+std::atomic<bool> g_installed{false};
+
+struct sigaction ReadChain() {
+  struct sigaction copy;
+  for (;;) {
+    uint32_t s1 = g_chain_seq.load(std::memory_order_acquire);
+    if (s1 & 1) continue;
+    memcpy(&copy, &g_chain, sizeof(copy));
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (g_chain_seq.load(std::memory_order_relaxed) == s1) return copy;
+  }
+}
+
+void WriteChain(const struct sigaction& act) {
+  // Writers are rare (sigaction calls); they serialize on the seqlock itself.
+  uint32_t s = g_chain_seq.load(std::memory_order_relaxed);
+  while ((s & 1) || !g_chain_seq.compare_exchange_weak(
+                        s, s + 1, std::memory_order_acquire)) {
+    s = g_chain_seq.load(std::memory_order_relaxed);
+  }
+  std::atomic_thread_fence(std::memory_order_release);
+  memcpy(&g_chain, &act, sizeof(act));
+  g_chain_seq.store(s + 2, std::memory_order_release);
+}
+
+uint64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + ts.tv_nsec;
+}
+
+// A SIGTRAP that is not ours: behave as if trapsan were not there.
+void Chain(int sig, siginfo_t* si, void* uc) {
+  Count(Stats().traps_foreign);
+  struct sigaction act = ReadChain();
+  if (act.sa_flags & SA_SIGINFO) {
+    if (act.sa_sigaction == nullptr) return;
+  } else if (act.sa_handler == SIG_IGN) {
+    return;
+  }
+  if (!(act.sa_flags & SA_SIGINFO) && act.sa_handler == SIG_DFL) {
+    // The default action terminates with a core dump. Returning would skip
+    // it (an int3 is not re-executed), so reinstate it and re-raise.
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    RealSigaction()(SIGTRAP, &dfl, nullptr);
+    sigset_t unblock;
+    sigemptyset(&unblock);
+    sigaddset(&unblock, SIGTRAP);
+    pthread_sigmask(SIG_UNBLOCK, &unblock, nullptr);
+    syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGTRAP);
+    return;
+  }
+  sigset_t old;
+  pthread_sigmask(SIG_BLOCK, &act.sa_mask, &old);
+  if (act.sa_flags & SA_SIGINFO) {
+    act.sa_sigaction(sig, si, uc);
+  } else {
+    act.sa_handler(sig);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (act.sa_flags & SA_RESETHAND) {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    WriteChain(dfl);
+  }
+}
+
+void HandleOurTrap(uint64_t cookie, const Cookie& c, bool async, void* uc) {
+  ThreadState& t = CurrentThread();
+  Slot& slot = GetSlot(c.slot);
+  if (t.watching_cookie == cookie) {
+    // The watcher itself touched its bytes (its own signal handler did).
+    slot.self_traps.fetch_add(1, std::memory_order_relaxed);
+    Count(Stats().traps_self);
+    return;
+  }
+  slot.handlers_in_flight.fetch_add(1, std::memory_order_acq_rel);
+  Count(Stats().traps);
+  ++t.traps_received;
+  AccessInfo access;
+  if (t.in_runtime != 0 && t.current_access != nullptr) {
+    // Trapped inside trapsan (reading a value this thread was about to
+    // sample): the access that matters is the user's, recorded on entry.
+    access = *t.current_access;
+  } else {
+    access.tid = t.tid;
+    access.thread_id = t.thread_id;
+    access.addr = 0;  // The watched bytes; the window knows them.
+    access.size = 0;
+    access.kind = AccessKind::kUnknown;
+    access.pc_after_access = true;
+    UnwindFromSignalContext(uc, t.stack_lo, t.stack_hi, &access.stack);
+  }
+  access.time_ns = NowNs();
+  if (!Conflicts().Record(cookie, access, async)) Count(Stats().traps_dropped);
+  slot.handlers_in_flight.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+void OnSigtrap(int sig, siginfo_t* si, void* uc) {
+  int saved_errno = errno;
+  Cookie c;
+  PerfFields perf = ReadPerfFields(si);
+  if (si->si_code == TRAP_PERF && perf.type == kPerfTypeBreakpoint &&
+      DecodeCookie(perf.data, &c) && c.slot < SlotCount()) {
+    HandleOurTrap(perf.data, c, (perf.flags & kPerfFlagAsync) != 0, uc);
+  } else {
+    Chain(sig, si, uc);
+  }
+  errno = saved_errno;
+}
+
+}  // namespace
+
+bool InstallSigtrapHandler(std::string* why) {
+  if (g_installed.load()) return true;
+  struct sigaction previous;
+  if (RealSigaction() == nullptr ||
+      RealSigaction()(SIGTRAP, nullptr, &previous) != 0) {
+    *why = "cannot read the current SIGTRAP disposition";
+    return false;
+  }
+  WriteChain(previous);
+  struct sigaction act;
+  memset(&act, 0, sizeof(act));
+  act.sa_sigaction = OnSigtrap;
+  // SA_RESTART: a trap never interrupts a system call of the trapping thread
+  // (it is raised by a user-mode access), but keep restarting semantics.
+  act.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&act.sa_mask);
+  if (RealSigaction()(SIGTRAP, &act, nullptr) != 0) {
+    *why = std::string("sigaction(SIGTRAP): ") + strerror(errno);
+    return false;
+  }
+  g_installed.store(true);
+  return true;
+}
+
+}  // namespace trapsan
+
+// --- Interposed for SIGTRAP; everything else goes straight to libc. ---
+
+extern "C" __attribute__((visibility("default"))) int sigaction(
+    int sig, const struct sigaction* act, struct sigaction* old) {
+  using namespace trapsan;
+  if (sig != SIGTRAP || !g_installed.load(std::memory_order_acquire)) {
+    SigactionFn real = RealSigaction();
+    if (real == nullptr) {
+      errno = ENOSYS;
+      return -1;
+    }
+    return real(sig, act, old);
+  }
+  struct sigaction current = ReadChain();
+  if (act != nullptr) WriteChain(*act);
+  if (old != nullptr) *old = current;
+  return 0;
+}
+
+extern "C" __attribute__((visibility("default"))) sighandler_t signal(
+    int sig, sighandler_t handler) {
+  struct sigaction act, old;
+  memset(&act, 0, sizeof(act));
+  act.sa_handler = handler;
+  sigemptyset(&act.sa_mask);
+  act.sa_flags = SA_RESTART;  // glibc's signal() has BSD semantics.
+  if (sigaction(sig, &act, &old) != 0) return SIG_ERR;
+  return old.sa_handler;
+}

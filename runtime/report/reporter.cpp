@@ -1,0 +1,241 @@
+#include "reporter.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <new>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "runtime/core/counters.h"
+#include "runtime/core/options.h"
+#include "runtime/core/race_event.h"
+#include "runtime/linux/threads.h"
+#include "runtime/report/dedup.h"
+#include "runtime/report/format.h"
+#include "runtime/report/location.h"
+#include "runtime/report/symbolizer.h"
+
+namespace trapsan {
+namespace {
+
+struct Reporter {
+  absl::Mutex mu;
+  Deduplicator dedup;
+  int fd = 2;
+  bool fd_opened = false;  // fd is our log file
+  int fd_pid = 0;          // the process the log file was opened for
+};
+
+// Never destroyed: reports can happen during exit. Built on first use:
+// initialization runs from a constructor, before dynamic initializers.
+Reporter& GetReporter() {
+  static Reporter* reporter = new Reporter;
+  return *reporter;
+}
+
+std::atomic<trapsan_report_callback> g_callback{nullptr};
+std::atomic<void*> g_callback_data{nullptr};
+
+// The sink, opened lazily so a fork child writes to its own <prefix>.<pid>.
+int SinkFd(Reporter& r) {
+  const Options& o = GetOptions();
+  if (o.log_path == "stderr") return 2;
+  if (o.log_path == "stdout") return 1;
+  int pid = getpid();
+  if (r.fd_opened && r.fd_pid == pid) return r.fd;
+  if (r.fd_opened) close(r.fd);
+  std::string path = absl::StrCat(o.log_path.c_str(), ".", pid);
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    std::string msg = absl::StrCat("trapsan: ERROR: cannot open log_path '",
+                                   path, "': ", strerror(errno),
+                                   "; reporting to stderr\n");
+    (void)!write(2, msg.data(), msg.size());
+    r.fd_opened = false;
+    return 2;
+  }
+  r.fd = fd;
+  r.fd_opened = true;
+  r.fd_pid = pid;
+  return fd;
+}
+
+void WriteAll(int fd, const std::string& text) {
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    done += static_cast<size_t>(n);
+  }
+}
+
+std::vector<Frame> SymbolizeStack(const StackTrace& stack) {
+  std::vector<Frame> frames;
+  for (int i = 0; i < stack.depth; ++i) {
+    // Every pc is one past an instruction of interest: a return address, or
+    // the instruction after a trapping access. Look up the byte before it.
+    uintptr_t pc = stack.pcs[i];
+    for (Frame& f : GetSymbolizer().SymbolizeCode(pc - 1)) {
+      f.pc = pc;
+      frames.push_back(std::move(f));
+    }
+  }
+  return frames;
+}
+
+const char* KindName(AccessKind kind) {
+  switch (kind) {
+    case AccessKind::kRead: return "read";
+    case AccessKind::kWrite: return "write";
+    default: return "access";
+  }
+}
+
+AccessModel ModelAccess(const AccessInfo& a, bool late) {
+  AccessModel m;
+  m.kind = KindName(a.kind);
+  m.size = a.size;
+  m.addr = a.addr;
+  m.tid = a.tid;
+  m.late = late;
+  ThreadRecord thread;
+  m.thread_known = FindThreadByTid(a.tid, &thread);
+  m.thread_id = thread.id;
+  m.frames = SymbolizeStack(a.stack);
+  return m;
+}
+
+void AddThread(int tid, ReportModel* model) {
+  ThreadRecord t;
+  if (!FindThreadByTid(tid, &t)) return;
+  for (const ThreadModel& existing : model->threads) {
+    if (existing.id == t.id) return;
+  }
+  ThreadModel m;
+  m.id = t.id;
+  m.tid = t.tid;
+  m.name = ThreadName(t);
+  m.running = t.running;
+  m.existed_before_init = t.existed_before_init;
+  m.is_initial = t.is_initial;
+  m.parent_id = t.parent_id;
+  m.creation = SymbolizeStack(t.creation);
+  model->threads.push_back(std::move(m));
+}
+
+ReportModel BuildModel(const RaceEvent& e) {
+  ReportModel m;
+  m.pid = getpid();
+  m.unknown_origin = e.unknown_origin;
+  m.watcher_known = e.watcher_known;
+  if (e.watcher_known) m.first = ModelAccess(e.window.access, false);
+  if (!e.unknown_origin) m.second = ModelAccess(e.racer.access, e.late);
+  uintptr_t addr = e.watcher_known ? e.window.access.addr : e.racer.access.addr;
+  m.location = DescribeLocation(addr);
+  m.value_changed = e.value_changed;
+  m.old_value = e.old_value;
+  m.new_value = e.new_value;
+  if (e.watcher_known) AddThread(e.window.access.tid, &m);
+  if (!e.unknown_origin) AddThread(e.racer.access.tid, &m);
+  return m;
+}
+
+std::string TopKey(const AccessModel& a) {
+  return a.frames.empty() ? "<none>" : FrameKey(a.frames[0]);
+}
+
+}  // namespace
+
+void ConfigureReporter() {
+  const Options& o = GetOptions();
+  GetSymbolizer().Configure(o.symbolize, o.symbolizer_path.c_str());
+}
+
+void SetReportCallback(trapsan_report_callback callback, void* user_data) {
+  g_callback_data.store(user_data, std::memory_order_relaxed);
+  g_callback.store(callback, std::memory_order_release);
+}
+
+void PrintToSink(const std::string& text) {
+  Reporter& r = GetReporter();
+  absl::MutexLock lock(&r.mu);
+  WriteAll(SinkFd(r), text);
+}
+
+uint64_t RacesFound() {
+  return Stats().races_found.load(std::memory_order_relaxed);
+}
+
+void SubmitRace(const RaceEvent& event) {
+  Reporter& r = GetReporter();
+  const Options& o = GetOptions();
+  Count(Stats().races_found);
+  if (event.unknown_origin) Count(Stats().races_unknown_origin);
+
+  absl::MutexLock lock(&r.mu);
+  ReportModel model = BuildModel(event);
+  std::string first_key =
+      event.watcher_known ? TopKey(model.first) : "<unknown watcher>";
+  std::string second_key =
+      event.unknown_origin ? "<unknown origin>" : TopKey(model.second);
+  if (!r.dedup.FirstTime(first_key, second_key)) {
+    Count(Stats().duplicates);
+    return;
+  }
+  if (o.max_reports > 0 &&
+      Stats().races_reported.load(std::memory_order_relaxed) >=
+          static_cast<uint64_t>(o.max_reports)) {
+    Count(Stats().duplicates);
+    return;
+  }
+  FormattedReport text = FormatReport(model);
+  trapsan_report_callback callback = g_callback.load(std::memory_order_acquire);
+  if (callback != nullptr) {
+    trapsan_report report;
+    report.kind = event.unknown_origin ? TRAPSAN_REPORT_UNKNOWN_ORIGIN
+                                       : TRAPSAN_REPORT_DATA_RACE;
+    report.title = text.title.c_str();
+    report.summary = text.summary.c_str();
+    report.text = text.text.c_str();
+    report.address = event.window.watch_addr != 0 ? event.window.watch_addr
+                                                  : event.racer.access.addr;
+    report.watcher_tid = event.watcher_known ? event.window.access.tid : 0;
+    report.racer_tid = event.unknown_origin ? 0 : event.racer.access.tid;
+    report.late = event.late ? 1 : 0;
+    callback(&report, g_callback_data.load(std::memory_order_relaxed));
+  }
+  WriteAll(SinkFd(r), text.text);
+  Count(Stats().races_reported);
+  if (o.halt_on_error) {
+    WriteAll(SinkFd(r), "trapsan: halt_on_error=1: exiting after the first "
+                        "report\n");
+    fflush(nullptr);
+    _exit(static_cast<int>(o.exitcode));
+  }
+}
+
+void LockReporterForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  GetReporter().mu.Lock();
+}
+void UnlockReporterAfterFork() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  GetReporter().mu.Unlock();
+}
+void ResetReporterInChild() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  Reporter& r = GetReporter();
+  new (&r.mu) absl::Mutex();
+  r.dedup.Clear();
+  GetSymbolizer().ForgetProcess();
+  // The sink reopens for the child's pid on its first write; the log file
+  // fd of the parent stays with the parent.
+  if (r.fd_opened) {
+    close(r.fd);
+    r.fd_opened = false;
+  }
+}
+
+}  // namespace trapsan

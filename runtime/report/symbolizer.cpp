@@ -1,0 +1,328 @@
+#include "symbolizer.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/debugging/symbolize.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+extern char** environ;
+
+namespace trapsan {
+namespace {
+
+constexpr int kReplyTimeoutMs = 10000;
+
+struct ModuleQuery {
+  uintptr_t pc;
+  bool found;
+  std::string path;
+  uintptr_t base;
+};
+
+int FindModuleCallback(dl_phdr_info* info, size_t, void* data) {
+  auto* q = static_cast<ModuleQuery*>(data);
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD) continue;
+    uintptr_t start = info->dlpi_addr + ph.p_vaddr;
+    if (q->pc >= start && q->pc < start + ph.p_memsz) {
+      q->found = true;
+      q->path = info->dlpi_name != nullptr ? info->dlpi_name : "";
+      q->base = info->dlpi_addr;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+std::string SelfExe() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  return n > 0 ? std::string(buf, n) : "";
+}
+
+bool Executable(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+         access(path.c_str(), X_OK) == 0;
+}
+
+std::string FindLlvmSymbolizer(const std::string& configured) {
+  if (!configured.empty()) return Executable(configured) ? configured : "";
+  const char* path_env = getenv("PATH");
+  std::vector<std::string> candidates;
+  for (const char* name : {"llvm-symbolizer", "llvm-symbolizer-14",
+                           "llvm-symbolizer-15", "llvm-symbolizer-16"}) {
+    if (path_env != nullptr) {
+      for (absl::string_view dir : absl::StrSplit(path_env, ':')) {
+        if (!dir.empty()) candidates.push_back(absl::StrCat(dir, "/", name));
+      }
+    }
+  }
+  for (int v = 19; v >= 14; --v) {
+    candidates.push_back(absl::StrCat("/usr/lib/llvm-", v, "/bin/llvm-symbolizer"));
+  }
+  for (const std::string& c : candidates) {
+    if (Executable(c)) return c;
+  }
+  return "";
+}
+
+// The environment for the child: without LD_PRELOAD (no trapsan inside the
+// symbolizer) and with trapsan switched off should it be linked in anyway.
+std::vector<std::string> ChildEnvironment() {
+  std::vector<std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    if (strncmp(*e, "LD_PRELOAD=", 11) == 0) continue;
+    if (strncmp(*e, "TRAPSAN_OPTIONS=", 16) == 0) continue;
+    env.push_back(*e);
+  }
+  env.push_back("TRAPSAN_OPTIONS=backend=off");
+  return env;
+}
+
+// write() that cannot raise SIGPIPE in the host if the symbolizer died.
+bool WriteAll(int fd, const std::string& data) {
+  sigset_t pipe_set, old;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  size_t done = 0;
+  bool ok = true;
+  while (done < data.size()) {
+    ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ok = false;
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (!ok) {
+    timespec zero{0, 0};
+    sigtimedwait(&pipe_set, nullptr, &zero);  // Consume our pending SIGPIPE.
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return ok;
+}
+
+std::string Basename(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+
+}  // namespace
+
+bool FindModule(uintptr_t pc, std::string* path, uintptr_t* offset) {
+  ModuleQuery q{pc, false, "", 0};
+  dl_iterate_phdr(FindModuleCallback, &q);
+  if (!q.found) return false;
+  *path = q.path.empty() ? SelfExe() : q.path;
+  *offset = pc - q.base;
+  return true;
+}
+
+void Symbolizer::Configure(bool enabled, const std::string& path) {
+  enabled_ = enabled;
+  path_ = path;
+  static bool absl_ready = false;
+  if (!absl_ready) {
+    absl::InitializeSymbolizer(nullptr);
+    absl_ready = true;
+  }
+}
+
+bool Symbolizer::StartProcess() {
+  if (tried_) return pid_ > 0;
+  tried_ = true;
+  std::string binary = FindLlvmSymbolizer(path_);
+  if (binary.empty()) return false;
+  int to_child[2], from_child[2];
+  if (pipe2(to_child, O_CLOEXEC) != 0) return false;
+  if (pipe2(from_child, O_CLOEXEC) != 0) {
+    close(to_child[0]);
+    close(to_child[1]);
+    return false;
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, to_child[0], 0);
+  posix_spawn_file_actions_adddup2(&actions, from_child[1], 1);
+  std::vector<std::string> env = ChildEnvironment();
+  std::vector<char*> envp;
+  for (std::string& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::string arg_inlines = "--inlines";
+  std::string arg_demangle = "--demangle";
+  std::string arg_style = "--output-style=LLVM";
+  char* argv[] = {binary.data(), arg_inlines.data(), arg_demangle.data(),
+                  arg_style.data(), nullptr};
+  pid_t pid;
+  int rc = posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv,
+                       envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  close(to_child[0]);
+  close(from_child[1]);
+  if (rc != 0) {
+    close(to_child[1]);
+    close(from_child[0]);
+    return false;
+  }
+  pid_ = pid;
+  to_fd_ = to_child[1];
+  from_fd_ = from_child[0];
+  return true;
+}
+
+void Symbolizer::StopProcess() {
+  if (to_fd_ >= 0) close(to_fd_);
+  if (from_fd_ >= 0) close(from_fd_);
+  to_fd_ = from_fd_ = -1;
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  pid_ = -1;
+}
+
+void Symbolizer::ForgetProcess() {
+  if (to_fd_ >= 0) close(to_fd_);
+  if (from_fd_ >= 0) close(from_fd_);
+  to_fd_ = from_fd_ = -1;
+  pid_ = -1;
+  tried_ = false;
+}
+
+// Sends one request; reads the reply up to the empty line that ends it.
+bool Symbolizer::Ask(const std::string& request, std::string* reply) {
+  if (!enabled_ || !StartProcess()) return false;
+  if (!WriteAll(to_fd_, request)) {
+    StopProcess();
+    return false;
+  }
+  reply->clear();
+  char buf[4096];
+  for (;;) {
+    if (reply->size() >= 2 && reply->compare(reply->size() - 2, 2, "\n\n") == 0) {
+      return true;
+    }
+    pollfd pfd{from_fd_, POLLIN, 0};
+    int ready = poll(&pfd, 1, kReplyTimeoutMs);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) break;
+    ssize_t n = read(from_fd_, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    reply->append(buf, static_cast<size_t>(n));
+  }
+  StopProcess();  // Dead or stuck: fall back to function names from now on.
+  return false;
+}
+
+std::vector<Frame> Symbolizer::SymbolizeCode(uintptr_t pc) {
+  Frame base;
+  base.pc = pc;
+  std::string module;
+  if (FindModule(pc, &module, &base.module_offset)) {
+    base.module = Basename(module);
+  }
+  std::vector<Frame> frames;
+  std::string reply;
+  if (!module.empty() &&
+      Ask(absl::StrCat("CODE \"", module, "\" 0x",
+                       absl::Hex(base.module_offset), "\n"),
+          &reply)) {
+    std::vector<std::string> lines =
+        absl::StrSplit(reply, '\n', absl::SkipEmpty());
+    for (size_t i = 0; i + 1 < lines.size(); i += 2) {
+      Frame f = base;
+      if (lines[i] != "??") f.function = lines[i];
+      // file:line:column; the file name itself may contain ':'.
+      std::vector<std::string> parts = absl::StrSplit(lines[i + 1], ':');
+      if (parts.size() >= 3 && parts[0] != "??") {
+        int line = 0;
+        absl::SimpleAtoi(parts[parts.size() - 2], &line);
+        f.line = line;
+        std::string file = parts[0];
+        for (size_t p = 1; p + 2 < parts.size(); ++p) {
+          absl::StrAppend(&file, ":", parts[p]);
+        }
+        if (line > 0) f.file = file;
+      }
+      frames.push_back(f);
+    }
+  }
+  if (frames.empty() || (frames.size() == 1 && frames[0].function.empty())) {
+    frames.assign(1, base);
+    char name[1024];
+    if (enabled_ && absl::Symbolize(reinterpret_cast<void*>(pc), name,
+                                    sizeof(name))) {
+      frames[0].function = name;
+    }
+  }
+  return frames;
+}
+
+bool Symbolizer::SymbolizeData(uintptr_t addr, DataSymbol* out) {
+  std::string module;
+  uintptr_t offset = 0;
+  if (!FindModule(addr, &module, &offset)) return false;
+  std::string reply;
+  if (Ask(absl::StrCat("DATA \"", module, "\" 0x", absl::Hex(offset), "\n"),
+          &reply)) {
+    // "name\nstart size\n\n"
+    std::vector<std::string> lines =
+        absl::StrSplit(reply, '\n', absl::SkipEmpty());
+    if (lines.size() >= 2 && lines[0] != "??") {
+      std::vector<std::string> nums = absl::StrSplit(lines[1], ' ');
+      uint64_t start = 0, size = 0;
+      if (nums.size() == 2 && absl::SimpleAtoi(nums[0], &start) &&
+          absl::SimpleAtoi(nums[1], &size) && offset >= start &&
+          (size == 0 || offset < start + size)) {
+        out->name = lines[0];
+        out->start = addr - (offset - start);
+        out->size = size;
+        return true;
+      }
+    }
+  }
+  // Exported symbols only, but no child process needed.
+  Dl_info info;
+  const ElfW(Sym)* sym = nullptr;
+  if (dladdr1(reinterpret_cast<void*>(addr), &info,
+              reinterpret_cast<void**>(const_cast<ElfW(Sym)**>(&sym)), RTLD_DL_SYMENT) != 0 &&
+      sym != nullptr && info.dli_sname != nullptr) {
+    uintptr_t start = reinterpret_cast<uintptr_t>(info.dli_saddr);
+    if (addr >= start && addr < start + sym->st_size) {
+      out->name = info.dli_sname;
+      out->start = start;
+      out->size = sym->st_size;
+      return true;
+    }
+  }
+  return false;
+}
+
+Symbolizer& GetSymbolizer() {
+  static Symbolizer* symbolizer = new Symbolizer;  // Never destroyed: used at exit.
+  return *symbolizer;
+}
+
+}  // namespace trapsan

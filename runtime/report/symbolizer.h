@@ -1,0 +1,65 @@
+// Turns program counters into function, file and line, outside any signal
+// handler: through an llvm-symbolizer child process when one is found (file
+// and line, inlined frames), else through absl::Symbolize (function names).
+//
+// Thread-compatible: the reporter calls it under its own lock.
+#ifndef TRAPSAN_RUNTIME_REPORT_SYMBOLIZER_H_
+#define TRAPSAN_RUNTIME_REPORT_SYMBOLIZER_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace trapsan {
+
+struct Frame {
+  uintptr_t pc = 0;
+  std::string function;  // empty if unknown
+  std::string file;      // empty if unknown
+  int line = 0;
+  std::string module;  // base name of the object file
+  uintptr_t module_offset = 0;
+};
+
+struct DataSymbol {
+  std::string name;
+  uintptr_t start = 0;
+  uint64_t size = 0;
+};
+
+// The module (shared object or executable) holding `pc`.
+bool FindModule(uintptr_t pc, std::string* path, uintptr_t* offset);
+
+class Symbolizer {
+ public:
+  // `use_llvm`: look for llvm-symbolizer (at `path` if non-empty).
+  void Configure(bool enabled, const std::string& path);
+
+  // Frames for a code address, innermost inlined frame first. `pc` is looked
+  // up as is; pass a return address minus one.
+  std::vector<Frame> SymbolizeCode(uintptr_t pc);
+
+  // The global variable holding `addr`, if a symbol covers it.
+  bool SymbolizeData(uintptr_t addr, DataSymbol* out);
+
+  // After fork(), in the child: the pipes belong to the parent's child.
+  void ForgetProcess();
+
+ private:
+  bool StartProcess();
+  bool Ask(const std::string& request, std::string* reply);
+  void StopProcess();
+
+  bool enabled_ = true;
+  std::string path_;
+  bool tried_ = false;
+  int pid_ = -1;
+  int to_fd_ = -1, from_fd_ = -1;
+};
+
+// The one symbolizer of the process.
+Symbolizer& GetSymbolizer();
+
+}  // namespace trapsan
+
+#endif  // TRAPSAN_RUNTIME_REPORT_SYMBOLIZER_H_
