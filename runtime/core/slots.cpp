@@ -14,6 +14,7 @@ void ResetSlots() {
   for (Slot& s : g_slots) {
     s.busy.store(0, std::memory_order_relaxed);
     s.active_cookie.store(0, std::memory_order_relaxed);
+    s.armed_cookie.store(0, std::memory_order_relaxed);
     s.handlers_in_flight.store(0, std::memory_order_relaxed);
     s.self_traps.store(0, std::memory_order_relaxed);
   }

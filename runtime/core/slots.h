@@ -48,6 +48,10 @@ struct Slot {
   std::atomic<uintptr_t> watch_addr{0};
   std::atomic<uint32_t> watch_len{0};
   std::atomic<bool> watch_reads{false};
+  // The cookie while the watchpoint is known armed: set after the arm ioctl
+  // returned, cleared before the disarm starts (0 otherwise). For tests that
+  // check no trap is missed.
+  std::atomic<uint64_t> armed_cookie{0};
   // Handlers running for this slot right now.
   std::atomic<uint32_t> handlers_in_flight{0};
   // Traps the watcher took on its own window (a signal handler of its own

@@ -194,9 +194,13 @@ void WatchAccess(const AccessInfo& access) {
   bool armed = hw && ArmBreakpoint(index, base, len, window.watch_reads,
                                    window.cookie);
   uint64_t armed_at = NowNs();
+  if (armed) slot.armed_cookie.store(window.cookie, std::memory_order_release);
   Stall(delay_ns);
   uint64_t disarm_at = NowNs();
-  if (armed) DisarmBreakpoint(index);
+  if (armed) {
+    slot.armed_cookie.store(0, std::memory_order_release);
+    DisarmBreakpoint(index);
+  }
   uint64_t end = NowNs();
 
   // A handler that started before the disarm finishes within microseconds.

@@ -145,8 +145,12 @@ ReportModel BuildModel(const RaceEvent& e) {
   return m;
 }
 
-std::string TopKey(const AccessModel& a) {
-  return a.frames.empty() ? "<none>" : FrameKey(a.frames[0]);
+// The dedup key of one side: its top frame, symbolized (the innermost
+// inlined frame, so two inlined copies of one access are one race).
+std::string TopKey(const AccessInfo& a) {
+  if (a.stack.depth == 0) return "<none>";
+  std::vector<Frame> top = GetSymbolizer().SymbolizeCode(a.stack.pcs[0] - 1);
+  return top.empty() ? "<none>" : FrameKey(top[0]);
 }
 
 }  // namespace
@@ -178,11 +182,10 @@ void SubmitRace(const RaceEvent& event) {
   if (event.unknown_origin) Count(Stats().races_unknown_origin);
 
   absl::MutexLock lock(&r.mu);
-  ReportModel model = BuildModel(event);
   std::string first_key =
-      event.watcher_known ? TopKey(model.first) : "<unknown watcher>";
+      event.watcher_known ? TopKey(event.window.access) : "<unknown watcher>";
   std::string second_key =
-      event.unknown_origin ? "<unknown origin>" : TopKey(model.second);
+      event.unknown_origin ? "<unknown origin>" : TopKey(event.racer.access);
   if (!r.dedup.FirstTime(first_key, second_key)) {
     Count(Stats().duplicates);
     return;
@@ -193,6 +196,7 @@ void SubmitRace(const RaceEvent& event) {
     Count(Stats().duplicates);
     return;
   }
+  ReportModel model = BuildModel(event);
   FormattedReport text = FormatReport(model);
   trapsan_report_callback callback = g_callback.load(std::memory_order_acquire);
   if (callback != nullptr) {

@@ -203,6 +203,7 @@ void Symbolizer::StopProcess() {
 }
 
 void Symbolizer::ForgetProcess() {
+  cache_.clear();  // The child may map other modules later.
   if (to_fd_ >= 0) close(to_fd_);
   if (from_fd_ >= 0) close(from_fd_);
   to_fd_ = from_fd_ = -1;
@@ -237,6 +238,8 @@ bool Symbolizer::Ask(const std::string& request, std::string* reply) {
 }
 
 std::vector<Frame> Symbolizer::SymbolizeCode(uintptr_t pc) {
+  auto cached = cache_.find(pc);
+  if (cached != cache_.end()) return cached->second;
   Frame base;
   base.pc = pc;
   std::string module;
@@ -277,6 +280,7 @@ std::vector<Frame> Symbolizer::SymbolizeCode(uintptr_t pc) {
       frames[0].function = name;
     }
   }
+  cache_[pc] = frames;
   return frames;
 }
 

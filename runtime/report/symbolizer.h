@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
+
 namespace trapsan {
 
 struct Frame {
@@ -36,7 +38,7 @@ class Symbolizer {
   void Configure(bool enabled, const std::string& path);
 
   // Frames for a code address, innermost inlined frame first. `pc` is looked
-  // up as is; pass a return address minus one.
+  // up as is; pass a return address minus one. Cached.
   std::vector<Frame> SymbolizeCode(uintptr_t pc);
 
   // The global variable holding `addr`, if a symbol covers it.
@@ -50,6 +52,7 @@ class Symbolizer {
   bool Ask(const std::string& request, std::string* reply);
   void StopProcess();
 
+  absl::flat_hash_map<uintptr_t, std::vector<Frame>> cache_;
   bool enabled_ = true;
   std::string path_;
   bool tried_ = false;

@@ -1,0 +1,39 @@
+// Entry points for trapsan's own tests, not part of the public API (no
+// header in include/): they expose state that lets a test prove a property
+// instead of hoping for it.
+#include <atomic>
+#include <cstdint>
+
+#include "runtime/core/slots.h"
+#include "runtime/core/thread_state.h"
+
+using namespace trapsan;
+
+extern "C" {
+
+// The cookie of the window whose watchpoint is armed on `addr` right now,
+// or 0. Two equal non-zero results around an access prove the watchpoint was
+// armed all along, so the access must have trapped.
+__attribute__((visibility("default"))) uint64_t __trapsan_testonly_armed_cookie(
+    const volatile void* addr) {
+  uintptr_t a = reinterpret_cast<uintptr_t>(addr);
+  for (int i = 0; i < SlotCount(); ++i) {
+    Slot& s = GetSlot(i);
+    uint64_t cookie = s.armed_cookie.load(std::memory_order_acquire);
+    if (cookie == 0) continue;
+    uintptr_t w = s.watch_addr.load(std::memory_order_relaxed);
+    uint32_t len = s.watch_len.load(std::memory_order_relaxed);
+    if (a >= w && a < w + len &&
+        s.armed_cookie.load(std::memory_order_acquire) == cookie) {
+      return cookie;
+    }
+  }
+  return 0;
+}
+
+// Our SIGTRAPs handled on the calling thread so far.
+__attribute__((visibility("default"))) uint64_t __trapsan_testonly_thread_traps(void) {
+  return t_thread.traps_received;
+}
+
+}  // extern "C"
