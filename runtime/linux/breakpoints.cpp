@@ -9,11 +9,9 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <new>
+#include <pthread.h>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "runtime/core/cookie.h"
 
 namespace trapsan {
@@ -33,11 +31,18 @@ int g_requested_slots = 0;
 // A placeholder every event watches while disarmed (events are also disabled).
 alignas(8) volatile uint64_t g_parking_spot;
 
-// Readers: arm/disarm (many at once, on different slots). Writer: clone().
-// Constant-initialized: valid before any constructor runs. Rebuilt in a fork
-// child.
-ABSL_CONST_INIT absl::Mutex g_create_lock(absl::kConstInit);
-absl::Mutex& CreateLock() { return g_create_lock; }
+// Readers: arm/disarm (many at once, on different slots). Writer: clone(),
+// preferred so thread creation is not starved by busy watchers. A pthread
+// rwlock, statically initialized (valid before any constructor runs) and
+// re-initialized in a fork child (absl::Mutex survives neither).
+pthread_rwlock_t g_create_lock =
+    PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+
+class ReaderLock {
+ public:
+  ReaderLock() { pthread_rwlock_rdlock(&g_create_lock); }
+  ~ReaderLock() { pthread_rwlock_unlock(&g_create_lock); }
+};
 
 perf_event_attr BaseAttr() {
   perf_event_attr attr;
@@ -100,7 +105,10 @@ int OpenBreakpoints(int max_slots, std::string* why) {
 }
 
 bool AdoptExistingThread(int tid, std::string* why) {
-  absl::WriterMutexLock lock(&CreateLock());
+  LockForThreadCreation();
+  struct Unlock {
+    ~Unlock() { UnlockForThreadCreation(); }
+  } unlock;
   for (int i = 0; i < g_open_slots; ++i) {
     int n = g_fds[i].count.load(std::memory_order_relaxed);
     if (n >= kMaxFdsPerSlot) {
@@ -129,7 +137,7 @@ bool ArmBreakpoint(int slot, uintptr_t addr, int len, bool watch_reads,
   attr.bp_type = watch_reads ? HW_BREAKPOINT_RW : HW_BREAKPOINT_W;
   attr.sig_data = cookie;
   attr.disabled = 0;  // MODIFY_ATTRIBUTES enables the event with the change.
-  absl::ReaderMutexLock lock(&CreateLock());
+  ReaderLock lock;
   SlotFds& s = g_fds[slot];
   int n = s.count.load(std::memory_order_acquire);
   bool ok = true;
@@ -150,22 +158,19 @@ bool ArmBreakpoint(int slot, uintptr_t addr, int len, bool watch_reads,
 }
 
 void DisarmBreakpoint(int slot) {
-  absl::ReaderMutexLock lock(&CreateLock());
+  ReaderLock lock;
   SlotFds& s = g_fds[slot];
   int n = s.count.load(std::memory_order_acquire);
   for (int i = 0; i < n; ++i) ioctl(s.fds[i], PERF_EVENT_IOC_DISABLE, 0);
 }
 
-void LockForThreadCreation() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  CreateLock().WriterLock();
-}
-void UnlockForThreadCreation() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  CreateLock().WriterUnlock();
-}
+void LockForThreadCreation() { pthread_rwlock_wrlock(&g_create_lock); }
+void UnlockForThreadCreation() { pthread_rwlock_unlock(&g_create_lock); }
 
 int ReopenBreakpointsInChild(std::string* why) {
-  // The child is single-threaded; the parent's lock state means nothing here.
-  new (&g_create_lock) absl::Mutex(absl::kConstInit);
+  // Held by the parent's forking thread, whose tid the lock remembers.
+  pthread_rwlock_t fresh = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+  g_create_lock = fresh;
   for (int i = 0; i < g_open_slots; ++i) {
     int n = g_fds[i].count.load(std::memory_order_relaxed);
     for (int j = 0; j < n; ++j) close(g_fds[i].fds[j]);

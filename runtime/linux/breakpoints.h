@@ -39,6 +39,8 @@ void UnlockForThreadCreation();
 
 // fork(): in the child, which inherits none of the events, closes the
 // parent's fds and opens fresh events. Returns how many slots reopened.
+// The fork handlers hold LockForThreadCreation() across fork(); the parent
+// releases it, the child gets a fresh lock from this function.
 int ReopenBreakpointsInChild(std::string* why);
 
 }  // namespace trapsan

@@ -135,8 +135,8 @@ void AfterForkInChild() {
   WindowBudget().Reset();
   t_thread.watching_cookie = 0;
   std::string why;
+  int slots = ReopenBreakpointsInChild(&why);  // Also frees the create lock.
   if (ActiveBackend() == Backend::kHw) {
-    int slots = ReopenBreakpointsInChild(&why);
     if (slots == 0) {
       Say(absl::StrCat("WARNING: fork child ", getpid(),
                        " could not reopen its watchpoints (", why,
@@ -145,9 +145,6 @@ void AfterForkInChild() {
       slots = kMaxSlots;
     }
     SetSlotCount(slots);
-  } else {
-    // Still unlock what BeforeFork() took.
-    ReopenBreakpointsInChild(&why);
   }
 }
 

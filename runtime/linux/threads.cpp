@@ -11,12 +11,12 @@
 #include <cstdio>
 #include <deque>
 #include <map>
+#include <mutex>
 #include <new>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "absl/synchronization/mutex.h"
 #include "runtime/core/counters.h"
 #include "runtime/core/thread_state.h"
 #include "runtime/linux/breakpoints.h"
@@ -38,11 +38,11 @@ namespace {
 constexpr size_t kMaxFinished = 1024;
 
 struct Registry {
-  absl::Mutex mu;
-  std::map<uint32_t, ThreadRecord> by_id ABSL_GUARDED_BY(mu);
-  std::map<int, uint32_t> running_by_tid ABSL_GUARDED_BY(mu);
-  std::deque<uint32_t> finished ABSL_GUARDED_BY(mu);
-  uint32_t next_id ABSL_GUARDED_BY(mu) = 0;
+  std::mutex mu;  // A pthread mutex: it survives fork() (see fork handlers).
+  std::map<uint32_t, ThreadRecord> by_id;     // guarded by mu
+  std::map<int, uint32_t> running_by_tid;     // guarded by mu
+  std::deque<uint32_t> finished;              // guarded by mu
+  uint32_t next_id = 0;                       // guarded by mu
 };
 
 Registry& Threads() {
@@ -80,7 +80,7 @@ uint32_t RegisterSelf(ThreadRecord record) {
   StackBounds(&record.stack_lo, &record.stack_hi);
   record.tid = t.tid;
   Registry& r = Threads();
-  absl::MutexLock lock(&r.mu);
+  std::lock_guard<std::mutex> lock(r.mu);
   record.id = r.next_id++;
   r.running_by_tid[record.tid] = record.id;
   r.by_id[record.id] = std::move(record);
@@ -94,7 +94,7 @@ uint32_t RegisterSelf(ThreadRecord record) {
 
 void MarkFinished(int tid) {
   Registry& r = Threads();
-  absl::MutexLock lock(&r.mu);
+  std::lock_guard<std::mutex> lock(r.mu);
   auto it = r.running_by_tid.find(tid);
   if (it == r.running_by_tid.end()) return;
   uint32_t id = it->second;
@@ -174,7 +174,7 @@ void RegisterInitialThreads(bool (*adopt)(int tid, std::string* why),
       if (!absl::SimpleAtoi(e->d_name, &tid) || tid == t_thread.tid) continue;
       Registry& r = Threads();
       {
-        absl::MutexLock lock(&r.mu);
+        std::lock_guard<std::mutex> lock(r.mu);
         if (r.running_by_tid.count(tid)) continue;
         ThreadRecord rec;
         rec.id = r.next_id++;
@@ -200,7 +200,7 @@ void RegisterInitialThreads(bool (*adopt)(int tid, std::string* why),
 
 bool FindThreadByTid(int tid, ThreadRecord* out) {
   Registry& r = Threads();
-  absl::MutexLock lock(&r.mu);
+  std::lock_guard<std::mutex> lock(r.mu);
   auto it = r.running_by_tid.find(tid);
   if (it != r.running_by_tid.end()) {
     *out = r.by_id[it->second];
@@ -219,7 +219,7 @@ bool FindThreadByTid(int tid, ThreadRecord* out) {
 
 bool FindThreadById(uint32_t id, ThreadRecord* out) {
   Registry& r = Threads();
-  absl::MutexLock lock(&r.mu);
+  std::lock_guard<std::mutex> lock(r.mu);
   auto it = r.by_id.find(id);
   if (it == r.by_id.end()) return false;
   *out = it->second;
@@ -228,7 +228,7 @@ bool FindThreadById(uint32_t id, ThreadRecord* out) {
 
 bool FindStackOwner(uintptr_t addr, ThreadRecord* out) {
   Registry& r = Threads();
-  absl::MutexLock lock(&r.mu);
+  std::lock_guard<std::mutex> lock(r.mu);
   for (const auto& [tid, id] : r.running_by_tid) {
     const ThreadRecord& rec = r.by_id[id];
     if (rec.stack_hi != 0 && addr >= rec.stack_lo && addr < rec.stack_hi) {
@@ -247,18 +247,11 @@ std::string ThreadName(const ThreadRecord& thread) {
   return thread.name;
 }
 
-void LockThreadsForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  Threads().mu.Lock();
-}
-void UnlockThreadsAfterFork() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  Threads().mu.Unlock();
-}
+void LockThreadsForFork() { Threads().mu.lock(); }
+void UnlockThreadsAfterFork() { Threads().mu.unlock(); }
 
-void ResetThreadsInChild() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+void ResetThreadsInChild() {
   Registry& r = Threads();
-  // LockThreadsForFork() held the lock across fork(); nobody else exists
-  // here to release it: rebuild it.
-  new (&r.mu) absl::Mutex();
   t_thread.tid = static_cast<int>(syscall(SYS_gettid));
   ThreadRecord self;
   auto it = r.by_id.find(t_thread.thread_id);
@@ -270,6 +263,8 @@ void ResetThreadsInChild() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   r.by_id[self.id] = self;
   pthread_setspecific(g_exit_key,
                       reinterpret_cast<void*>(static_cast<intptr_t>(self.tid)));
+  // Taken by LockThreadsForFork() in the parent; a fresh one here.
+  new (&r.mu) std::mutex();
 }
 
 }  // namespace trapsan

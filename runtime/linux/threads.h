@@ -44,7 +44,7 @@ std::string ThreadName(const ThreadRecord& thread);
 // in the child only the calling thread survives, keeping its number.
 void LockThreadsForFork();
 void UnlockThreadsAfterFork();  // in the parent
-void ResetThreadsInChild();     // in the child, instead of unlocking
+void ResetThreadsInChild();     // in the child; unlocks too
 
 }  // namespace trapsan
 

@@ -6,10 +6,10 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <mutex>
 #include <new>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "runtime/core/counters.h"
 #include "runtime/core/options.h"
 #include "runtime/core/race_event.h"
@@ -23,7 +23,7 @@ namespace trapsan {
 namespace {
 
 struct Reporter {
-  absl::Mutex mu;
+  std::mutex mu;  // A pthread mutex: it survives fork().
   Deduplicator dedup;
   int fd = 2;
   bool fd_opened = false;  // fd is our log file
@@ -167,7 +167,7 @@ void SetReportCallback(trapsan_report_callback callback, void* user_data) {
 
 void PrintToSink(const std::string& text) {
   Reporter& r = GetReporter();
-  absl::MutexLock lock(&r.mu);
+  std::lock_guard<std::mutex> lock(r.mu);
   WriteAll(SinkFd(r), text);
 }
 
@@ -181,7 +181,7 @@ void SubmitRace(const RaceEvent& event) {
   Count(Stats().races_found);
   if (event.unknown_origin) Count(Stats().races_unknown_origin);
 
-  absl::MutexLock lock(&r.mu);
+  std::lock_guard<std::mutex> lock(r.mu);
   std::string first_key =
       event.watcher_known ? TopKey(event.window.access) : "<unknown watcher>";
   std::string second_key =
@@ -223,15 +223,10 @@ void SubmitRace(const RaceEvent& event) {
   }
 }
 
-void LockReporterForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  GetReporter().mu.Lock();
-}
-void UnlockReporterAfterFork() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  GetReporter().mu.Unlock();
-}
-void ResetReporterInChild() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+void LockReporterForFork() { GetReporter().mu.lock(); }
+void UnlockReporterAfterFork() { GetReporter().mu.unlock(); }
+void ResetReporterInChild() {
   Reporter& r = GetReporter();
-  new (&r.mu) absl::Mutex();
   r.dedup.Clear();
   GetSymbolizer().ForgetProcess();
   // The sink reopens for the child's pid on its first write; the log file
@@ -240,6 +235,8 @@ void ResetReporterInChild() ABSL_NO_THREAD_SAFETY_ANALYSIS {
     close(r.fd);
     r.fd_opened = false;
   }
+  // Taken by LockReporterForFork() in the parent; a fresh one here.
+  new (&r.mu) std::mutex();
 }
 
 }  // namespace trapsan

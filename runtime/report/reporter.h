@@ -26,7 +26,7 @@ uint64_t RacesFound();
 // its own sink file and no races of its parent's.
 void LockReporterForFork();
 void UnlockReporterAfterFork();
-void ResetReporterInChild();
+void ResetReporterInChild();  // unlocks too
 
 }  // namespace trapsan
 
