@@ -29,6 +29,11 @@ struct AccessInfo {
   bool pc_after_access;
   uint64_t time_ns;  // CLOCK_MONOTONIC
   StackTrace stack;
+  // For a hardware trap: the general-purpose registers after the access
+  // (rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8-r15), to tell which
+  // instruction made it when decoding backwards is ambiguous.
+  bool has_registers;
+  uint64_t registers[16];
 };
 
 }  // namespace trapsan

@@ -4,12 +4,16 @@ namespace trapsan {
 
 bool ConflictTable::Record(uint64_t cookie, const AccessInfo& access,
                            bool async) {
-  // The same thread trapping again in the same window (a loop hammering the
-  // watched bytes) only bumps a count. A thread runs one handler at a time,
-  // so no other writer touches a record carrying its tid and this cookie.
+  // The same instruction of the same thread trapping again in the same
+  // window (a loop hammering the watched bytes) only bumps a count. A thread
+  // runs one handler at a time, so no other writer touches a record carrying
+  // its tid and this cookie.
+  const uintptr_t pc = access.stack.depth > 0 ? access.stack.pcs[0] : 0;
   for (Entry& e : entries_) {
     if (e.state.load(std::memory_order_acquire) == kReady &&
-        e.conflict.cookie == cookie && e.conflict.access.tid == access.tid) {
+        e.conflict.cookie == cookie && e.conflict.access.tid == access.tid &&
+        (e.conflict.access.stack.depth > 0 ? e.conflict.access.stack.pcs[0]
+                                           : 0) == pc) {
       e.count.fetch_add(1, std::memory_order_relaxed);
       return true;
     }

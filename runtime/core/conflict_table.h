@@ -27,8 +27,8 @@ class ConflictTable {
   static constexpr int kCapacity = 128;
 
   // Async-signal-safe. Records `access` against `cookie`, or counts it on the
-  // ready record the same thread already has for that cookie. Returns false
-  // if the table is full.
+  // ready record the same thread already has for that cookie and top pc.
+  // Returns false if the table is full.
   bool Record(uint64_t cookie, const AccessInfo& access, bool async);
 
   // Moves into out[] (up to max) the ready records accepted by `want`, and

@@ -76,6 +76,7 @@ void SampleAccess(const volatile void* addr, size_t size, bool is_write,
   access.kind = is_write ? AccessKind::kWrite : AccessKind::kRead;
   access.pc_after_access = false;
   access.time_ns = 0;
+  access.has_registers = false;
   CaptureStack(pc, &access.stack);
   t.current_access = &access;
   WatchAccess(access);

@@ -40,7 +40,7 @@ struct HistoryEntry {
 };
 
 struct Slot {
-  static constexpr int kHistory = 16;
+  static constexpr int kHistory = 64;
 
   std::atomic<uint32_t> busy{0};
   std::atomic<uint64_t> active_cookie{0};

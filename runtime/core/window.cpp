@@ -2,7 +2,9 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <vector>
@@ -24,6 +26,10 @@ std::atomic<int> g_backend{static_cast<int>(Backend::kOff)};
 // Handlers still running when the window closes get this long to finish;
 // whatever comes later is reported as a late trap.
 constexpr uint64_t kHandlerGraceNs = 2000000;  // 2 ms
+
+// A value change with no trap: how long to wait for a late handler.
+constexpr uint64_t kLateTrapWaitNs = 2000000;  // 2 ms
+constexpr uint64_t kLateTrapPollNs = 50000;    // 50 us
 
 uint64_t NowNs() {
   timespec ts;
@@ -51,6 +57,18 @@ void Stall(uint64_t delay_ns) {
   while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nullptr) ==
          EINTR) {
   }
+}
+
+// Reads the watched bytes through the kernel (process_vm_readv), which the
+// watchpoint does not see (exclude_kernel): the watcher can snapshot after
+// arming without trapping itself, so no write can slip in unseen between
+// the snapshot and the arming.
+uint64_t ReadValueUnwatched(uintptr_t addr, int len) {
+  uint64_t value = 0;
+  iovec local{&value, static_cast<size_t>(len)};
+  iovec remote{reinterpret_cast<void*>(addr), static_cast<size_t>(len)};
+  if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != len) return 0;
+  return value;
 }
 
 uint64_t ReadValue(uintptr_t addr, int len) {
@@ -115,8 +133,8 @@ void ReportConflict(const WindowInfo& window, bool watcher_known,
   event.racer = conflict;
   event.late = late;
   AccessInfo& racer = event.racer.access;
-  if (racer.addr == 0) {  // A hardware trap: it hit the watched bytes.
-    racer.addr = window.watch_addr;
+  if (racer.pc_after_access) {  // A hardware trap: it hit the watched bytes.
+    if (watcher_known) racer.addr = window.watch_addr;
     // A write-only watchpoint traps writes only.
     if (watcher_known && !window.watch_reads) racer.kind = AccessKind::kWrite;
   }
@@ -190,10 +208,11 @@ void WatchAccess(const AccessInfo& access) {
   }
 
   uint64_t start = NowNs();
-  const uint64_t old_value = ReadValue(base, len);
   bool armed = hw && ArmBreakpoint(index, base, len, window.watch_reads,
                                    window.cookie);
   uint64_t armed_at = NowNs();
+  const uint64_t old_value =
+      armed ? ReadValueUnwatched(base, len) : ReadValue(base, len);
   if (armed) slot.armed_cookie.store(window.cookie, std::memory_order_release);
   Stall(delay_ns);
   uint64_t disarm_at = NowNs();
@@ -226,6 +245,17 @@ void WatchAccess(const AccessInfo& access) {
   Count(Stats().arm_ns, (armed_at - start) + (end - disarm_at));
   WindowBudget().Charge(end - start);
 
+  if (conflicts.empty() && new_value != old_value && !self_touched) {
+    // Something wrote. If it trapped, its handler may not have run yet (the
+    // racer can be preempted between the trap and its handler, by this very
+    // thread waking up): give it a moment before calling the race one of
+    // unknown origin.
+    for (uint64_t waited = 0; conflicts.empty() && waited < kLateTrapWaitNs;
+         waited += kLateTrapPollNs) {
+      Stall(kLateTrapPollNs);
+      TakeConflictsOf(window.cookie, &conflicts);
+    }
+  }
   for (const Conflict& c : conflicts) ReportConflict(window, true, c, false);
   const size_t total = conflicts.size();
   if (total == 0 && new_value != old_value && !self_touched) {

@@ -2,7 +2,7 @@
 //
 //   software overlap check against open windows (a conflict found here is
 //   recorded at once, no window needed) -> claim a slot -> describe the
-//   window -> snapshot the value -> arm the watchpoint -> stall for the
+//   window -> arm the watchpoint -> snapshot the value -> stall for the
 //   randomized delay -> disarm -> wait for handlers in flight -> re-read the
 //   value -> take the conflicts recorded for this window -> release the slot
 //   -> report.

@@ -62,8 +62,8 @@ void ChooseBackend() {
     SetSlotCount(0);
   } else {
     Say(absl::StrCat("WARNING: hardware watchpoints unavailable (", why,
-                     "); falling back to backend=soft: only value changes "
-                     "are detected, without the other thread's stack"));
+                     "); falling back to backend=soft: only value changes and "
+                     "checked accesses that meet an open window are caught"));
     SetActiveBackend(Backend::kSoft);
     SetSlotCount(kMaxSlots);
   }

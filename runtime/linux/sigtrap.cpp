@@ -126,7 +126,8 @@ void Chain(int sig, siginfo_t* si, void* uc) {
   }
 }
 
-void HandleOurTrap(uint64_t cookie, const Cookie& c, bool async, void* uc) {
+void HandleOurTrap(uint64_t cookie, const Cookie& c, bool async,
+                   uintptr_t watched, void* uc) {
   ThreadState& t = CurrentThread();
   Slot& slot = GetSlot(c.slot);
   if (t.watching_cookie == cookie) {
@@ -146,11 +147,13 @@ void HandleOurTrap(uint64_t cookie, const Cookie& c, bool async, void* uc) {
   } else {
     access.tid = t.tid;
     access.thread_id = t.thread_id;
-    access.addr = 0;  // The watched bytes; the window knows them.
+    access.addr = watched;  // si_addr: the watchpoint's address
     access.size = 0;
     access.kind = AccessKind::kUnknown;
     access.pc_after_access = true;
     UnwindFromSignalContext(uc, t.stack_lo, t.stack_hi, &access.stack);
+    access.has_registers = true;
+    CopyRegisters(uc, access.registers);
   }
   access.time_ns = NowNs();
   if (!Conflicts().Record(cookie, access, async)) Count(Stats().traps_dropped);
@@ -163,7 +166,8 @@ void OnSigtrap(int sig, siginfo_t* si, void* uc) {
   PerfFields perf = ReadPerfFields(si);
   if (si->si_code == TRAP_PERF && perf.type == kPerfTypeBreakpoint &&
       DecodeCookie(perf.data, &c) && c.slot < SlotCount()) {
-    HandleOurTrap(perf.data, c, (perf.flags & kPerfFlagAsync) != 0, uc);
+    HandleOurTrap(perf.data, c, (perf.flags & kPerfFlagAsync) != 0,
+                  reinterpret_cast<uintptr_t>(si->si_addr), uc);
   } else {
     Chain(sig, si, uc);
   }

@@ -53,6 +53,21 @@ void UnwindFromSignalContext(const void* ucontext, uintptr_t stack_lo,
 #endif
 }
 
+void CopyRegisters(const void* ucontext, uint64_t out[16]) {
+#if defined(__x86_64__)
+  const auto* uc = static_cast<const ucontext_t*>(ucontext);
+  static constexpr int kOrder[16] = {
+      REG_RAX, REG_RCX, REG_RDX, REG_RBX, REG_RSP, REG_RBP, REG_RSI, REG_RDI,
+      REG_R8,  REG_R9,  REG_R10, REG_R11, REG_R12, REG_R13, REG_R14, REG_R15};
+  for (int i = 0; i < 16; ++i) {
+    out[i] = static_cast<uint64_t>(uc->uc_mcontext.gregs[kOrder[i]]);
+  }
+#else
+  (void)ucontext;
+  for (int i = 0; i < 16; ++i) out[i] = 0;
+#endif
+}
+
 void CaptureStack(uintptr_t from_pc, StackTrace* out) {
   void* frames[kMaxFrames + 8];
   int n = absl::GetStackTrace(frames, kMaxFrames + 8, 0);

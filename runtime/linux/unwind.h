@@ -16,6 +16,9 @@ namespace trapsan {
 void UnwindFromSignalContext(const void* ucontext, uintptr_t stack_lo,
                              uintptr_t stack_hi, StackTrace* out);
 
+// Copies rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8-r15 from the context.
+void CopyRegisters(const void* ucontext, uint64_t out[16]);
+
 // The calling code's stack, starting at return address `from_pc` if it is
 // found among the frames (the frames above it, trapsan's own, are dropped).
 void CaptureStack(uintptr_t from_pc, StackTrace* out);

@@ -1,6 +1,6 @@
-// Deduplication of reports by the unordered pair of their top frames: the
-// same two code locations racing again, whichever side sampled, is reported
-// once.
+// Deduplication of reports by the unordered pair of their top frames'
+// functions: the same two functions racing again, whichever side sampled,
+// is reported once.
 #ifndef TRAPSAN_RUNTIME_REPORT_DEDUP_H_
 #define TRAPSAN_RUNTIME_REPORT_DEDUP_H_
 

@@ -59,10 +59,6 @@ std::string FrameName(const Frame& f) {
   return absl::StrFormat("0x%x", f.pc);
 }
 
-std::string FrameKey(const Frame& f) {
-  return absl::StrCat(FrameName(f), " ", Location(f));
-}
-
 std::string FormatFrame(int index, const Frame& f) {
   std::string out = absl::StrCat("#", index, " ", FrameName(f));
   if (!f.file.empty()) absl::StrAppend(&out, " ", f.file, ":", f.line);

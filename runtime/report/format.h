@@ -59,8 +59,6 @@ std::string FormatFrame(int index, const Frame& frame);
 // The name a frame goes by in titles and dedup keys: its function, else
 // module+offset, else its pc.
 std::string FrameName(const Frame& frame);
-// "function file:line", for dedup keys.
-std::string FrameKey(const Frame& frame);
 
 }  // namespace trapsan
 

@@ -14,6 +14,7 @@
 #include "runtime/core/options.h"
 #include "runtime/core/race_event.h"
 #include "runtime/linux/threads.h"
+#include "runtime/report/decode.h"
 #include "runtime/report/dedup.h"
 #include "runtime/report/format.h"
 #include "runtime/report/location.h"
@@ -96,10 +97,25 @@ const char* KindName(AccessKind kind) {
   }
 }
 
-AccessModel ModelAccess(const AccessInfo& a, bool late) {
+// `watch`: the watched bytes, for decoding a trapped access; null otherwise.
+AccessModel ModelAccess(const AccessInfo& a, bool late,
+                        const WindowInfo* watch) {
   AccessModel m;
-  m.kind = KindName(a.kind);
-  m.size = a.size;
+  AccessKind kind = a.kind;
+  uint32_t size = a.size;
+  if (a.pc_after_access && watch != nullptr) {
+    // A hardware trap: the instruction before pcs[0] says what it did.
+    AccessKind decoded_kind;
+    uint32_t decoded_size;
+    if (DecodeTrappedAccess(a, watch->watch_addr, watch->watch_len,
+                            &decoded_kind, &decoded_size) &&
+        (kind == AccessKind::kUnknown || kind == decoded_kind)) {
+      kind = decoded_kind;
+      size = decoded_size;
+    }
+  }
+  m.kind = KindName(kind);
+  m.size = size;
   m.addr = a.addr;
   m.tid = a.tid;
   m.late = late;
@@ -133,8 +149,11 @@ ReportModel BuildModel(const RaceEvent& e) {
   m.pid = getpid();
   m.unknown_origin = e.unknown_origin;
   m.watcher_known = e.watcher_known;
-  if (e.watcher_known) m.first = ModelAccess(e.window.access, false);
-  if (!e.unknown_origin) m.second = ModelAccess(e.racer.access, e.late);
+  if (e.watcher_known) m.first = ModelAccess(e.window.access, false, nullptr);
+  if (!e.unknown_origin) {
+    m.second = ModelAccess(e.racer.access, e.late,
+                           e.watcher_known ? &e.window : nullptr);
+  }
   uintptr_t addr = e.watcher_known ? e.window.access.addr : e.racer.access.addr;
   m.location = DescribeLocation(addr);
   m.value_changed = e.value_changed;
@@ -145,12 +164,14 @@ ReportModel BuildModel(const RaceEvent& e) {
   return m;
 }
 
-// The dedup key of one side: its top frame, symbolized (the innermost
-// inlined frame, so two inlined copies of one access are one race).
+// The dedup key of one side: the function of its top frame (the innermost
+// inlined one). Not the line: the same race is seen at the check call's line
+// when a check meets an open window and at the access's line when a
+// watchpoint traps, and the title (KCSAN style) names functions too.
 std::string TopKey(const AccessInfo& a) {
   if (a.stack.depth == 0) return "<none>";
   std::vector<Frame> top = GetSymbolizer().SymbolizeCode(a.stack.pcs[0] - 1);
-  return top.empty() ? "<none>" : FrameKey(top[0]);
+  return top.empty() ? "<none>" : FrameName(top[0]);
 }
 
 }  // namespace

@@ -1,0 +1,125 @@
+#include "decode.h"
+
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <Zydis/Zydis.h>
+
+namespace trapsan {
+namespace {
+
+constexpr int kMaxInstructionLength = 15;
+
+struct Candidate {
+  int length;
+  AccessKind kind;
+  uint32_t size;
+  bool hits_watch;  // its effective address overlaps the watched bytes
+};
+
+void FillRegisterContext(const uint64_t* regs, ZydisRegisterContext* ctx) {
+  static constexpr ZydisRegister kOrder[16] = {
+      ZYDIS_REGISTER_RAX, ZYDIS_REGISTER_RCX, ZYDIS_REGISTER_RDX,
+      ZYDIS_REGISTER_RBX, ZYDIS_REGISTER_RSP, ZYDIS_REGISTER_RBP,
+      ZYDIS_REGISTER_RSI, ZYDIS_REGISTER_RDI, ZYDIS_REGISTER_R8,
+      ZYDIS_REGISTER_R9,  ZYDIS_REGISTER_R10, ZYDIS_REGISTER_R11,
+      ZYDIS_REGISTER_R12, ZYDIS_REGISTER_R13, ZYDIS_REGISTER_R14,
+      ZYDIS_REGISTER_R15};
+  for (auto& v : ctx->values) v = 0;
+  for (int i = 0; i < 16; ++i) ctx->values[kOrder[i]] = regs[i];
+}
+
+// The memory operand of one decoded instruction, if it has exactly one that
+// really touches memory (not lea, not prefetch/nop hints).
+bool MemoryOperand(const ZydisDecodedInstruction& insn,
+                   const ZydisDecodedOperand* ops, int* index) {
+  if (insn.mnemonic == ZYDIS_MNEMONIC_LEA || insn.mnemonic == ZYDIS_MNEMONIC_NOP ||
+      insn.meta.category == ZYDIS_CATEGORY_PREFETCH) {
+    return false;
+  }
+  int found = 0;
+  for (int i = 0; i < insn.operand_count; ++i) {
+    const ZydisDecodedOperand& op = ops[i];
+    if (op.type != ZYDIS_OPERAND_TYPE_MEMORY ||
+        op.mem.type != ZYDIS_MEMOP_TYPE_MEM) {
+      continue;
+    }
+    // Implicit stack accesses (push, call) are not the watched data.
+    if (op.visibility == ZYDIS_OPERAND_VISIBILITY_HIDDEN &&
+        (op.mem.base == ZYDIS_REGISTER_RSP || op.mem.base == ZYDIS_REGISTER_ESP)) {
+      continue;
+    }
+    ++found;
+    *index = i;
+  }
+  return found == 1;
+}
+
+}  // namespace
+
+bool DecodeAccessInBytes(const uint8_t* bytes, int length, uintptr_t next_pc,
+                         const uint64_t* registers, uintptr_t watch_addr,
+                         uint32_t watch_len, AccessKind* kind, uint32_t* size) {
+  ZydisDecoder decoder;
+  if (ZYAN_FAILED(ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64,
+                                   ZYDIS_STACK_WIDTH_64))) {
+    return false;
+  }
+  ZydisRegisterContext context;
+  if (registers != nullptr) FillRegisterContext(registers, &context);
+  Candidate best{0, AccessKind::kUnknown, 0, false};
+  for (int n = 1; n <= length && n <= kMaxInstructionLength; ++n) {
+    ZydisDecodedInstruction insn;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    if (ZYAN_FAILED(ZydisDecoderDecodeFull(&decoder, bytes + length - n, n,
+                                           &insn, ops)) ||
+        insn.length != n) {
+      continue;
+    }
+    int index;
+    if (!MemoryOperand(insn, ops, &index)) continue;
+    const ZydisDecodedOperand& op = ops[index];
+    Candidate c{n,
+                (op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)
+                    ? AccessKind::kWrite
+                    : AccessKind::kRead,
+                static_cast<uint32_t>(op.size / 8), false};
+    ZyanU64 ea = 0;
+    if (registers != nullptr &&
+        ZYAN_SUCCESS(ZydisCalcAbsoluteAddressEx(&insn, &op, next_pc - n,
+                                                &context, &ea))) {
+      c.hits_watch = ea < watch_addr + watch_len && watch_addr < ea + c.size;
+    }
+    // Prefer a candidate that hits the watched bytes, then the longest.
+    if (best.length == 0 || (c.hits_watch && !best.hits_watch) ||
+        (c.hits_watch == best.hits_watch && c.length > best.length)) {
+      best = c;
+    }
+  }
+  if (best.length == 0) return false;
+  *kind = best.kind;
+  *size = best.size;
+  return true;
+}
+
+bool DecodeTrappedAccess(const AccessInfo& access, uintptr_t watch_addr,
+                         uint32_t watch_len, AccessKind* kind, uint32_t* size) {
+  if (access.stack.depth == 0) return false;
+  uintptr_t next_pc = access.stack.pcs[0];
+  uint8_t bytes[kMaxInstructionLength];
+  // Read what is mapped of the 15 bytes before next_pc (a module's first
+  // instruction may start less than 15 bytes into its mapping).
+  for (int n = kMaxInstructionLength; n >= 1; --n) {
+    iovec local{bytes + kMaxInstructionLength - n, static_cast<size_t>(n)};
+    iovec remote{reinterpret_cast<void*>(next_pc - n), static_cast<size_t>(n)};
+    if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == n) {
+      return DecodeAccessInBytes(
+          bytes + kMaxInstructionLength - n, n, next_pc,
+          access.has_registers ? access.registers : nullptr, watch_addr,
+          watch_len, kind, size);
+    }
+  }
+  return false;
+}
+
+}  // namespace trapsan
