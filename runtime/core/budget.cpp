@@ -1,15 +1,9 @@
 #include "budget.h"
 
-#include <time.h>
+#include "clock.h"
 
 namespace trapsan {
 namespace {
-
-uint64_t ClockNs(clockid_t clock) {
-  timespec ts;
-  clock_gettime(clock, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + ts.tv_nsec;
-}
 
 Budget g_budget;
 

@@ -17,22 +17,12 @@ namespace {
 
 std::atomic<bool> g_ready{false};
 
-uint64_t Seed(const ThreadState& t) {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (static_cast<uint64_t>(t.tid) << 32) ^
-         static_cast<uint64_t>(ts.tv_nsec) ^ 0x9e3779b97f4a7c15ull;
-}
-
 // Uniform in [1, 2 * rate - 1]: mean `rate`, never 0.
 int32_t NextCountdown(ThreadState& t, int64_t rate) {
   if (rate <= 1) return 1;
   if (rate > INT32_MAX / 2) rate = INT32_MAX / 2;
-  if (t.rng == 0) t.rng = Seed(t);
-  t.rng ^= t.rng << 13;
-  t.rng ^= t.rng >> 7;
-  t.rng ^= t.rng << 17;
-  return 1 + static_cast<int32_t>(t.rng % static_cast<uint64_t>(2 * rate - 1));
+  return 1 + static_cast<int32_t>(NextRandom(t) %
+                                  static_cast<uint64_t>(2 * rate - 1));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "access.h"
+#include "clock.h"
 
 namespace trapsan {
 
@@ -34,6 +35,19 @@ extern thread_local ThreadState t_thread __attribute__((tls_model("initial-exec"
 
 // The calling thread's state with tid filled in. Async-signal-safe.
 ThreadState& CurrentThread();
+
+// The next number of the thread's xorshift64 stream, seeded on first use
+// from the tid and the clock. Async-signal-safe.
+inline uint64_t NextRandom(ThreadState& t) {
+  if (t.rng == 0) {
+    t.rng = (static_cast<uint64_t>(t.tid) << 32) ^ MonotonicNs() ^
+            0x9e3779b97f4a7c15ull;
+  }
+  t.rng ^= t.rng << 13;
+  t.rng ^= t.rng >> 7;
+  t.rng ^= t.rng << 17;
+  return t.rng;
+}
 
 // Marks the calling thread as inside trapsan for the guard's lifetime.
 class InRuntime {

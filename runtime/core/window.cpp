@@ -2,14 +2,13 @@
 
 #include <errno.h>
 #include <sched.h>
-#include <sys/uio.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <vector>
 
 #include "budget.h"
+#include "clock.h"
 #include "conflict_table.h"
 #include "counters.h"
 #include "options.h"
@@ -17,6 +16,7 @@
 #include "slots.h"
 #include "thread_state.h"
 #include "runtime/linux/breakpoints.h"
+#include "runtime/linux/safe_read.h"
 
 namespace trapsan {
 namespace {
@@ -30,20 +30,6 @@ constexpr uint64_t kHandlerGraceNs = 2000000;  // 2 ms
 // A value change with no trap: how long to wait for a late handler.
 constexpr uint64_t kLateTrapWaitNs = 2000000;  // 2 ms
 constexpr uint64_t kLateTrapPollNs = 50000;    // 50 us
-
-uint64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + ts.tv_nsec;
-}
-
-uint64_t NextRandom(ThreadState& t) {
-  if (t.rng == 0) t.rng = (static_cast<uint64_t>(t.tid) << 32) ^ NowNs() ^ 1;
-  t.rng ^= t.rng << 13;
-  t.rng ^= t.rng >> 7;
-  t.rng ^= t.rng << 17;
-  return t.rng;
-}
 
 // Sleeping lets another thread run on this CPU (and race); with few CPUs that
 // catches more than spinning. EINTR (a user's signal) does not cut it short.
@@ -65,10 +51,7 @@ void Stall(uint64_t delay_ns) {
 // the snapshot and the arming.
 uint64_t ReadValueUnwatched(uintptr_t addr, int len) {
   uint64_t value = 0;
-  iovec local{&value, static_cast<size_t>(len)};
-  iovec remote{reinterpret_cast<void*>(addr), static_cast<size_t>(len)};
-  if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != len) return 0;
-  return value;
+  return SafeRead(addr, &value, static_cast<size_t>(len)) ? value : 0;
 }
 
 uint64_t ReadValue(uintptr_t addr, int len) {
@@ -207,24 +190,24 @@ void WatchAccess(const AccessInfo& access) {
     delay_ns = d / 2 + NextRandom(t) % (d + 1);  // [d/2, 3d/2]
   }
 
-  uint64_t start = NowNs();
+  uint64_t start = MonotonicNs();
   bool armed = hw && ArmBreakpoint(index, base, len, window.watch_reads,
                                    window.cookie);
-  uint64_t armed_at = NowNs();
+  uint64_t armed_at = MonotonicNs();
   const uint64_t old_value =
       armed ? ReadValueUnwatched(base, len) : ReadValue(base, len);
   if (armed) slot.armed_cookie.store(window.cookie, std::memory_order_release);
   Stall(delay_ns);
-  uint64_t disarm_at = NowNs();
+  uint64_t disarm_at = MonotonicNs();
   if (armed) {
     slot.armed_cookie.store(0, std::memory_order_release);
     DisarmBreakpoint(index);
   }
-  uint64_t end = NowNs();
+  uint64_t end = MonotonicNs();
 
   // A handler that started before the disarm finishes within microseconds.
   while (slot.handlers_in_flight.load(std::memory_order_acquire) != 0 &&
-         NowNs() - end < kHandlerGraceNs) {
+         MonotonicNs() - end < kHandlerGraceNs) {
     sched_yield();
   }
   const uint64_t new_value = ReadValue(base, len);

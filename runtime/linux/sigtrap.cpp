@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "runtime/core/clock.h"
 #include "runtime/core/conflict_table.h"
 #include "runtime/core/cookie.h"
 #include "runtime/core/counters.h"
@@ -79,12 +80,6 @@ void WriteChain(const struct sigaction& act) {
   std::atomic_thread_fence(std::memory_order_release);
   memcpy(&g_chain, &act, sizeof(act));
   g_chain_seq.store(s + 2, std::memory_order_release);
-}
-
-uint64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + ts.tv_nsec;
 }
 
 // A SIGTRAP that is not ours: behave as if trapsan were not there.
@@ -155,7 +150,7 @@ void HandleOurTrap(uint64_t cookie, const Cookie& c, bool async,
     access.has_registers = true;
     CopyRegisters(uc, access.registers);
   }
-  access.time_ns = NowNs();
+  access.time_ns = MonotonicNs();
   if (!Conflicts().Record(cookie, access, async)) Count(Stats().traps_dropped);
   slot.handlers_in_flight.fetch_sub(1, std::memory_order_acq_rel);
 }

@@ -1,10 +1,9 @@
 #include "unwind.h"
 
-#include <sys/uio.h>
 #include <ucontext.h>
-#include <unistd.h>
 
 #include "absl/debugging/stacktrace.h"
+#include "runtime/linux/safe_read.h"
 
 namespace trapsan {
 namespace {
@@ -18,10 +17,7 @@ bool ReadFrame(uintptr_t fp, uintptr_t stack_lo, uintptr_t stack_hi,
     out[1] = reinterpret_cast<const uintptr_t*>(fp)[1];
     return true;
   }
-  iovec local{out, 2 * sizeof(uintptr_t)};
-  iovec remote{reinterpret_cast<void*>(fp), 2 * sizeof(uintptr_t)};
-  return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) ==
-         static_cast<ssize_t>(2 * sizeof(uintptr_t));
+  return SafeRead(fp, out, 2 * sizeof(uintptr_t));
 }
 
 }  // namespace

@@ -1,9 +1,8 @@
 #include "decode.h"
 
-#include <sys/uio.h>
-#include <unistd.h>
-
 #include <Zydis/Zydis.h>
+
+#include "runtime/linux/safe_read.h"
 
 namespace trapsan {
 namespace {
@@ -110,9 +109,8 @@ bool DecodeTrappedAccess(const AccessInfo& access, uintptr_t watch_addr,
   // Read what is mapped of the 15 bytes before next_pc (a module's first
   // instruction may start less than 15 bytes into its mapping).
   for (int n = kMaxInstructionLength; n >= 1; --n) {
-    iovec local{bytes + kMaxInstructionLength - n, static_cast<size_t>(n)};
-    iovec remote{reinterpret_cast<void*>(next_pc - n), static_cast<size_t>(n)};
-    if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == n) {
+    if (SafeRead(next_pc - n, bytes + kMaxInstructionLength - n,
+                 static_cast<size_t>(n))) {
       return DecodeAccessInBytes(
           bytes + kMaxInstructionLength - n, n, next_pc,
           access.has_registers ? access.registers : nullptr, watch_addr,

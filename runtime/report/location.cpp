@@ -36,11 +36,6 @@ bool FindMapping(uintptr_t addr, std::string* name) {
   return found;
 }
 
-std::string Basename(const std::string& path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
 }  // namespace
 
 std::string DescribeLocation(uintptr_t addr) {

@@ -122,13 +122,13 @@ bool WriteAll(int fd, const std::string& data) {
   return ok;
 }
 
+
+}  // namespace
+
 std::string Basename(const std::string& path) {
   size_t slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
-
-
-}  // namespace
 
 bool FindModule(uintptr_t pc, std::string* path, uintptr_t* offset) {
   ModuleQuery q{pc, false, "", 0};

@@ -29,6 +29,9 @@ struct DataSymbol {
   uint64_t size = 0;
 };
 
+// "lib.so" for "/usr/lib/lib.so".
+std::string Basename(const std::string& path);
+
 // The module (shared object or executable) holding `pc`.
 bool FindModule(uintptr_t pc, std::string* path, uintptr_t* offset);
 
