@@ -1,0 +1,96 @@
+// The integration tests' harness: runs a test program (tests/programs) as a
+// child process with TRAPSAN_OPTIONS set, captures its stdout, stderr and
+// exit status (with a timeout), and helps asserting on what a user sees.
+#ifndef TRAPSAN_TESTS_INTEGRATION_HARNESS_H_
+#define TRAPSAN_TESTS_INTEGRATION_HARNESS_H_
+
+#include <sys/types.h>
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace trapsan_test {
+
+struct RunResult {
+  pid_t pid = -1;
+  bool exited = false;   // WIFEXITED
+  int exit_code = -1;    // WEXITSTATUS, when exited
+  bool signaled = false; // WIFSIGNALED
+  int signal = 0;        // WTERMSIG, when signaled
+  bool timed_out = false;
+  std::string out, err;  // stdout, stderr
+  double seconds = 0;
+  int attempts = 1;      // runs made by RunUntil
+
+  // stdout's KEY=VALUE lines (the first value of each key).
+  std::map<std::string, std::string> Values() const;
+  // Value of KEY, or "" if absent.
+  std::string Value(const std::string& key) const;
+  // Value of KEY as an integer, or -1 if absent or not a number.
+  long long Int(const std::string& key) const;
+  // Everything, for failure messages.
+  std::string Describe() const;
+};
+
+struct RunOptions {
+  // TRAPSAN_OPTIONS for the child; nullopt removes it from the environment.
+  std::optional<std::string> trapsan_options;
+  int timeout_ms = 30000;
+  std::vector<std::pair<std::string, std::string>> extra_env;
+};
+
+// Path of a test program by name (tests/programs, e.g. "racy_counter").
+std::string ProgramPath(const std::string& name);
+// Path of a file in the source tree, relative to tests/.
+std::string TestSourcePath(const std::string& relative);
+
+RunResult RunProgram(const std::string& program, const std::vector<std::string>& args,
+              const RunOptions& options);
+
+// Race detection is probabilistic: runs up to `attempts` times until
+// `done(result)` holds; returns the last run (attempts set).
+RunResult RunUntil(const std::string& program,
+                   const std::vector<std::string>& args,
+                   const RunOptions& options,
+                   const std::function<bool(const RunResult&)>& done,
+                   int attempts = 5);
+
+// Options for racy programs: every check samples, long windows, no budget.
+inline constexpr char kAggressive[] =
+    "sample_rate=1:delay_us=2000:max_overhead=0";
+// Options for race-free programs: every check samples, short windows.
+inline constexpr char kManyShortWindows[] =
+    "sample_rate=1:delay_us=20:max_overhead=0";
+
+// 1-based line of the first line of tests/<relative> containing `marker`;
+// fails the test (and returns -1) when not found.
+int LineOf(const std::string& relative, const std::string& marker);
+
+int CountOccurrences(const std::string& text, const std::string& needle);
+// The report blocks ("WARNING: trapsan: ..." up to its SUMMARY line).
+std::vector<std::string> ReportBlocks(const std::string& text);
+// Lines of `text` containing `needle`.
+std::vector<std::string> LinesContaining(const std::string& text,
+                                         const std::string& needle);
+bool Contains(const std::string& text, const std::string& needle);
+bool MatchesRegex(const std::string& text, const std::string& regex);
+
+// The backend trapsan picks here, from programs/probe_backend (run once).
+struct BackendProbe {
+  std::string backend;  // "hw", "soft", "off" or "" if the probe failed
+  int hw_slots = 0;
+  std::string details;  // the probe's output, for messages
+};
+const BackendProbe& ProbeBackend();
+
+// For tests that need hardware watchpoints (call it from SetUp or first in
+// a test body): when trapsan's backend here is not "hw", skips the test with
+// the reason, or fails it if TRAPSAN_REQUIRE_HW=1.
+void RequireHardwareBackend();
+
+}  // namespace trapsan_test
+
+#endif  // TRAPSAN_TESTS_INTEGRATION_HARNESS_H_

@@ -1,0 +1,161 @@
+// Process and thread life cycle: fork, exec, threads that existed before
+// trapsan started, thread churn, threads blocked in system calls.
+#include <set>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "harness.h"
+
+namespace trapsan_test {
+namespace {
+
+constexpr char kRaceTitle[] = "data race in racy_reader / racy_writer";
+
+RunOptions Aggressive() {
+  RunOptions o;
+  o.trapsan_options = kAggressive;
+  return o;
+}
+
+class LifecycleTest : public ::testing::Test {
+ protected:
+  void SetUp() override { RequireHardwareBackend(); }
+};
+
+// The pids named in "WARNING: trapsan: ... (pid=N)" lines.
+std::multiset<std::string> ReportPids(const std::string& err) {
+  std::multiset<std::string> pids;
+  for (const std::string& line : LinesContaining(err, "WARNING: trapsan:")) {
+    size_t at = line.rfind("(pid=");
+    if (at != std::string::npos) {
+      pids.insert(line.substr(at + 5, line.find(')', at) - at - 5));
+    }
+  }
+  return pids;
+}
+
+TEST_F(LifecycleTest, ForkChildDetectsAndReportsItsOwnRace) {
+  RunResult r = RunUntil("fork_race", {}, Aggressive(), [](const RunResult& r) {
+    return r.Int("CHILD_EXIT_CODE") == 66;
+  });
+  ASSERT_TRUE(r.exited) << r.Describe();
+  // The parent found no race: its own status is its own.
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.Value("PARENT_DONE"), "1") << r.Describe();
+  EXPECT_EQ(r.Int("PARENT_RACES_FOUND"), 0) << r.Describe();
+  EXPECT_GE(r.Int("PARENT_WINDOWS"), 20) << r.Describe();
+  // The child reported with its own pid and exited 66.
+  const std::string child = r.Value("CHILD_PID");
+  ASSERT_FALSE(child.empty()) << r.Describe();
+  EXPECT_NE(child, std::to_string(r.pid));
+  EXPECT_EQ(r.Int("CHILD_EXITED"), 1) << r.Describe();
+  EXPECT_EQ(r.Int("CHILD_EXIT_CODE"), 66) << r.Describe();
+  EXPECT_TRUE(Contains(r.err, std::string("WARNING: trapsan: ") + kRaceTitle +
+                                  " (pid=" + child + ")"))
+      << r.Describe();
+  for (const std::string& pid : ReportPids(r.err)) {
+    EXPECT_EQ(pid, child) << "a report from another process\n" << r.Describe();
+  }
+  // Caught by the child's own watchpoints (the child re-opened them).
+  EXPECT_GE(r.Int("STAT_traps"), 1) << r.Describe();
+  EXPECT_GE(r.Int("STAT_hw_slots"), 1) << r.Describe();
+  EXPECT_EQ(CountOccurrences(r.err, "trapsan: reported "), 1) << r.Describe();
+}
+
+TEST_F(LifecycleTest, ExecImageReinitializesAndReportsItsRace) {
+  RunResult r = RunUntil("exec_race", {}, Aggressive(), [](const RunResult& r) {
+    return r.exited && r.exit_code == 66;
+  });
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 66) << r.Describe();
+  const std::string pid = std::to_string(r.pid);
+  EXPECT_EQ(r.Value("PRE_EXEC_PID"), pid) << r.Describe();
+  EXPECT_EQ(r.Value("POST_EXEC_PID"), pid) << r.Describe();
+  EXPECT_GE(r.Int("PRE_EXEC_WINDOWS"), 20) << r.Describe();
+  EXPECT_EQ(r.Value("POST_EXEC_BACKEND"), "hw") << r.Describe();
+  EXPECT_TRUE(Contains(r.err, std::string("WARNING: trapsan: ") + kRaceTitle +
+                                  " (pid=" + pid + ")"))
+      << r.Describe();
+  EXPECT_GE(r.Int("STAT_traps"), 1) << r.Describe();
+  EXPECT_FALSE(r.signaled) << r.Describe();
+}
+
+TEST_F(LifecycleTest, ThreadsThatExistedBeforeDlopenAreAdopted) {
+  RunResult r = RunUntil("preexisting_threads", {}, Aggressive(),
+                         [](const RunResult& r) { return r.exited && r.exit_code == 66; });
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 66) << r.Describe();
+  EXPECT_EQ(r.Value("BACKEND"), "hw") << r.Describe();
+  std::vector<std::string> blocks = ReportBlocks(r.err);
+  ASSERT_FALSE(blocks.empty()) << r.Describe();
+  const std::string& report = blocks[0];
+  EXPECT_TRUE(Contains(report, "WARNING: trapsan: data race in pre_reader / pre_writer (pid=" +
+                                   std::to_string(r.pid) + ")"))
+      << report;
+  const int read_line = LineOf("programs/preexisting_threads.c", "PRE_READ");
+  const int write_line = LineOf("programs/preexisting_threads.c", "PRE_WRITE");
+  EXPECT_TRUE(MatchesRegex(report, "\\n    #0 pre_reader \\S*preexisting_threads\\.c:" +
+                                       std::to_string(read_line) + " "))
+      << report;
+  EXPECT_TRUE(MatchesRegex(report, "\\n    #0 pre_writer \\S*preexisting_threads\\.c:" +
+                                       std::to_string(write_line) + " "))
+      << report;
+  // Both threads are known to trapsan, as started before it.
+  EXPECT_EQ(CountOccurrences(report, "existed before trapsan started"), 2) << report;
+  // The plain reader was caught by its own (adopted) watchpoint.
+  EXPECT_EQ(r.Value("CALLBACK_RACER_TID"), r.Value("READER_TID")) << r.Describe();
+  EXPECT_EQ(r.Value("CALLBACK_WATCHER_TID"), r.Value("WRITER_TID")) << r.Describe();
+  EXPECT_GE(r.Int("STAT_traps"), 1) << r.Describe();
+  EXPECT_EQ(r.Int("STAT_threads_created"), 0) << r.Describe();
+}
+
+// Short-lived threads keep being created while a watchpoint is armed almost
+// all the time; every write made while a window was provably armed (test
+// hook) must have trapped on its thread. No retries: one lost trap fails.
+TEST_F(LifecycleTest, ThreadChurnLosesNoTrap) {
+  RunOptions o;
+  o.trapsan_options = "sample_rate=1:delay_us=3000:max_overhead=0";
+  RunResult r = RunProgram("thread_churn", {"400"}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 66) << r.Describe();
+  const long long threads = r.Int("CHURN_THREADS");
+  const long long inside = r.Int("PROVEN_INSIDE");
+  EXPECT_EQ(threads, 400) << r.Describe();
+  EXPECT_EQ(r.Int("LOST"), 0) << r.Describe();
+  EXPECT_EQ(r.Int("TRAPPED_INSIDE"), inside) << r.Describe();
+  EXPECT_GE(inside, threads / 2) << "too few writes inside a window to prove anything\n"
+                                 << r.Describe();
+  EXPECT_GE(r.Int("STAT_traps"), inside) << r.Describe();
+  EXPECT_EQ(r.Int("STAT_traps_dropped"), 0) << r.Describe();
+  EXPECT_GE(r.Int("STAT_races_found"), 1) << r.Describe();
+  EXPECT_GE(r.Int("REPORTS"), 1) << r.Describe();
+  EXPECT_EQ(r.Value("FIRST_RACER_IS_CHURN"), "1") << r.Describe();
+  EXPECT_TRUE(Contains(r.err, "WARNING: trapsan: data race in churn_watcher / churn_writer (pid=" +
+                                  std::to_string(r.pid) + ")"))
+      << r.Describe();
+  const int line = LineOf("programs/thread_churn.c", "CHURN_WRITE");
+  EXPECT_TRUE(MatchesRegex(r.err, "\\n    #0 churn_writer \\S*thread_churn\\.c:" +
+                                      std::to_string(line) + " "))
+      << r.Describe();
+}
+
+// Threads blocked in read(), nanosleep() and poll() while others race and
+// trap: trapsan signals only the trapping threads, so nothing gets EINTR.
+TEST_F(LifecycleTest, BlockedSystemCallsAreNotInterrupted) {
+  RunResult r = RunUntil("blocked_syscalls", {}, Aggressive(),
+                         [](const RunResult& r) { return r.Int("RACE_REPORTS") > 0; });
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 66) << r.Describe();
+  EXPECT_TRUE(Contains(r.err, std::string("WARNING: trapsan: ") + kRaceTitle)) << r.Describe();
+  EXPECT_GE(r.Int("STAT_traps"), 1) << r.Describe();
+  EXPECT_EQ(r.Int("READ_RESULT"), 8) << r.Describe();
+  EXPECT_EQ(r.Int("READ_ERRNO"), 0) << r.Describe();
+  EXPECT_EQ(r.Int("NANOSLEEP_RESULT"), 0) << r.Describe();
+  EXPECT_EQ(r.Int("NANOSLEEP_ERRNO"), 0) << r.Describe();
+  EXPECT_EQ(r.Int("POLL_RESULT"), 1) << r.Describe();
+  EXPECT_EQ(r.Int("POLL_ERRNO"), 0) << r.Describe();
+}
+
+}  // namespace
+}  // namespace trapsan_test

@@ -1,0 +1,140 @@
+// TRAPSAN_OPTIONS as a user sees it: errors, help=1, print_stats=1,
+// verbosity=1.
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "harness.h"
+
+namespace trapsan_test {
+namespace {
+
+// The option names, from runtime/core/options.inc.
+std::vector<std::string> OptionNames() {
+  std::ifstream in(std::string(TRAPSAN_SOURCE_DIR) + "/runtime/core/options.inc");
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string s = text.str();
+  std::vector<std::string> names;
+  std::regex entry(R"(TRAPSAN_OPTION\(\s*\w+\s*,\s*(\w+)\s*,)");
+  for (auto it = std::sregex_iterator(s.begin(), s.end(), entry);
+       it != std::sregex_iterator(); ++it) {
+    names.push_back((*it)[1]);
+  }
+  return names;
+}
+
+TEST(OptionsIntegrationTest, UnknownOptionIsOneLineNamingItAndTheProgramRuns) {
+  RunOptions o;
+  // The bad item comes first: everything after it must still apply.
+  o.trapsan_options = "bogus_option=1:sample_rate=1:delay_us=20:max_overhead=0";
+  RunResult r = RunProgram("mutex_counter", {}, o);
+  std::vector<std::string> lines = LinesContaining(r.err, "bogus_option");
+  ASSERT_EQ(lines.size(), 1u) << r.Describe();
+  EXPECT_TRUE(Contains(lines[0], "trapsan")) << lines[0];
+  EXPECT_TRUE(Contains(lines[0], "unknown option")) << lines[0];
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.Value("DONE"), "1") << r.Describe();
+  // sample_rate=1 applied: every check opened a window.
+  EXPECT_GE(r.Int("STAT_windows"), 5000) << r.Describe();
+  EXPECT_FALSE(Contains(r.err, "WARNING: trapsan:")) << r.Describe();
+}
+
+TEST(OptionsIntegrationTest, MalformedValueIsOneLineNamingIt) {
+  RunOptions o;
+  o.trapsan_options = "delay_us=20:sample_rate=often:max_overhead=0";
+  RunResult r = RunProgram("mutex_counter", {"200"}, o);
+  std::vector<std::string> lines = LinesContaining(r.err, "sample_rate");
+  ASSERT_EQ(lines.size(), 1u) << r.Describe();
+  EXPECT_TRUE(Contains(lines[0], "often")) << lines[0];
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.Value("DONE"), "1") << r.Describe();
+  // The default sample_rate (20000) stayed: 800 checks open few windows.
+  EXPECT_LT(r.Int("STAT_windows"), 100) << r.Describe();
+}
+
+TEST(OptionsIntegrationTest, HelpListsEveryOption) {
+  RunOptions o;
+  o.trapsan_options = "help=1";
+  RunResult r = RunProgram("probe_backend", {}, o);
+  const std::string all = r.out + r.err;
+  std::vector<std::string> names = OptionNames();
+  ASSERT_GE(names.size(), 10u);
+  for (const std::string& name : names) {
+    EXPECT_TRUE(MatchesRegex(all, "\\n  " + name + " \\((bool|int|number|string), default "))
+        << name << " not listed\n" << r.Describe();
+  }
+  EXPECT_TRUE(Contains(all, "presets of 'mode=ci':")) << r.Describe();
+  // help=1 with a value it parsed: the line shows the current value.
+  EXPECT_TRUE(Contains(all, "help (bool, default 0, now 1)")) << r.Describe();
+}
+
+TEST(OptionsIntegrationTest, PrintStatsAtExitMatchesTheApi) {
+  RunOptions o;
+  o.trapsan_options = std::string(kManyShortWindows) + ":print_stats=1";
+  RunResult r = RunProgram("mutex_counter", {"300"}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.err, m, std::regex(R"(\n\s+windows\s+([0-9]+))")))
+      << r.Describe();
+  // Nothing ran between the program's own trapsan_get_stats() and exit.
+  EXPECT_EQ(m[1].str(), r.Value("STAT_windows")) << r.Describe();
+  EXPECT_GE(r.Int("STAT_windows"), 1000) << r.Describe();
+  ASSERT_TRUE(std::regex_search(r.err, m, std::regex(R"(\n\s+races_found\s+([0-9]+))")))
+      << r.Describe();
+  EXPECT_EQ(m[1].str(), "0") << r.Describe();
+}
+
+TEST(OptionsIntegrationTest, BackendOffOpensNoWindow) {
+  RunOptions o;
+  o.trapsan_options = std::string(kManyShortWindows) + ":backend=off";
+  RunResult r = RunProgram("mutex_counter", {"300"}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.Int("STAT_windows"), 0) << r.Describe();
+  EXPECT_EQ(r.Int("STAT_backend"), 0) << r.Describe();
+  EXPECT_EQ(r.Value("DONE"), "1") << r.Describe();
+}
+
+TEST(OptionsIntegrationTest, BackendSoftIsReported) {
+  RunOptions o;
+  o.trapsan_options = "backend=soft";
+  RunResult r = RunProgram("probe_backend", {}, o);
+  EXPECT_EQ(r.Value("BACKEND"), "soft") << r.Describe();
+  EXPECT_EQ(r.Int("HW_SLOTS"), 0) << r.Describe();
+}
+
+TEST(OptionsIntegrationTest, VerbosityOnePrintsTheStartupLine) {
+  RunOptions o;
+  o.trapsan_options = "verbosity=1:mode=ci";
+  RunResult r = RunProgram("probe_backend", {}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  // The start-up line names the backend and the options in effect.
+  std::vector<std::string> lines =
+      LinesContaining(r.err, "backend=" + r.Value("BACKEND"));
+  ASSERT_EQ(lines.size(), 1u) << r.Describe();
+  EXPECT_EQ(lines[0].rfind("trapsan: ", 0), 0u) << lines[0];
+  EXPECT_TRUE(Contains(lines[0], "backend=" + r.Value("BACKEND"))) << lines[0];
+  EXPECT_TRUE(Contains(lines[0], "sample_rate=50")) << lines[0];
+  EXPECT_TRUE(Contains(lines[0], "delay_us=200")) << lines[0];
+}
+
+TEST(OptionsIntegrationTest, QuietByDefault) {
+  RunOptions o;  // no TRAPSAN_OPTIONS at all
+  RunResult r = RunProgram("probe_backend", {}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  if (r.Value("BACKEND") == "hw") {
+    EXPECT_EQ(r.err, "") << "a program with no race prints nothing\n" << r.Describe();
+  }
+}
+
+}  // namespace
+}  // namespace trapsan_test

@@ -1,0 +1,334 @@
+// Racy programs: the report must name both functions, the racy lines, the
+// threads and the variable; the process exits with 66 (exitcode).
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "harness.h"
+
+namespace trapsan_test {
+namespace {
+
+constexpr char kRaceSource[] = "programs/race_kernel.c";
+constexpr char kRaceTitle[] = "data race in racy_reader / racy_writer";
+constexpr char kExitLine[] =
+    R"(trapsan: reported [1-9][0-9]* data race\(s\) \([0-9]+ duplicate\(s\) not shown\))";
+
+bool Reported(const RunResult& r) {
+  return r.exited && r.exit_code == 66 && Contains(r.err, "WARNING: trapsan:");
+}
+
+RunOptions Aggressive(const std::string& extra = "") {
+  RunOptions o;
+  o.trapsan_options = std::string(kAggressive) + extra;
+  return o;
+}
+
+// A frame line "#<index> <function> <path>file:line (...)".
+std::string FrameRegex(int index, const std::string& function,
+                       const std::string& file, int line) {
+  return "\\n    #" + std::to_string(index) + " " + function + " \\S*" + file +
+         ":" + std::to_string(line) + "[ \\n]";
+}
+
+// The report of racy_counter in `mode` ("writer": racy_writer sampled,
+// racy_reader trapped; "reader": the other way around).
+void ExpectCounterRace(const RunResult& r, const std::string& mode) {
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 66) << r.Describe();
+  std::vector<std::string> blocks = ReportBlocks(r.err);
+  ASSERT_FALSE(blocks.empty()) << r.Describe();
+  const std::string& report = blocks[0];
+  const std::string pid = std::to_string(r.pid);
+  const std::string writer_tid = r.Value("WRITER_TID");
+  const std::string reader_tid = r.Value("READER_TID");
+  ASSERT_FALSE(writer_tid.empty()) << r.Describe();
+  ASSERT_FALSE(reader_tid.empty()) << r.Describe();
+
+  EXPECT_TRUE(Contains(report, std::string("WARNING: trapsan: ") + kRaceTitle +
+                                   " (pid=" + pid + ")\n"))
+      << report;
+  const std::string file = "race_kernel\\.c";
+  if (mode == "writer") {
+    const int write_line = LineOf(kRaceSource, "RACE_WRITE_CHECKED");
+    const int read_line = LineOf(kRaceSource, "RACE_READ_PLAIN");
+    EXPECT_TRUE(MatchesRegex(report, "\\n  Write of size 4 at 0x[0-9a-f]+ by thread T1 \\(tid=" +
+                                         writer_tid + "\\):" +
+                                         FrameRegex(0, "racy_writer", file, write_line)))
+        << report;
+    EXPECT_TRUE(MatchesRegex(
+        report, "\\n  Concurrent (read|read of size 4|access) at 0x[0-9a-f]+ by thread T2 \\(tid=" +
+                    reader_tid + "\\):" + FrameRegex(0, "racy_reader", file, read_line)))
+        << report;
+    EXPECT_TRUE(MatchesRegex(report, "\\nSUMMARY: trapsan: data race \\S*" + file + ":" +
+                                         std::to_string(write_line) + " in racy_writer"))
+        << report;
+  } else {
+    const int read_line = LineOf(kRaceSource, "RACE_READ_CHECKED");
+    const int write_line = LineOf(kRaceSource, "RACE_WRITE_PLAIN");
+    EXPECT_TRUE(MatchesRegex(report, "\\n  Read of size 4 at 0x[0-9a-f]+ by thread T2 \\(tid=" +
+                                         reader_tid + "\\):" +
+                                         FrameRegex(0, "racy_reader", file, read_line)))
+        << report;
+    // The reader's watchpoint only watches writes.
+    EXPECT_TRUE(MatchesRegex(
+        report, "\\n  Concurrent write( of size 4)? at 0x[0-9a-f]+ by thread T1 \\(tid=" +
+                    writer_tid + "\\):" + FrameRegex(0, "racy_writer", file, write_line)))
+        << report;
+    EXPECT_TRUE(MatchesRegex(report, "\\nSUMMARY: trapsan: data race \\S*" + file + ":" +
+                                         std::to_string(read_line) + " in racy_reader"))
+        << report;
+  }
+  // Both accesses are on the same, watched address: g_counter.
+  EXPECT_TRUE(MatchesRegex(report, "\\n  Location is global 'g_counter' of size 4 at 0x"))
+      << report;
+  EXPECT_TRUE(MatchesRegex(report, "\\n  Thread T1 [^\\n]*created by thread T0 at:\\n    #0 tp_run_race "))
+      << report;
+  EXPECT_TRUE(MatchesRegex(report, "\\n  Thread T2 [^\\n]*created by thread T0 at:\\n    #0 tp_run_race "))
+      << report;
+  EXPECT_TRUE(MatchesRegex(r.err, kExitLine)) << r.Describe();
+  // The race was caught by a SIGTRAP trapsan handled, and the program went
+  // on to its end (no halt_on_error): trapsan changed only the exit status.
+  EXPECT_GE(r.Int("STAT_traps"), 1) << r.Describe();
+  EXPECT_GE(r.Int("STAT_races_reported"), 1) << r.Describe();
+  EXPECT_EQ(r.Value("DONE"), "1") << r.Describe();
+}
+
+class RacyTest : public ::testing::Test {
+ protected:
+  void SetUp() override { RequireHardwareBackend(); }
+};
+
+TEST_F(RacyTest, SampledWriterCatchesPlainReader) {
+  RunResult r = RunUntil("racy_counter", {"writer"}, Aggressive(), Reported);
+  ExpectCounterRace(r, "writer");
+}
+
+TEST_F(RacyTest, SampledReaderCatchesPlainWriter) {
+  RunResult r = RunUntil("racy_counter", {"reader"}, Aggressive(), Reported);
+  ExpectCounterRace(r, "reader");
+}
+
+TEST_F(RacyTest, BuiltAtO0) {
+  RunResult r = RunUntil("racy_counter_O0", {"writer"}, Aggressive(), Reported);
+  ExpectCounterRace(r, "writer");
+}
+
+TEST_F(RacyTest, StaticRuntime) {
+  RunResult r =
+      RunUntil("racy_counter_static", {"writer"}, Aggressive(), Reported);
+  ExpectCounterRace(r, "writer");
+}
+
+// Both sides check: a check that meets the other side's open window is a
+// race too (no trap needed), reported once per pair of functions.
+TEST(RacyBothCheckedTest, Reported) {
+  RunResult r = RunUntil("racy_counter", {"both"}, Aggressive(), Reported);
+  ASSERT_TRUE(Reported(r)) << r.Describe();
+  std::vector<std::string> blocks = ReportBlocks(r.err);
+  ASSERT_FALSE(blocks.empty());
+  EXPECT_TRUE(Contains(blocks[0], std::string("WARNING: trapsan: ") + kRaceTitle +
+                                      " (pid=" + std::to_string(r.pid) + ")"))
+      << blocks[0];
+  EXPECT_TRUE(MatchesRegex(blocks[0], "\\nSUMMARY: trapsan: data race \\S*race_kernel\\.c:[0-9]+ in racy_(reader|writer)"))
+      << blocks[0];
+  EXPECT_TRUE(MatchesRegex(r.err, kExitLine)) << r.Describe();
+  // One report per pair of functions, however often the race was seen.
+  EXPECT_EQ(CountOccurrences(r.err, kRaceTitle), 1) << r.Describe();
+}
+
+TEST_F(RacyTest, ReportCallbackGetsTitleSummaryAndText) {
+  RunResult r = RunUntil("racy_counter", {"writer"}, Aggressive(), Reported);
+  ASSERT_TRUE(Reported(r)) << r.Describe();
+  const int write_line = LineOf(kRaceSource, "RACE_WRITE_CHECKED");
+  EXPECT_EQ(r.Int("CALLBACK_KIND"), 1) << "TRAPSAN_REPORT_DATA_RACE\n" << r.Describe();
+  EXPECT_EQ(r.Value("CALLBACK_TITLE"), kRaceTitle) << r.Describe();
+  EXPECT_TRUE(MatchesRegex(r.Value("CALLBACK_SUMMARY"),
+                           "^data race \\S*race_kernel\\.c:" + std::to_string(write_line) +
+                               " in racy_writer$"))
+      << r.Describe();
+  EXPECT_EQ(r.Value("CALLBACK_WATCHER_TID"), r.Value("WRITER_TID")) << r.Describe();
+  EXPECT_EQ(r.Value("CALLBACK_RACER_TID"), r.Value("READER_TID")) << r.Describe();
+  EXPECT_EQ(r.Value("CALLBACK_ADDRESS_IS_COUNTER"), "1") << r.Describe();
+  EXPECT_EQ(r.Int("RACE_REPORTS"), 1) << "reported once: " << r.Describe();
+  // `text` is the whole report as printed.
+  size_t begin = r.out.find("CALLBACK_TEXT_BEGIN\n");
+  size_t end = r.out.find("CALLBACK_TEXT_END\n");
+  ASSERT_NE(begin, std::string::npos) << r.Describe();
+  ASSERT_NE(end, std::string::npos) << r.Describe();
+  begin += strlen("CALLBACK_TEXT_BEGIN\n");
+  const std::string text = r.out.substr(begin, end - begin);
+  EXPECT_TRUE(Contains(text, std::string("WARNING: trapsan: ") + kRaceTitle)) << text;
+  EXPECT_TRUE(Contains(text, "SUMMARY: trapsan: " + r.Value("CALLBACK_SUMMARY") + "\n"))
+      << text;
+  EXPECT_TRUE(Contains(r.err, text)) << "callback text not printed verbatim:\n"
+                                     << text << "\n" << r.Describe();
+}
+
+TEST_F(RacyTest, HaltOnErrorExitsAtTheFirstReport) {
+  RunResult r = RunUntil("racy_counter", {"writer"}, Aggressive(":halt_on_error=1"),
+                         Reported);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 66) << r.Describe();
+  EXPECT_EQ(ReportBlocks(r.err).size(), 1u) << r.Describe();
+  EXPECT_EQ(CountOccurrences(r.err, "WARNING: trapsan:"), 1) << r.Describe();
+  EXPECT_TRUE(Contains(r.err, kRaceTitle)) << r.Describe();
+  // The callback ran (before the report was printed), main never finished.
+  EXPECT_EQ(r.Value("CALLBACK_TITLE"), kRaceTitle) << r.Describe();
+  EXPECT_EQ(r.Value("DONE"), "") << "the program ran to its end\n" << r.Describe();
+}
+
+TEST_F(RacyTest, ExitcodeOptionSetsTheStatus) {
+  RunResult r = RunUntil("racy_counter", {"writer"}, Aggressive(":exitcode=42"),
+                         [](const RunResult& r) { return r.exited && r.exit_code == 42; });
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 42) << r.Describe();
+  EXPECT_TRUE(Contains(r.err, kRaceTitle)) << r.Describe();
+}
+
+TEST_F(RacyTest, LogPathWritesPrefixDotPid) {
+  char dir_template[] = "/tmp/trapsan-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string prefix = std::string(dir_template) + "/report";
+  RunResult r = RunUntil("racy_counter", {"writer"},
+                         Aggressive(":log_path=" + prefix),
+                         [](const RunResult& r) { return r.exited && r.exit_code == 66; });
+  const std::string path = prefix + "." + std::to_string(r.pid);
+  std::string log;
+  if (FILE* f = fopen(path.c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) log.append(buf, n);
+    fclose(f);
+  }
+  // Clean up everything the runs left (earlier attempts too).
+  std::string cleanup = std::string("rm -rf '") + dir_template + "'";
+  EXPECT_EQ(system(cleanup.c_str()), 0);
+
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 66) << r.Describe();
+  ASSERT_FALSE(log.empty()) << "no " << path << "\n" << r.Describe();
+  EXPECT_TRUE(Contains(log, std::string("WARNING: trapsan: ") + kRaceTitle +
+                                " (pid=" + std::to_string(r.pid) + ")"))
+      << log;
+  EXPECT_TRUE(Contains(log, "SUMMARY: trapsan: data race ")) << log;
+  EXPECT_FALSE(Contains(r.err, "WARNING: trapsan:")) << "report also on stderr\n"
+                                                    << r.Describe();
+}
+
+TEST_F(RacyTest, LogPathStdout) {
+  RunResult r = RunUntil("racy_counter", {"writer"}, Aggressive(":log_path=stdout"),
+                         [](const RunResult& r) { return r.exited && r.exit_code == 66; });
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 66) << r.Describe();
+  EXPECT_TRUE(Contains(r.out, std::string("WARNING: trapsan: ") + kRaceTitle)) << r.Describe();
+  EXPECT_FALSE(Contains(r.err, "WARNING: trapsan:")) << r.Describe();
+}
+
+// Three distinct races, one after another (racy_pairs).
+bool AllPairsFound(const RunResult& r) { return r.Int("PAIRS_FOUND") == 3; }
+
+TEST_F(RacyTest, DistinctRacesAreEachReportedOnce) {
+  RunOptions o = Aggressive();
+  RunResult r = RunUntil("racy_pairs", {}, o, AllPairsFound);
+  ASSERT_TRUE(AllPairsFound(r)) << r.Describe();
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 66) << r.Describe();
+  EXPECT_EQ(ReportBlocks(r.err).size(), 3u) << r.Describe();
+  for (const char* pair : {"a", "b", "c"}) {
+    std::string title = std::string("data race in pair_") + pair + "_reader / pair_" + pair +
+                        "_writer (pid=";
+    EXPECT_EQ(CountOccurrences(r.err, title), 1) << title << "\n" << r.Describe();
+  }
+  EXPECT_EQ(r.Int("STAT_races_reported"), 3) << r.Describe();
+  EXPECT_EQ(r.Int("REPORTS"), 3) << r.Describe();
+  const long long dups = r.Int("STAT_races_found") - 3;
+  EXPECT_TRUE(Contains(r.err, "trapsan: reported 3 data race(s) (" + std::to_string(dups) +
+                                  " duplicate(s) not shown)"))
+      << r.Describe();
+}
+
+TEST_F(RacyTest, MaxReportsCapsPrintedReports) {
+  RunResult r = RunUntil("racy_pairs", {}, Aggressive(":max_reports=1"), AllPairsFound);
+  ASSERT_TRUE(AllPairsFound(r)) << r.Describe();
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 66) << r.Describe();
+  EXPECT_EQ(ReportBlocks(r.err).size(), 1u) << r.Describe();
+  EXPECT_EQ(CountOccurrences(r.err, "WARNING: trapsan:"), 1) << r.Describe();
+  EXPECT_TRUE(Contains(r.err, "data race in pair_a_reader / pair_a_writer")) << r.Describe();
+  EXPECT_EQ(r.Int("STAT_races_reported"), 1) << r.Describe();
+  EXPECT_GE(r.Int("STAT_races_found"), 3) << r.Describe();
+  // The callback sees only what is reported.
+  EXPECT_EQ(r.Int("REPORTS"), 1) << r.Describe();
+  const long long not_shown = r.Int("STAT_races_found") - 1;
+  EXPECT_TRUE(Contains(r.err, "trapsan: reported 1 data race(s) (" +
+                                  std::to_string(not_shown) + " duplicate(s) not shown)"))
+      << r.Describe();
+}
+
+// A race the watchpoint cannot see (the kernel writes the bytes): the value
+// changes with no trap, a race at unknown origin.
+TEST(UnknownOriginTest, KernelWriteIsAnUnknownOriginRace) {
+  RunResult r = RunUntil("unknown_origin", {}, Aggressive(),
+                         [](const RunResult& r) { return r.Int("RACE_REPORTS") > 0; });
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 66) << r.Describe();
+  std::vector<std::string> blocks = ReportBlocks(r.err);
+  ASSERT_FALSE(blocks.empty()) << r.Describe();
+  const std::string& report = blocks[0];
+  const int line = LineOf("programs/unknown_origin.c", "UNKNOWN_WATCH");
+  EXPECT_TRUE(Contains(report, "WARNING: trapsan: data race in unknown_watcher / <unknown origin> (pid=" +
+                                   std::to_string(r.pid) + ")\n"))
+      << report;
+  EXPECT_TRUE(MatchesRegex(report, "\\n  Read of size 8 at 0x[0-9a-f]+ by thread T1 \\(tid=[0-9]+\\):" +
+                                       FrameRegex(0, "unknown_watcher", "unknown_origin\\.c", line)))
+      << report;
+  EXPECT_TRUE(Contains(report, "\n  The value changed during the window but no other access was "
+                               "trapped (race at unknown origin).\n"))
+      << report;
+  EXPECT_TRUE(MatchesRegex(report, "\\n  Value changed during the window: 0x[0-9a-f]+ -> 0x[0-9a-f]+\\n"))
+      << report;
+  EXPECT_TRUE(MatchesRegex(report, "\\n  Location is global 'g_buf' of size 8 at 0x")) << report;
+  EXPECT_TRUE(MatchesRegex(report, "\\nSUMMARY: trapsan: data race \\S*unknown_origin\\.c:" +
+                                       std::to_string(line) + " in unknown_watcher"))
+      << report;
+  EXPECT_FALSE(Contains(report, "Concurrent")) << report;
+  EXPECT_EQ(r.Int("CALLBACK_KIND"), 2) << "TRAPSAN_REPORT_UNKNOWN_ORIGIN\n" << r.Describe();
+  EXPECT_EQ(r.Value("CALLBACK_TITLE"), "data race in unknown_watcher / <unknown origin>")
+      << r.Describe();
+  EXPECT_EQ(r.Int("CALLBACK_RACER_TID"), 0) << r.Describe();
+  EXPECT_GE(r.Int("STAT_races_unknown_origin"), 1) << r.Describe();
+}
+
+TEST_F(RacyTest, CppMemberOfHeapObject) {
+  RunResult r = RunUntil("racy_cpp", {}, Aggressive(), Reported);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 66) << r.Describe();
+  std::vector<std::string> blocks = ReportBlocks(r.err);
+  ASSERT_FALSE(blocks.empty()) << r.Describe();
+  const std::string& report = blocks[0];
+  const int write_line = LineOf("programs/racy_cpp.cc", "CPP_WRITE");
+  const int read_line = LineOf("programs/racy_cpp.cc", "CPP_READ");
+  // Demangled, qualified names; the title sorts them.
+  EXPECT_TRUE(MatchesRegex(report, "WARNING: trapsan: data race in bank::Account::Deposit[^ ]* / "
+                                   "bank::Account::Peek"))
+      << report;
+  EXPECT_TRUE(MatchesRegex(report, "\\n    #0 bank::Account::Deposit\\S* \\S*racy_cpp\\.cc:" +
+                                       std::to_string(write_line) + " "))
+      << report;
+  EXPECT_TRUE(MatchesRegex(report, "\\n    #0 bank::Account::Peek\\S*( const)? \\S*racy_cpp\\.cc:" +
+                                       std::to_string(read_line) + " "))
+      << report;
+  EXPECT_TRUE(MatchesRegex(report, "\\n  Location is heap")) << report;
+  EXPECT_TRUE(MatchesRegex(report, "\\nSUMMARY: trapsan: data race \\S*racy_cpp\\.cc:" +
+                                       std::to_string(write_line) + " in bank::Account::Deposit"))
+      << report;
+  EXPECT_EQ(r.Value("CALLBACK_TITLE"),
+            report.substr(strlen("WARNING: trapsan: "),
+                          report.find(" (pid=") - strlen("WARNING: trapsan: ")))
+      << r.Describe();
+}
+
+}  // namespace
+}  // namespace trapsan_test

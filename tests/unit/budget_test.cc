@@ -1,0 +1,94 @@
+// The overhead budget (runtime/core/budget.h): window time must stay under
+// max_overhead percent of the process's CPU time, with a young process
+// counted as having run for Budget::kMinCpuNs.
+#include "runtime/core/budget.h"
+
+#include <cstdint>
+#include <limits>
+
+#include "gtest/gtest.h"
+
+namespace trapsan {
+namespace {
+
+constexpr uint64_t kMs = 1000000;
+constexpr uint64_t kSec = 1000000000;
+
+TEST(BudgetTest, ZeroPercentMeansUnlimited) {
+  EXPECT_TRUE(Budget::Fits(0, 0, 0));
+  EXPECT_TRUE(Budget::Fits(1000 * kSec, 1 * kMs, 0));
+  EXPECT_TRUE(Budget::Fits(std::numeric_limits<uint64_t>::max(), 0, 0));
+}
+
+TEST(BudgetTest, NegativePercentIsTreatedAsUnlimited) {
+  EXPECT_TRUE(Budget::Fits(1000 * kSec, kSec, -1));
+}
+
+TEST(BudgetTest, YoungProcessCountsAsOneSecondOfCpu) {
+  ASSERT_EQ(Budget::kMinCpuNs, kSec);
+  // 1% of the 1 s floor is 10 ms, whatever the real CPU time below it.
+  EXPECT_TRUE(Budget::Fits(9 * kMs, 0, 1.0));
+  EXPECT_TRUE(Budget::Fits(9 * kMs, 1 * kMs, 1.0));
+  EXPECT_TRUE(Budget::Fits(9 * kMs, 999 * kMs, 1.0));
+  EXPECT_FALSE(Budget::Fits(11 * kMs, 0, 1.0));
+  EXPECT_FALSE(Budget::Fits(11 * kMs, 500 * kMs, 1.0));
+}
+
+TEST(BudgetTest, LimitIsStrict) {
+  // Exactly at the limit no longer fits.
+  EXPECT_FALSE(Budget::Fits(10 * kMs, kSec, 1.0));
+  EXPECT_TRUE(Budget::Fits(10 * kMs - 1, kSec, 1.0));
+  EXPECT_FALSE(Budget::Fits(kSec, kSec, 100.0));
+  EXPECT_TRUE(Budget::Fits(kSec - 1, kSec, 100.0));
+}
+
+TEST(BudgetTest, ScalesWithCpuTime) {
+  // 1% of 10 s of CPU is 100 ms.
+  EXPECT_TRUE(Budget::Fits(99 * kMs, 10 * kSec, 1.0));
+  EXPECT_FALSE(Budget::Fits(101 * kMs, 10 * kSec, 1.0));
+  // 50% (mode=ci) of 4 s is 2 s.
+  EXPECT_TRUE(Budget::Fits(1999 * kMs, 4 * kSec, 50.0));
+  EXPECT_FALSE(Budget::Fits(2001 * kMs, 4 * kSec, 50.0));
+  // Fractions of a percent.
+  EXPECT_TRUE(Budget::Fits(999 * 1000, kSec, 0.1));
+  EXPECT_FALSE(Budget::Fits(1001 * 1000, kSec, 0.1));
+}
+
+TEST(BudgetTest, HugeValuesDoNotOverflow) {
+  const uint64_t max = std::numeric_limits<uint64_t>::max();
+  EXPECT_FALSE(Budget::Fits(max, max, 100.0));
+  EXPECT_TRUE(Budget::Fits(max / 4, max, 50.0));
+  EXPECT_FALSE(Budget::Fits(max, max / 2, 1.0));
+  EXPECT_TRUE(Budget::Fits(1, max, 0.001));
+}
+
+TEST(BudgetTest, AllowFollowsChargedTime) {
+  Budget budget;
+  budget.Configure(1.0);
+  EXPECT_TRUE(budget.Allow());
+  // This test process has used far less than 1000 s of CPU: 1000 s of
+  // windows cannot fit 1% of it.
+  budget.Charge(1000 * kSec);
+  EXPECT_FALSE(budget.Allow());
+  budget.Reset();
+  EXPECT_TRUE(budget.Allow());
+}
+
+TEST(BudgetTest, AllowIgnoresChargesWhenUnlimited) {
+  Budget budget;
+  budget.Configure(0);
+  budget.Charge(1000 * kSec);
+  EXPECT_TRUE(budget.Allow());
+}
+
+TEST(BudgetTest, SmallChargesFitAYoungProcess) {
+  Budget budget;
+  budget.Configure(1.0);
+  budget.Charge(5 * kMs);  // under 1% of the 1 s floor
+  EXPECT_TRUE(budget.Allow());
+  budget.Charge(6 * kMs);  // 11 ms: over it, for a process with < 1.1 s CPU
+  EXPECT_FALSE(budget.Allow());
+}
+
+}  // namespace
+}  // namespace trapsan
