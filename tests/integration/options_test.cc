@@ -15,14 +15,12 @@ namespace {
 // The option names, from runtime/core/options.inc.
 std::vector<std::string> OptionNames() {
   std::ifstream in(std::string(TRAPSAN_SOURCE_DIR) + "/runtime/core/options.inc");
-  std::stringstream text;
-  text << in.rdbuf();
-  std::string s = text.str();
   std::vector<std::string> names;
-  std::regex entry(R"(TRAPSAN_OPTION\(\s*\w+\s*,\s*(\w+)\s*,)");
-  for (auto it = std::sregex_iterator(s.begin(), s.end(), entry);
-       it != std::sregex_iterator(); ++it) {
-    names.push_back((*it)[1]);
+  std::regex entry(R"(^TRAPSAN_OPTION\(\s*\w+\s*,\s*(\w+)\s*,)");
+  std::string line;
+  while (std::getline(in, line)) {  // entries start a line; comments do not
+    std::smatch m;
+    if (std::regex_search(line, m, entry)) names.push_back(m[1]);
   }
   return names;
 }

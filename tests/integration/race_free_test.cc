@@ -1,6 +1,7 @@
 // Race-free programs: thousands of windows, not one report, exit 0. Each
 // asserts (from trapsan_get_stats, printed by the program) that the windows
 // really opened, so a trapsan that does nothing cannot pass.
+#include <ostream>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -13,6 +14,9 @@ struct RaceFreeCase {
   const char* program;
   long long min_windows;
 };
+
+// Names the case in test output (instead of its bytes).
+void PrintTo(const RaceFreeCase& c, std::ostream* os) { *os << c.program; }
 
 class RaceFreeTest : public ::testing::TestWithParam<RaceFreeCase> {};
 

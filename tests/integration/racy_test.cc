@@ -1,6 +1,7 @@
 // Racy programs: the report must name both functions, the racy lines, the
 // threads and the variable; the process exits with 66 (exitcode).
 #include <cstring>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,13 @@ std::string FrameRegex(int index, const std::string& function,
          ":" + std::to_string(line) + "[ \\n]";
 }
 
+// The N of "by thread TN (tid=<tid>)" in an access line of `report`.
+std::string ThreadNumberOf(const std::string& report, const std::string& tid) {
+  std::smatch m;
+  std::regex re("by thread T([0-9]+) \\(tid=" + tid + "\\)");
+  return std::regex_search(report, m, re) ? m[1].str() : "";
+}
+
 // The report of racy_counter in `mode` ("writer": racy_writer sampled,
 // racy_reader trapped; "reader": the other way around).
 void ExpectCounterRace(const RunResult& r, const std::string& mode) {
@@ -53,12 +61,12 @@ void ExpectCounterRace(const RunResult& r, const std::string& mode) {
   if (mode == "writer") {
     const int write_line = LineOf(kRaceSource, "RACE_WRITE_CHECKED");
     const int read_line = LineOf(kRaceSource, "RACE_READ_PLAIN");
-    EXPECT_TRUE(MatchesRegex(report, "\\n  Write of size 4 at 0x[0-9a-f]+ by thread T1 \\(tid=" +
+    EXPECT_TRUE(MatchesRegex(report, "\\n  Write of size 4 at 0x[0-9a-f]+ by thread T[0-9]+ \\(tid=" +
                                          writer_tid + "\\):" +
                                          FrameRegex(0, "racy_writer", file, write_line)))
         << report;
     EXPECT_TRUE(MatchesRegex(
-        report, "\\n  Concurrent (read|read of size 4|access) at 0x[0-9a-f]+ by thread T2 \\(tid=" +
+        report, "\\n  Concurrent (read|read of size 4|access) at 0x[0-9a-f]+ by thread T[0-9]+ \\(tid=" +
                     reader_tid + "\\):" + FrameRegex(0, "racy_reader", file, read_line)))
         << report;
     EXPECT_TRUE(MatchesRegex(report, "\\nSUMMARY: trapsan: data race \\S*" + file + ":" +
@@ -67,13 +75,13 @@ void ExpectCounterRace(const RunResult& r, const std::string& mode) {
   } else {
     const int read_line = LineOf(kRaceSource, "RACE_READ_CHECKED");
     const int write_line = LineOf(kRaceSource, "RACE_WRITE_PLAIN");
-    EXPECT_TRUE(MatchesRegex(report, "\\n  Read of size 4 at 0x[0-9a-f]+ by thread T2 \\(tid=" +
+    EXPECT_TRUE(MatchesRegex(report, "\\n  Read of size 4 at 0x[0-9a-f]+ by thread T[0-9]+ \\(tid=" +
                                          reader_tid + "\\):" +
                                          FrameRegex(0, "racy_reader", file, read_line)))
         << report;
     // The reader's watchpoint only watches writes.
     EXPECT_TRUE(MatchesRegex(
-        report, "\\n  Concurrent write( of size 4)? at 0x[0-9a-f]+ by thread T1 \\(tid=" +
+        report, "\\n  Concurrent write( of size 4)? at 0x[0-9a-f]+ by thread T[0-9]+ \\(tid=" +
                     writer_tid + "\\):" + FrameRegex(0, "racy_writer", file, write_line)))
         << report;
     EXPECT_TRUE(MatchesRegex(report, "\\nSUMMARY: trapsan: data race \\S*" + file + ":" +
@@ -83,9 +91,22 @@ void ExpectCounterRace(const RunResult& r, const std::string& mode) {
   // Both accesses are on the same, watched address: g_counter.
   EXPECT_TRUE(MatchesRegex(report, "\\n  Location is global 'g_counter' of size 4 at 0x"))
       << report;
-  EXPECT_TRUE(MatchesRegex(report, "\\n  Thread T1 [^\\n]*created by thread T0 at:\\n    #0 tp_run_race "))
+  // Each thread's number leads to its own creation stack.
+  const std::string writer_id = ThreadNumberOf(report, writer_tid);
+  const std::string reader_id = ThreadNumberOf(report, reader_tid);
+  EXPECT_NE(writer_id, "") << report;
+  EXPECT_NE(reader_id, "") << report;
+  EXPECT_NE(writer_id, reader_id) << report;
+  EXPECT_NE(writer_id, "0") << report;
+  EXPECT_TRUE(MatchesRegex(report, "\\n  Thread T" + writer_id + " [^\\n]*\\(tid=" + writer_tid +
+                                       ", [a-z]+\\) created by thread T0 at:" +
+                                       FrameRegex(0, "tp_run_race", file,
+                                                  LineOf(kRaceSource, "RACE_CREATE_WRITER"))))
       << report;
-  EXPECT_TRUE(MatchesRegex(report, "\\n  Thread T2 [^\\n]*created by thread T0 at:\\n    #0 tp_run_race "))
+  EXPECT_TRUE(MatchesRegex(report, "\\n  Thread T" + reader_id + " [^\\n]*\\(tid=" + reader_tid +
+                                       ", [a-z]+\\) created by thread T0 at:" +
+                                       FrameRegex(0, "tp_run_race", file,
+                                                  LineOf(kRaceSource, "RACE_CREATE_READER"))))
       << report;
   EXPECT_TRUE(MatchesRegex(r.err, kExitLine)) << r.Describe();
   // The race was caught by a SIGTRAP trapsan handled, and the program went
@@ -281,7 +302,7 @@ TEST(UnknownOriginTest, KernelWriteIsAnUnknownOriginRace) {
   EXPECT_TRUE(Contains(report, "WARNING: trapsan: data race in unknown_watcher / <unknown origin> (pid=" +
                                    std::to_string(r.pid) + ")\n"))
       << report;
-  EXPECT_TRUE(MatchesRegex(report, "\\n  Read of size 8 at 0x[0-9a-f]+ by thread T1 \\(tid=[0-9]+\\):" +
+  EXPECT_TRUE(MatchesRegex(report, "\\n  Read of size 8 at 0x[0-9a-f]+ by thread T[0-9]+ \\(tid=[0-9]+\\):" +
                                        FrameRegex(0, "unknown_watcher", "unknown_origin\\.c", line)))
       << report;
   EXPECT_TRUE(Contains(report, "\n  The value changed during the window but no other access was "

@@ -98,8 +98,8 @@ int tp_run_race(int mode, int min_ms, int max_ms, struct tp_race_result* out) {
   g_min_end_ns = start + (uint64_t)min_ms * 1000000u;
   g_max_end_ns = start + (uint64_t)max_ms * 1000000u;
   pthread_t writer, reader;
-  if (pthread_create(&writer, NULL, racy_writer, out) != 0 ||
-      pthread_create(&reader, NULL, racy_reader, NULL) != 0) {
+  if (pthread_create(&writer, NULL, racy_writer, out) != 0 ||  /* RACE_CREATE_WRITER */
+      pthread_create(&reader, NULL, racy_reader, NULL) != 0) {  /* RACE_CREATE_READER */
     printf("ERROR=pthread_create\n");
     exit(2);
   }
