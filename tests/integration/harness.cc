@@ -41,7 +41,14 @@ std::vector<std::string> ChildEnvironment(const RunOptions& options) {
     if (!overridden(*e)) env.emplace_back(*e);
   }
   if (options.trapsan_options) {
-    env.push_back("TRAPSAN_OPTIONS=" + *options.trapsan_options);
+    std::string value = *options.trapsan_options;
+    // For checking the tests themselves, e.g. that they fail with
+    // backend=soft (no SIGTRAPs): appended to every run but the probe's.
+    const char* extra = std::getenv("TRAPSAN_TEST_EXTRA_OPTIONS");
+    if (extra != nullptr && *extra != '\0' && !options.is_probe) {
+      value += std::string(":") + extra;
+    }
+    env.push_back("TRAPSAN_OPTIONS=" + value);
   }
   for (const auto& [k, v] : options.extra_env) env.push_back(k + "=" + v);
   return env;
@@ -259,6 +266,7 @@ const BackendProbe& ProbeBackend() {
     RunOptions o;
     o.trapsan_options = "verbosity=1";
     o.timeout_ms = 20000;
+    o.is_probe = true;
     RunResult r = RunProgram("probe_backend", {}, o);
     p.backend = r.Value("BACKEND");
     p.hw_slots = static_cast<int>(r.Int("HW_SLOTS"));

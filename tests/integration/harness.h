@@ -40,6 +40,8 @@ struct RunOptions {
   std::optional<std::string> trapsan_options;
   int timeout_ms = 30000;
   std::vector<std::pair<std::string, std::string>> extra_env;
+  // The backend probe: never gets TRAPSAN_TEST_EXTRA_OPTIONS.
+  bool is_probe = false;
 };
 
 // Path of a test program by name (tests/programs, e.g. "racy_counter").

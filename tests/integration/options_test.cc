@@ -89,6 +89,43 @@ TEST(OptionsIntegrationTest, PrintStatsAtExitMatchesTheApi) {
   EXPECT_EQ(m[1].str(), "0") << r.Describe();
 }
 
+// sample_rate=N: about one check in N opens a window (6000 checks here).
+TEST(OptionsIntegrationTest, SampleRateSamplesAboutOneCheckInN) {
+  RunOptions o;
+  o.trapsan_options = "sample_rate=20:delay_us=0:max_overhead=0";
+  RunResult r = RunProgram("mutex_counter", {"1500"}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_GE(r.Int("STAT_windows"), 150) << r.Describe();
+  EXPECT_LE(r.Int("STAT_windows"), 600) << r.Describe();
+}
+
+// mode=ci samples one check in 50.
+TEST(OptionsIntegrationTest, CiModeSamplesAggressivelyButNotAll) {
+  RunOptions o;
+  o.trapsan_options = "mode=ci";
+  RunResult r = RunProgram("mutex_counter", {"1500"}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_GE(r.Int("STAT_windows"), 50) << r.Describe();
+  EXPECT_LE(r.Int("STAT_windows"), 250) << r.Describe();
+  EXPECT_FALSE(Contains(r.err, "WARNING: trapsan")) << r.Describe();
+}
+
+// max_overhead bounds the time spent in windows: 1200 checks with 20 ms
+// windows would take 24 s; 1% of the 1 s floor lets about one through.
+TEST(OptionsIntegrationTest, MaxOverheadBoundsWindowTime) {
+  RunOptions o;
+  o.trapsan_options = "sample_rate=1:delay_us=20000:max_overhead=1";
+  RunResult r = RunProgram("mutex_counter", {"300"}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_GE(r.Int("STAT_windows"), 1) << r.Describe();
+  EXPECT_LE(r.Int("STAT_windows"), 3) << r.Describe();
+  EXPECT_GE(r.Int("STAT_skipped_budget"), 1000) << r.Describe();
+  EXPECT_LT(r.seconds, 5.0) << r.Describe();
+}
+
 TEST(OptionsIntegrationTest, BackendOffOpensNoWindow) {
   RunOptions o;
   o.trapsan_options = std::string(kManyShortWindows) + ":backend=off";

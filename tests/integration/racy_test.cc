@@ -247,6 +247,54 @@ TEST_F(RacyTest, LogPathStdout) {
   EXPECT_FALSE(Contains(r.err, "WARNING: trapsan:")) << r.Describe();
 }
 
+// Worker threads often block every signal (pthread_sigmask). A plain
+// access by such a thread must still be caught: SIGTRAP is trapsan's.
+TEST_F(RacyTest, ThreadThatBlocksAllSignalsIsStillChecked) {
+  RunResult r = RunUntil("racy_counter", {"masked", "2000"}, Aggressive(), Reported, 3);
+  ExpectCounterRace(r, "writer");
+}
+
+// Without llvm-symbolizer: function names (from the symbol tables), no
+// file:line, module+offset for every frame.
+TEST_F(RacyTest, WithoutLlvmSymbolizerFramesKeepFunctionNames) {
+  RunResult r = RunUntil("racy_counter", {"writer"},
+                         Aggressive(":symbolizer_path=/nonexistent/llvm-symbolizer"), Reported);
+  ASSERT_TRUE(Reported(r)) << r.Describe();
+  std::vector<std::string> blocks = ReportBlocks(r.err);
+  ASSERT_FALSE(blocks.empty()) << r.Describe();
+  const std::string& report = blocks[0];
+  EXPECT_TRUE(Contains(report, std::string("WARNING: trapsan: ") + kRaceTitle)) << report;
+  EXPECT_TRUE(MatchesRegex(report, "\\n    #0 racy_writer \\(racy_counter\\+0x[0-9a-f]+\\)\\n"))
+      << report;
+  EXPECT_TRUE(MatchesRegex(report, "\\n    #0 racy_reader \\(racy_counter\\+0x[0-9a-f]+\\)\\n"))
+      << report;
+  EXPECT_FALSE(Contains(report, "race_kernel.c:")) << report;
+  EXPECT_TRUE(MatchesRegex(report, "\\nSUMMARY: trapsan: data race [^\\n]* in racy_writer"))
+      << report;
+}
+
+TEST_F(RacyTest, StackVariableOfAThread) {
+  RunResult r = RunUntil("racy_stack", {}, Aggressive(),
+                         [](const RunResult& r) { return r.Int("RACE_REPORTS") > 0; });
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 66) << r.Describe();
+  std::vector<std::string> blocks = ReportBlocks(r.err);
+  ASSERT_FALSE(blocks.empty()) << r.Describe();
+  const std::string& report = blocks[0];
+  EXPECT_TRUE(Contains(report, "WARNING: trapsan: data race in stack_owner / stack_peeker (pid="))
+      << report;
+  const std::string owner = ThreadNumberOf(report, r.Value("OWNER_TID"));
+  ASSERT_NE(owner, "") << report;
+  EXPECT_TRUE(MatchesRegex(report, "\\n  Location is stack of thread T" + owner + " at 0x"))
+      << report;
+  EXPECT_TRUE(MatchesRegex(report, FrameRegex(0, "stack_owner", "racy_stack\\.c",
+                                              LineOf("programs/racy_stack.c", "STACK_WRITE"))))
+      << report;
+  EXPECT_TRUE(MatchesRegex(report, FrameRegex(0, "stack_peeker", "racy_stack\\.c",
+                                              LineOf("programs/racy_stack.c", "STACK_READ"))))
+      << report;
+}
+
 // Three distinct races, one after another (racy_pairs).
 bool AllPairsFound(const RunResult& r) { return r.Int("PAIRS_FOUND") == 3; }
 

@@ -65,6 +65,12 @@ TEST(SignalsTest, IgnoredSigtrapIsIgnored) {
   EXPECT_GE(r.Int("WINDOWS"), 1) << r.Describe();
 }
 
+// The kernel does not let a program ignore the SIGTRAP of an int3 it
+// executes: it forces the default action. The same must happen with trapsan.
+TEST(SignalsTest, Int3KillsEvenWhenSigtrapIsIgnored) {
+  ExpectKilledBySigtrap(RunProgram("sigtrap_default", {"int3_ignored"}, SomeWindows()));
+}
+
 TEST(SignalsTest, ResetHandHandlerRunsOnceThenDefaultKills) {
   RunResult r = RunProgram("sigtrap_default", {"resethand"}, SomeWindows());
   EXPECT_EQ(r.Int("HANDLER_CALLS"), 1) << r.Describe();

@@ -3,6 +3,7 @@
 #include "race_kernel.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -21,6 +22,7 @@ int tp_parse_race_mode(const char* text) {
   if (strcmp(text, "writer") == 0) return TP_SAMPLE_WRITER;
   if (strcmp(text, "reader") == 0) return TP_SAMPLE_READER;
   if (strcmp(text, "both") == 0) return TP_SAMPLE_BOTH;
+  if (strcmp(text, "masked") == 0) return TP_SAMPLE_WRITER_MASKED_READER;
   return -1;
 }
 
@@ -73,10 +75,15 @@ __attribute__((noinline)) void* racy_writer(void* arg) {
 __attribute__((noinline)) void* racy_reader(void* arg) {
   (void)arg;
   atomic_store(&g_reader_tid, tp_gettid());
+  if (g_mode == TP_SAMPLE_WRITER_MASKED_READER) {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+  }
   wait_for_both();
   long sum = 0;
   while (keep_going()) {
-    if (g_mode == TP_SAMPLE_WRITER) {
+    if (g_mode == TP_SAMPLE_WRITER || g_mode == TP_SAMPLE_WRITER_MASKED_READER) {
       for (int i = 0; i < 1000; ++i) { sum += g_counter; TP_BARRIER(); }  /* RACE_READ_PLAIN */
     } else {
       trapsan_check_read(&g_counter, sizeof g_counter); sum += g_counter;  /* RACE_READ_CHECKED */

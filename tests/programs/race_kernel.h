@@ -13,6 +13,9 @@ enum tp_race_mode {
   TP_SAMPLE_WRITER = 0, /* writer checks its writes; reader reads plainly */
   TP_SAMPLE_READER = 1, /* reader checks its reads; writer writes plainly */
   TP_SAMPLE_BOTH = 2,   /* both sides call the checks */
+  /* As TP_SAMPLE_WRITER, but the reader thread first blocks every signal
+   * (pthread_sigmask), as worker threads of many programs do. */
+  TP_SAMPLE_WRITER_MASKED_READER = 3,
 };
 
 extern int g_counter;
@@ -23,7 +26,7 @@ struct tp_race_result {
   long writer_iterations;
 };
 
-/* Parses "writer", "reader" or "both"; -1 if none. */
+/* Parses "writer", "reader", "both" or "masked"; -1 if none. */
 int tp_parse_race_mode(const char* text);
 
 /* Installs a report callback (printing CALLBACK_* lines for the first

@@ -3,6 +3,8 @@
  *   raise       raise(SIGTRAP) with SIG_DFL: the process dies by SIGTRAP
  *   int3        an int3 instruction with SIG_DFL: dies by SIGTRAP
  *   ignore      signal(SIGTRAP, SIG_IGN), then raise(): ignored, exits 0
+ *   int3_ignored  signal(SIGTRAP, SIG_IGN), then int3: the kernel forces
+ *               the default action for a trap it raises: dies by SIGTRAP
  *   resethand   a SA_RESETHAND handler: the first raise() reaches it, the
  *               second one kills the process by SIGTRAP
  * Prints WINDOWS, BEFORE_RAISE, HANDLER_CALLS, AFTER_RAISE. */
@@ -29,7 +31,7 @@ int main(int argc, char** argv) {
   trapsan_stats s;
   trapsan_get_stats(&s);
   printf("WINDOWS=%llu\n", (unsigned long long)s.windows);
-  if (strcmp(mode, "ignore") == 0) {
+  if (strcmp(mode, "ignore") == 0 || strcmp(mode, "int3_ignored") == 0) {
     signal(SIGTRAP, SIG_IGN);
   } else if (strcmp(mode, "resethand") == 0) {
     struct sigaction act;
@@ -43,7 +45,7 @@ int main(int argc, char** argv) {
   }
   printf("BEFORE_RAISE=1\n");
   fflush(stdout);
-  if (strcmp(mode, "int3") == 0) {
+  if (strcmp(mode, "int3") == 0 || strcmp(mode, "int3_ignored") == 0) {
     __asm__ __volatile__("int3");
   } else {
     raise(SIGTRAP);
