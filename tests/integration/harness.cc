@@ -265,6 +265,12 @@ const BackendProbe& ProbeBackend() {
     BackendProbe p;
     RunOptions o;
     o.trapsan_options = "verbosity=1";
+    // E.g. backend=soft, to see what the suite does on a machine without
+    // hardware watchpoints.
+    const char* probe_extra = std::getenv("TRAPSAN_TEST_PROBE_OPTIONS");
+    if (probe_extra != nullptr && *probe_extra != '\0') {
+      *o.trapsan_options += std::string(":") + probe_extra;
+    }
     o.timeout_ms = 20000;
     o.is_probe = true;
     RunResult r = RunProgram("probe_backend", {}, o);

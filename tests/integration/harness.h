@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "gtest/gtest.h"
+
 namespace trapsan_test {
 
 struct RunResult {
@@ -88,10 +90,19 @@ struct BackendProbe {
 };
 const BackendProbe& ProbeBackend();
 
-// For tests that need hardware watchpoints (call it from SetUp or first in
-// a test body): when trapsan's backend here is not "hw", skips the test with
-// the reason, or fails it if TRAPSAN_REQUIRE_HW=1.
+// For tests that need hardware watchpoints (call it from a fixture's SetUp,
+// as HardwareTest does: a skip inside a helper does not end a test body):
+// when trapsan's backend here is not "hw", skips the test with the reason,
+// or fails it if TRAPSAN_REQUIRE_HW=1.
 void RequireHardwareBackend();
+
+// Fixture for tests that need hardware watchpoints: calls
+// RequireHardwareBackend() in SetUp, so a skip or failure there stops the
+// test before its body runs.
+class HardwareTest : public ::testing::Test {
+ protected:
+  void SetUp() override { RequireHardwareBackend(); }
+};
 
 }  // namespace trapsan_test
 

@@ -18,10 +18,7 @@ RunOptions Aggressive() {
   return o;
 }
 
-class LifecycleTest : public ::testing::Test {
- protected:
-  void SetUp() override { RequireHardwareBackend(); }
-};
+class LifecycleTest : public HardwareTest {};
 
 // The pids named in "WARNING: trapsan: ... (pid=N)" lines.
 std::multiset<std::string> ReportPids(const std::string& err) {

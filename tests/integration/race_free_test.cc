@@ -53,8 +53,9 @@ INSTANTIATE_TEST_SUITE_P(
 
 // The same under the hardware backend only: with real watchpoints armed on
 // every window, correctly synchronized accesses take no trap at all.
-TEST(RaceFreeHardwareTest, MutexCounterTakesNoTrap) {
-  RequireHardwareBackend();
+class RaceFreeHardwareTest : public HardwareTest {};
+
+TEST_F(RaceFreeHardwareTest, MutexCounterTakesNoTrap) {
   RunOptions o;
   o.trapsan_options = std::string(kManyShortWindows) + ":backend=hw";
   RunResult r = RunProgram("mutex_counter", {}, o);

@@ -116,10 +116,7 @@ void ExpectCounterRace(const RunResult& r, const std::string& mode) {
   EXPECT_EQ(r.Value("DONE"), "1") << r.Describe();
 }
 
-class RacyTest : public ::testing::Test {
- protected:
-  void SetUp() override { RequireHardwareBackend(); }
-};
+class RacyTest : public HardwareTest {};
 
 TEST_F(RacyTest, SampledWriterCatchesPlainReader) {
   RunResult r = RunUntil("racy_counter", {"writer"}, Aggressive(), Reported);

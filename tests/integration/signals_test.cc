@@ -11,8 +11,9 @@
 namespace trapsan_test {
 namespace {
 
-TEST(SignalsTest, UserHandlerInstalledAfterInitIsChained) {
-  RequireHardwareBackend();
+class SignalsHardwareTest : public HardwareTest {};
+
+TEST_F(SignalsHardwareTest, UserHandlerInstalledAfterInitIsChained) {
   RunOptions o;
   o.trapsan_options = kAggressive;
   RunResult r = RunUntil("sigtrap_user", {}, o,
