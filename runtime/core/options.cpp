@@ -171,7 +171,7 @@ Options ParseOptions(absl::string_view text, std::vector<std::string>* errors) {
   }
   ApplyPreset(&o, o.mode.c_str());
   for (const Item& item : items) {
-    if (item.name == "mode") continue;
+    if (item.name == "mode" && item.has_value) continue;  // Applied above.
     if (item.name.empty() || !item.has_value) {
       errors->push_back(absl::StrCat("malformed option '", item.name,
                                      "': expected name=value"));

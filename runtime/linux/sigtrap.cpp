@@ -46,9 +46,23 @@ PerfFields ReadPerfFields(const siginfo_t* si) {
 }
 
 using SigactionFn = int (*)(int, const struct sigaction*, struct sigaction*);
+using SigmaskFn = int (*)(int, const sigset_t*, sigset_t*);
+
+// libc's functions behind our interposers, resolved when the handler is
+// installed (dlsym is not async-signal-safe).
 SigactionFn RealSigaction() {
   static SigactionFn fn =
       reinterpret_cast<SigactionFn>(dlsym(RTLD_NEXT, "sigaction"));
+  return fn;
+}
+SigmaskFn RealPthreadSigmask() {
+  static SigmaskFn fn =
+      reinterpret_cast<SigmaskFn>(dlsym(RTLD_NEXT, "pthread_sigmask"));
+  return fn;
+}
+SigmaskFn RealSigprocmask() {
+  static SigmaskFn fn =
+      reinterpret_cast<SigmaskFn>(dlsym(RTLD_NEXT, "sigprocmask"));
   return fn;
 }
 
@@ -86,12 +100,16 @@ void WriteChain(const struct sigaction& act) {
 void Chain(int sig, siginfo_t* si, void* uc) {
   Count(Stats().traps_foreign);
   struct sigaction act = ReadChain();
-  if (act.sa_flags & SA_SIGINFO) {
-    if (act.sa_sigaction == nullptr) return;
-  } else if (act.sa_handler == SIG_IGN) {
-    return;
-  }
-  if (!(act.sa_flags & SA_SIGINFO) && act.sa_handler == SIG_DFL) {
+  const bool has_handler = (act.sa_flags & SA_SIGINFO)
+                               ? act.sa_sigaction != nullptr
+                               : act.sa_handler != SIG_IGN &&
+                                     act.sa_handler != SIG_DFL;
+  // A trap the kernel raised for an instruction (int3, a debug exception:
+  // si_code > 0) is forced: an ignored SIGTRAP would not stop it from
+  // killing the process. One sent by kill/raise (si_code <= 0) is ignored.
+  const bool ignored = !has_handler && act.sa_handler == SIG_IGN;
+  if (ignored && si->si_code <= 0) return;
+  if (!has_handler) {
     // The default action terminates with a core dump. Returning would skip
     // it (an int3 is not re-executed), so reinstate it and re-raise.
     struct sigaction dfl;
@@ -105,6 +123,12 @@ void Chain(int sig, siginfo_t* si, void* uc) {
     syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGTRAP);
     return;
   }
+  if (act.sa_flags & SA_RESETHAND) {  // As the kernel does, before the call.
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    WriteChain(dfl);
+  }
   sigset_t old;
   pthread_sigmask(SIG_BLOCK, &act.sa_mask, &old);
   if (act.sa_flags & SA_SIGINFO) {
@@ -113,12 +137,6 @@ void Chain(int sig, siginfo_t* si, void* uc) {
     act.sa_handler(sig);
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (act.sa_flags & SA_RESETHAND) {
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof(dfl));
-    dfl.sa_handler = SIG_DFL;
-    WriteChain(dfl);
-  }
 }
 
 void HandleOurTrap(uint64_t cookie, const Cookie& c, bool async,
@@ -173,6 +191,8 @@ void OnSigtrap(int sig, siginfo_t* si, void* uc) {
 
 bool InstallSigtrapHandler(std::string* why) {
   if (g_installed.load()) return true;
+  RealPthreadSigmask();
+  RealSigprocmask();
   struct sigaction previous;
   if (RealSigaction() == nullptr ||
       RealSigaction()(SIGTRAP, nullptr, &previous) != 0) {
@@ -208,6 +228,13 @@ extern "C" __attribute__((visibility("default"))) int sigaction(
       errno = ENOSYS;
       return -1;
     }
+    struct sigaction copy;
+    if (act != nullptr && g_installed.load(std::memory_order_acquire)) {
+      // Keep our traps deliverable while the program's handlers run.
+      copy = *act;
+      sigdelset(&copy.sa_mask, SIGTRAP);
+      act = &copy;
+    }
     return real(sig, act, old);
   }
   struct sigaction current = ReadChain();
@@ -225,4 +252,36 @@ extern "C" __attribute__((visibility("default"))) sighandler_t signal(
   act.sa_flags = SA_RESTART;  // glibc's signal() has BSD semantics.
   if (sigaction(sig, &act, &old) != 0) return SIG_ERR;
   return old.sa_handler;
+}
+
+// SIGTRAP stays unblocked: a blocked perf SIGTRAP waits until the thread
+// unblocks it (forever, for a worker that blocks every signal so that one
+// thread handles them all), and trapsan would miss every race of that
+// thread. Only SIGTRAP is removed from the masks the program sets.
+namespace {
+int Sigmask(trapsan::SigmaskFn real, int how, const sigset_t* set,
+            sigset_t* old) {
+  if (real == nullptr) {
+    errno = ENOSYS;
+    return -1;
+  }
+  sigset_t copy;
+  if (set != nullptr && how != SIG_UNBLOCK &&
+      trapsan::g_installed.load(std::memory_order_acquire)) {
+    copy = *set;
+    sigdelset(&copy, SIGTRAP);
+    set = &copy;
+  }
+  return real(how, set, old);
+}
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) int pthread_sigmask(
+    int how, const sigset_t* set, sigset_t* old) {
+  return Sigmask(trapsan::RealPthreadSigmask(), how, set, old);
+}
+
+extern "C" __attribute__((visibility("default"))) int sigprocmask(
+    int how, const sigset_t* set, sigset_t* old) {
+  return Sigmask(trapsan::RealSigprocmask(), how, set, old);
 }

@@ -5,7 +5,9 @@
 // The handler is async-signal-safe: no allocation, no lock a user thread can
 // hold, errno preserved. sigaction() and signal() are interposed for SIGTRAP
 // only, so a handler the program installs after trapsan becomes the chained
-// handler instead of replacing ours.
+// handler instead of replacing ours. pthread_sigmask(), sigprocmask() and
+// the sa_mask of sigaction() never block SIGTRAP, so no thread can keep our
+// traps pending forever.
 #ifndef TRAPSAN_RUNTIME_LINUX_SIGTRAP_H_
 #define TRAPSAN_RUNTIME_LINUX_SIGTRAP_H_
 
