@@ -1,5 +1,7 @@
 // Process and thread life cycle: fork, exec, threads that existed before
 // trapsan started, thread churn, threads blocked in system calls.
+#include <cstdio>
+#include <cstdlib>
 #include <set>
 #include <string>
 #include <vector>
@@ -58,6 +60,54 @@ TEST_F(LifecycleTest, ForkChildDetectsAndReportsItsOwnRace) {
   EXPECT_GE(r.Int("STAT_traps"), 1) << r.Describe();
   EXPECT_GE(r.Int("STAT_hw_slots"), 1) << r.Describe();
   EXPECT_EQ(CountOccurrences(r.err, "trapsan: reported "), 1) << r.Describe();
+}
+
+// Fork children often end with _exit(): that is an exit too, and the
+// races the child found must still set its exit status.
+TEST_F(LifecycleTest, ForkChildEndingWithUnderscoreExitStillExits66) {
+  RunResult r = RunUntil("fork_race", {"3000", "_exit"}, Aggressive(), [](const RunResult& r) {
+    return r.Int("RACE_REPORTS") > 0;
+  });
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  ASSERT_GT(r.Int("RACE_REPORTS"), 0) << r.Describe();
+  EXPECT_TRUE(Contains(r.err, std::string("WARNING: trapsan: ") + kRaceTitle)) << r.Describe();
+  EXPECT_EQ(r.Int("CHILD_EXIT_CODE"), 66) << r.Describe();
+  EXPECT_EQ(CountOccurrences(r.err, "trapsan: reported "), 1) << r.Describe();
+}
+
+// With log_path, a fork child reports to <prefix>.<child pid>, the parent's
+// file gets nothing of it.
+TEST_F(LifecycleTest, ForkChildLogsToItsOwnFile) {
+  char dir_template[] = "/tmp/trapsan-test-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string prefix = std::string(dir_template) + "/log";
+  RunOptions o = Aggressive();
+  *o.trapsan_options += ":log_path=" + prefix;
+  RunResult r = RunUntil("fork_race", {}, o, [](const RunResult& r) {
+    return r.Int("CHILD_EXIT_CODE") == 66;
+  });
+  auto read = [](const std::string& path) {
+    std::string text;
+    if (FILE* f = fopen(path.c_str(), "r")) {
+      char buf[4096];
+      size_t n;
+      while ((n = fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+      fclose(f);
+    }
+    return text;
+  };
+  const std::string child = r.Value("CHILD_PID");
+  const std::string child_log = read(prefix + "." + child);
+  const std::string parent_log = read(prefix + "." + std::to_string(r.pid));
+  EXPECT_EQ(system((std::string("rm -rf '") + dir_template + "'").c_str()), 0);
+  ASSERT_EQ(r.Int("CHILD_EXIT_CODE"), 66) << r.Describe();
+  EXPECT_TRUE(Contains(child_log, std::string("WARNING: trapsan: ") + kRaceTitle +
+                                      " (pid=" + child + ")"))
+      << "child log:\n" << child_log << r.Describe();
+  EXPECT_TRUE(Contains(child_log, "trapsan: reported ")) << child_log;
+  EXPECT_FALSE(Contains(parent_log, "WARNING: trapsan:")) << "parent log:\n" << parent_log;
+  EXPECT_FALSE(Contains(r.err, "WARNING: trapsan:")) << r.Describe();
 }
 
 TEST_F(LifecycleTest, ExecImageReinitializesAndReportsItsRace) {
