@@ -134,6 +134,10 @@ RunResult RunProgram(const std::string& program, const std::vector<std::string>&
     setrlimit(RLIMIT_CORE, &no_core);
     dup2(out_pipe[1], 1);
     dup2(err_pipe[1], 2);
+    sigset_t mask;
+    sigemptyset(&mask);
+    if (options.block_sigtrap) sigaddset(&mask, SIGTRAP);
+    sigprocmask(SIG_SETMASK, &mask, nullptr);
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, 0);
     execve(path.c_str(), argv.data(), envp.data());

@@ -42,6 +42,9 @@ struct RunOptions {
   std::optional<std::string> trapsan_options;
   int timeout_ms = 30000;
   std::vector<std::pair<std::string, std::string>> extra_env;
+  // Start the program with SIGTRAP blocked (a blocked mask survives exec:
+  // a parent such as a process supervisor can hand it down).
+  bool block_sigtrap = false;
   // The backend probe: never gets TRAPSAN_TEST_EXTRA_OPTIONS.
   bool is_probe = false;
 };

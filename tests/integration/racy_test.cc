@@ -251,6 +251,21 @@ TEST_F(RacyTest, ThreadThatBlocksAllSignalsIsStillChecked) {
   ExpectCounterRace(r, "writer");
 }
 
+// A thread started with every signal blocked (pthread_attr_setsigmask_np).
+TEST_F(RacyTest, ThreadStartedWithAllSignalsBlockedIsStillChecked) {
+  RunResult r = RunUntil("racy_counter", {"attr-masked", "2000"}, Aggressive(), Reported, 3);
+  ExpectCounterRace(r, "writer");
+}
+
+// A process whose parent handed it a mask with SIGTRAP blocked (the mask
+// survives exec), so every thread starts with SIGTRAP blocked.
+TEST_F(RacyTest, InheritedBlockedSigtrapIsUnblocked) {
+  RunOptions o = Aggressive();
+  o.block_sigtrap = true;
+  RunResult r = RunUntil("racy_counter", {"writer", "2000"}, o, Reported, 3);
+  ExpectCounterRace(r, "writer");
+}
+
 // Without llvm-symbolizer: function names (from the symbol tables), no
 // file:line, module+offset for every frame.
 TEST_F(RacyTest, WithoutLlvmSymbolizerFramesKeepFunctionNames) {

@@ -23,6 +23,7 @@ int tp_parse_race_mode(const char* text) {
   if (strcmp(text, "reader") == 0) return TP_SAMPLE_READER;
   if (strcmp(text, "both") == 0) return TP_SAMPLE_BOTH;
   if (strcmp(text, "masked") == 0) return TP_SAMPLE_WRITER_MASKED_READER;
+  if (strcmp(text, "attr-masked") == 0) return TP_SAMPLE_WRITER_ATTR_MASKED_READER;
   return -1;
 }
 
@@ -83,7 +84,8 @@ __attribute__((noinline)) void* racy_reader(void* arg) {
   wait_for_both();
   long sum = 0;
   while (keep_going()) {
-    if (g_mode == TP_SAMPLE_WRITER || g_mode == TP_SAMPLE_WRITER_MASKED_READER) {
+    if (g_mode == TP_SAMPLE_WRITER || g_mode == TP_SAMPLE_WRITER_MASKED_READER ||
+        g_mode == TP_SAMPLE_WRITER_ATTR_MASKED_READER) {
       for (int i = 0; i < 1000; ++i) { sum += g_counter; TP_BARRIER(); }  /* RACE_READ_PLAIN */
     } else {
       trapsan_check_read(&g_counter, sizeof g_counter); sum += g_counter;  /* RACE_READ_CHECKED */
@@ -105,11 +107,19 @@ int tp_run_race(int mode, int min_ms, int max_ms, struct tp_race_result* out) {
   g_min_end_ns = start + (uint64_t)min_ms * 1000000u;
   g_max_end_ns = start + (uint64_t)max_ms * 1000000u;
   pthread_t writer, reader;
+  pthread_attr_t reader_attr;
+  pthread_attr_init(&reader_attr);
+  if (mode == TP_SAMPLE_WRITER_ATTR_MASKED_READER) {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_attr_setsigmask_np(&reader_attr, &all);
+  }
   if (pthread_create(&writer, NULL, racy_writer, out) != 0 ||  /* RACE_CREATE_WRITER */
-      pthread_create(&reader, NULL, racy_reader, NULL) != 0) {  /* RACE_CREATE_READER */
+      pthread_create(&reader, &reader_attr, racy_reader, NULL) != 0) {  /* RACE_CREATE_READER */
     printf("ERROR=pthread_create\n");
     exit(2);
   }
+  pthread_attr_destroy(&reader_attr);
   pthread_join(writer, NULL);
   pthread_join(reader, NULL);
   out->writer_tid = atomic_load(&g_writer_tid);

@@ -16,6 +16,9 @@ enum tp_race_mode {
   /* As TP_SAMPLE_WRITER, but the reader thread first blocks every signal
    * (pthread_sigmask), as worker threads of many programs do. */
   TP_SAMPLE_WRITER_MASKED_READER = 3,
+  /* As TP_SAMPLE_WRITER, but the reader thread starts with every signal
+   * blocked (pthread_attr_setsigmask_np). */
+  TP_SAMPLE_WRITER_ATTR_MASKED_READER = 4,
 };
 
 extern int g_counter;
@@ -26,7 +29,8 @@ struct tp_race_result {
   long writer_iterations;
 };
 
-/* Parses "writer", "reader", "both" or "masked"; -1 if none. */
+/* Parses "writer", "reader", "both", "masked" or "attr-masked"; -1 if
+ * none. */
 int tp_parse_race_mode(const char* text);
 
 /* Installs a report callback (printing CALLBACK_* lines for the first
