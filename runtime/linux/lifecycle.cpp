@@ -2,7 +2,9 @@
 // SIGTRAP handler, threads), fork() and exit.
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -21,6 +23,7 @@
 #include "runtime/core/thread_state.h"
 #include "runtime/core/window.h"
 #include "runtime/linux/breakpoints.h"
+#include "runtime/linux/exit.h"
 #include "runtime/linux/kernel.h"
 #include "runtime/linux/sigtrap.h"
 #include "runtime/linux/threads.h"
@@ -37,6 +40,10 @@ void Say(const std::string& line) { PrintToSink(absl::StrCat("trapsan: ", line, 
 // Opens the hardware backend; on failure says why and returns false.
 bool StartHardware(std::string* why) {
   if (!InstallSigtrapHandler(why)) return false;
+  sigset_t trap;  // The initializing thread too: see pthread_sigmask().
+  sigemptyset(&trap);
+  sigaddset(&trap, SIGTRAP);
+  pthread_sigmask(SIG_UNBLOCK, &trap, nullptr);
   int slots = OpenBreakpoints(kMaxSlots, why);
   if (slots == 0) return false;
   SetSlotCount(slots);
@@ -97,19 +104,32 @@ void PrintStats() {
   PrintToSink(out);
 }
 
-void OnExit() {
-  if (!RuntimeReady()) return;
+}  // namespace
+
+std::atomic<bool> g_finished{false};
+
+bool FinishRun() {
+  if (!RuntimeReady()) return false;
+  if (g_finished.exchange(true)) return Stats().races_found.load() != 0;
   InRuntime guard;
   DrainLateConflicts();
-  const Options& o = GetOptions();
-  if (o.print_stats) PrintStats();
+  if (GetOptions().print_stats) PrintStats();
   uint64_t found = Stats().races_found.load();
-  if (found == 0) return;
+  if (found == 0) return false;
   uint64_t shown = Stats().races_reported.load();
   Say(absl::StrFormat("reported %d data race(s) (%d duplicate(s) not shown)",
                       shown, found - shown));
+  return true;
+}
+
+namespace {
+
+// exit() and returning from main: the last atexit handler to run (it is
+// registered first, at load).
+void OnExit() {
+  if (!FinishRun()) return;
   fflush(nullptr);
-  _exit(static_cast<int>(o.exitcode));
+  ExitImmediately(static_cast<int>(GetOptions().exitcode));
 }
 
 void BeforeFork() {
@@ -134,6 +154,7 @@ void AfterForkInChild() {
   Conflicts().Reset();
   WindowBudget().Reset();
   t_thread.watching_cookie = 0;
+  g_finished.store(false);
   std::string why;
   int slots = ReopenBreakpointsInChild(&why);  // Also frees the create lock.
   if (ActiveBackend() == Backend::kHw) {
@@ -199,3 +220,30 @@ bool InitializeRuntime() {
 }
 
 }  // namespace trapsan
+
+namespace trapsan {
+
+void ExitImmediately(int status) {
+  for (;;) syscall(SYS_exit_group, status);
+}
+
+}  // namespace trapsan
+
+// _exit() and _Exit() skip atexit handlers; fork children often end with
+// them. The run still ends with its summary and exit status.
+namespace {
+[[noreturn]] void ExitWithSummary(int status) {
+  if (trapsan::FinishRun()) {
+    status = static_cast<int>(trapsan::GetOptions().exitcode);
+  }
+  trapsan::ExitImmediately(status);
+}
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) void _exit(int status) {
+  ExitWithSummary(status);
+}
+
+extern "C" __attribute__((visibility("default"))) void _Exit(int status) {
+  ExitWithSummary(status);
+}

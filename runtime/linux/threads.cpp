@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -131,6 +132,12 @@ void* ThreadTrampoline(void* p) {
   void* arg = start->arg;
   {
     InRuntime guard;
+    // A thread can start with SIGTRAP blocked (pthread_attr_setsigmask_np,
+    // or a mask set before trapsan started): our traps must get through.
+    sigset_t trap;
+    sigemptyset(&trap);
+    sigaddset(&trap, SIGTRAP);
+    pthread_sigmask(SIG_UNBLOCK, &trap, nullptr);
     RegisterSelf(std::move(start->record));
     delete start;
     pthread_once(&g_exit_key_once, MakeExitKey);

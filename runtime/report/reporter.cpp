@@ -13,6 +13,7 @@
 #include "runtime/core/counters.h"
 #include "runtime/core/options.h"
 #include "runtime/core/race_event.h"
+#include "runtime/linux/exit.h"
 #include "runtime/linux/threads.h"
 #include "runtime/report/decode.h"
 #include "runtime/report/dedup.h"
@@ -240,7 +241,7 @@ void SubmitRace(const RaceEvent& event) {
     WriteAll(SinkFd(r), "trapsan: halt_on_error=1: exiting after the first "
                         "report\n");
     fflush(nullptr);
-    _exit(static_cast<int>(o.exitcode));
+    ExitImmediately(static_cast<int>(o.exitcode));
   }
 }
 
