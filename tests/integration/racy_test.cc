@@ -307,6 +307,35 @@ TEST_F(RacyTest, StackVariableOfAThread) {
       << report;
 }
 
+// A trap delivered after its window closed (late_trap holds it back with a
+// raw rt_sigprocmask) is still reported, marked late, with the watcher's
+// side known.
+TEST_F(RacyTest, LateTrapIsReportedAndMarked) {
+  RunResult r = RunProgram("late_trap", {}, Aggressive());
+  ASSERT_TRUE(r.exited) << r.Describe();
+  ASSERT_EQ(r.Value("READ_WHILE_ARMED"), "1") << "the setup failed\n" << r.Describe();
+  EXPECT_EQ(r.exit_code, 66) << r.Describe();
+  EXPECT_EQ(r.Int("RACE_REPORTS"), 1) << r.Describe();
+  EXPECT_EQ(r.Value("CALLBACK_LATE"), "1") << r.Describe();
+  EXPECT_EQ(r.Value("CALLBACK_RACER_TID"), r.Value("RACER_TID")) << r.Describe();
+  EXPECT_EQ(r.Int("STAT_traps_late"), 1) << r.Describe();
+  std::vector<std::string> blocks = ReportBlocks(r.err);
+  ASSERT_EQ(blocks.size(), 1u) << r.Describe();
+  const std::string& report = blocks[0];
+  const std::string watch_line = std::to_string(LineOf("programs/late_trap.c", "LATE_WATCH"));
+  EXPECT_TRUE(MatchesRegex(report, "\\n  Write of size 4 at 0x[0-9a-f]+ by thread T[0-9]+ \\(tid=" +
+                                       r.Value("WATCHER_TID") + "\\):\\n    #0 late_watcher \\S*late_trap\\.c:" +
+                                       watch_line + " "))
+      << report;
+  EXPECT_TRUE(MatchesRegex(report, "\\n  Concurrent [^\\n]* by thread T[0-9]+ \\(tid=" +
+                                       r.Value("RACER_TID") +
+                                       "\\) \\(trap arrived after the window closed\\):\\n"))
+      << report;
+  EXPECT_TRUE(MatchesRegex(report, "\\nSUMMARY: trapsan: data race \\S*late_trap\\.c:" + watch_line +
+                                       " in late_watcher"))
+      << report;
+}
+
 // Three distinct races, one after another (racy_pairs).
 bool AllPairsFound(const RunResult& r) { return r.Int("PAIRS_FOUND") == 3; }
 
