@@ -155,6 +155,9 @@ TEST_F(LifecycleTest, ThreadsThatExistedBeforeDlopenAreAdopted) {
   EXPECT_EQ(r.Value("CALLBACK_WATCHER_TID"), r.Value("WRITER_TID")) << r.Describe();
   EXPECT_GE(r.Int("STAT_traps"), 1) << r.Describe();
   EXPECT_EQ(r.Int("STAT_threads_created"), 0) << r.Describe();
+  // The SIGTRAP handler the program had before trapsan came is chained:
+  // reached by raise(), never by trapsan's own traps.
+  EXPECT_EQ(r.Int("PRE_INIT_HANDLER_CALLS"), 1) << r.Describe();
 }
 
 // Short-lived threads keep being created while a watchpoint is armed almost

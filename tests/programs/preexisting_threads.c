@@ -4,12 +4,16 @@
  * both threads; then the threads race (pre_writer checks through the
  * functions found with dlsym, pre_reader reads plainly) and the race must be
  * reported.
+ * The program also installs a SIGTRAP handler of its own before dlopen():
+ * trapsan must keep it, chained, so raise(SIGTRAP) afterwards reaches it.
  * Prints BACKEND, WRITER_TID, READER_TID, RACE_REPORTS, CALLBACK_TITLE,
- * CALLBACK_RACER_TID, STAT_traps. */
+ * CALLBACK_RACER_TID, PRE_INIT_HANDLER_CALLS, STAT_traps. */
 #define TP_NO_RUNTIME_LINK 1
 #include <dlfcn.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #include "common.h"
 #include "trapsan/trapsan.h"
@@ -25,6 +29,12 @@ static check_fn g_check_write;
 static atomic_int g_go, g_running, g_reports;
 static atomic_int g_writer_tid, g_reader_tid;
 static uint64_t g_deadline_ns;
+static atomic_int g_pre_init_handler_calls;
+
+static void pre_init_handler(int sig) {
+  (void)sig;
+  atomic_fetch_add(&g_pre_init_handler_calls, 1);
+}
 
 static void on_report(const trapsan_report* r, void* data) {
   (void)data;
@@ -80,6 +90,11 @@ int main(int argc, char** argv) {
   pthread_create(&r, NULL, pre_reader, NULL);
   while (atomic_load(&g_running) < 2) {
   }
+  struct sigaction act;
+  memset(&act, 0, sizeof act);
+  act.sa_handler = pre_init_handler;
+  sigemptyset(&act.sa_mask);
+  sigaction(SIGTRAP, &act, NULL);
   void* lib = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
   if (lib == NULL) {
     printf("ERROR=dlopen: %s\n", dlerror());
@@ -103,6 +118,8 @@ int main(int argc, char** argv) {
   printf("WRITER_TID=%d\n", atomic_load(&g_writer_tid));
   printf("READER_TID=%d\n", atomic_load(&g_reader_tid));
   printf("RACE_REPORTS=%d\n", atomic_load(&g_reports));
+  raise(SIGTRAP);
+  printf("PRE_INIT_HANDLER_CALLS=%d\n", atomic_load(&g_pre_init_handler_calls));
   trapsan_stats s;
   get_stats(&s);
   printf("STAT_windows=%llu\n", (unsigned long long)s.windows);
