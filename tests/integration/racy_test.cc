@@ -307,6 +307,30 @@ TEST_F(RacyTest, StackVariableOfAThread) {
       << report;
 }
 
+// Thread numbers (T1, T2, ...) follow pthread_create order, not the order in
+// which the threads first run: thread_order makes its second thread run
+// first.
+TEST_F(RacyTest, ThreadsAreNumberedInCreationOrder) {
+  RunResult r = RunUntil("thread_order", {}, Aggressive(), [](const RunResult& r) {
+    return r.Int("RACE_REPORTS") > 0 || r.Value("ORDER_SETUP") == "0";
+  });
+  if (r.Value("ORDER_SETUP") == "0") {
+    GTEST_SKIP() << "needs SCHED_FIFO (CAP_SYS_NICE) to control start order";
+  }
+  ASSERT_EQ(r.Value("STARTED_IN_REVERSE"), "1") << "the setup failed\n" << r.Describe();
+  ASSERT_GT(r.Int("RACE_REPORTS"), 0) << r.Describe();
+  std::vector<std::string> blocks = ReportBlocks(r.err);
+  ASSERT_FALSE(blocks.empty()) << r.Describe();
+  const std::string& report = blocks[0];
+  EXPECT_EQ(ThreadNumberOf(report, r.Value("FIRST_TID")), "1") << report;
+  EXPECT_EQ(ThreadNumberOf(report, r.Value("SECOND_TID")), "2") << report;
+  EXPECT_TRUE(MatchesRegex(report, "\\n  Thread T1 [^\\n]*created by thread T0 at:" +
+                                       FrameRegex(0, "main", "thread_order\\.c",
+                                                  LineOf("programs/thread_order.c",
+                                                         "ORDER_CREATE_FIRST"))))
+      << report;
+}
+
 // A trap delivered after its window closed (late_trap holds it back with a
 // raw rt_sigprocmask) is still reported, marked late, with the watcher's
 // side known.
