@@ -42,7 +42,13 @@ __attribute__((noinline)) void* late_watcher(void* arg) {
   atomic_store(&g_watcher_tid, tp_gettid());
   while (!atomic_load(&g_reader_ready) && before_deadline()) {
   }
-  trapsan_check_write(&g_late_var, sizeof g_late_var); g_late_var = 1;  /* LATE_WATCH */
+  /* Windows until the reader has read inside one (it may be descheduled
+   * through a whole window on a busy machine); once a window returns after
+   * that read, the read's window is closed. */
+  while (before_deadline()) {
+    trapsan_check_write(&g_late_var, sizeof g_late_var); g_late_var = 1;  /* LATE_WATCH */
+    if (atomic_load(&g_read_while_armed)) break;
+  }
   atomic_store(&g_window_over, 1);
   return NULL;
 }
@@ -52,13 +58,15 @@ __attribute__((noinline)) void* late_reader(void* arg) {
   atomic_store(&g_racer_tid, tp_gettid());
   raw_sigtrap_mask(SIG_BLOCK);
   atomic_store(&g_reader_ready, 1);
-  uint64_t cookie;
-  while ((cookie = __trapsan_testonly_armed_cookie(&g_late_var)) == 0 &&
-         before_deadline()) {
+  while (before_deadline()) {
+    uint64_t cookie = __trapsan_testonly_armed_cookie(&g_late_var);
+    if (cookie == 0) continue;
+    g_sink = g_late_var;  /* LATE_READ */
+    if (__trapsan_testonly_armed_cookie(&g_late_var) == cookie) {
+      atomic_store(&g_read_while_armed, 1);
+      break;
+    }
   }
-  g_sink = g_late_var;  /* LATE_READ */
-  atomic_store(&g_read_while_armed,
-               __trapsan_testonly_armed_cookie(&g_late_var) == cookie);
   while (!atomic_load(&g_window_over) && before_deadline()) {
   }
   raw_sigtrap_mask(SIG_UNBLOCK); /* the queued trap is handled now */
