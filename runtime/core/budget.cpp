@@ -4,9 +4,7 @@
 
 namespace trapsan {
 namespace {
-
 Budget g_budget;
-
 }  // namespace
 
 bool Budget::Fits(uint64_t spent_ns, uint64_t cpu_ns, double percent) {
@@ -16,8 +14,13 @@ bool Budget::Fits(uint64_t spent_ns, uint64_t cpu_ns, double percent) {
          static_cast<double>(cpu_ns) * percent / 100.0;
 }
 
-bool Budget::Allow() {
-  if (percent_ <= 0) return true;
+void Budget::Configure(double percent, uint64_t first_estimate_ns) {
+  percent_ = percent;
+  mean_window_ns_.store(first_estimate_ns > 0 ? first_estimate_ns : 1,
+                        std::memory_order_relaxed);
+}
+
+uint64_t Budget::CpuNs() {
   uint64_t now = ClockNs(CLOCK_MONOTONIC_COARSE);
   uint64_t last = refreshed_at_ns_.load(std::memory_order_relaxed);
   if (now - last >= kRefreshNs &&
@@ -25,8 +28,44 @@ bool Budget::Allow() {
                                                std::memory_order_relaxed)) {
     cpu_ns_.store(ClockNs(CLOCK_PROCESS_CPUTIME_ID), std::memory_order_relaxed);
   }
-  return Fits(spent_ns_.load(std::memory_order_relaxed),
-              cpu_ns_.load(std::memory_order_relaxed), percent_);
+  return cpu_ns_.load(std::memory_order_relaxed);
+}
+
+bool Budget::TryReserve(uint64_t* reserved_ns) {
+  *reserved_ns = 0;
+  if (percent_ <= 0) return true;
+  const uint64_t cpu = CpuNs();
+  // At most a quarter of the whole allowance is reserved per window, so a
+  // few slow windows in the past cannot shut sampling out for good (the
+  // estimate only moves when windows run); what a window costs beyond its
+  // reservation is settled when it ends and delays the next ones.
+  const double allowed =
+      static_cast<double>(cpu < kMinCpuNs ? kMinCpuNs : cpu) * percent_ / 100;
+  uint64_t estimate = mean_window_ns_.load(std::memory_order_relaxed);
+  if (static_cast<double>(estimate) > allowed / 4) {
+    estimate = static_cast<uint64_t>(allowed / 4);
+  }
+  if (estimate == 0) estimate = 1;
+  int64_t spent = spent_ns_.load(std::memory_order_relaxed);
+  do {
+    uint64_t after = static_cast<uint64_t>(spent > 0 ? spent : 0) + estimate;
+    if (!Fits(after, cpu, percent_)) return false;
+  } while (!spent_ns_.compare_exchange_weak(
+      spent, spent + static_cast<int64_t>(estimate), std::memory_order_relaxed));
+  *reserved_ns = estimate;
+  return true;
+}
+
+void Budget::Settle(uint64_t reserved_ns, uint64_t actual_ns) {
+  if (percent_ <= 0) return;
+  spent_ns_.fetch_add(
+      static_cast<int64_t>(actual_ns) - static_cast<int64_t>(reserved_ns),
+      std::memory_order_relaxed);
+  if (actual_ns == 0) return;  // No window ran: nothing learned.
+  // Running mean over about 8 windows. Racy updates only lose a sample.
+  uint64_t mean = mean_window_ns_.load(std::memory_order_relaxed);
+  uint64_t next = mean - mean / 8 + actual_ns / 8;
+  mean_window_ns_.store(next > 0 ? next : 1, std::memory_order_relaxed);
 }
 
 void Budget::Reset() {

@@ -5,6 +5,13 @@
 // time of each window makes sampling adapt by itself, with 256 threads as with
 // 2. A young process is treated as having run for kMinCpuNs, so short
 // programs still get some windows.
+//
+// A window is admitted by reserving its expected cost (a running mean of
+// recent windows, at most a quarter of the allowance) and settled with its
+// real cost when it ends: windows
+// admitted at the same time see each other's reservations, so a burst of
+// slow windows (many threads, a preempted watcher) cannot all start before
+// the first one is charged.
 #ifndef TRAPSAN_RUNTIME_CORE_BUDGET_H_
 #define TRAPSAN_RUNTIME_CORE_BUDGET_H_
 
@@ -20,25 +27,30 @@ class Budget {
   // walks every thread).
   static constexpr uint64_t kRefreshNs = 1000000;  // 1 ms
 
-  // percent = 0 disables the budget.
-  void Configure(double percent) { percent_ = percent; }
+  // percent = 0 disables the budget. `first_estimate_ns`: the expected cost
+  // of a window before any was measured.
+  void Configure(double percent, uint64_t first_estimate_ns);
 
-  // True if another window fits. Thread-safe; cheap (a clock read) except
-  // when the CPU time is refreshed.
-  bool Allow();
+  // Reserves the expected cost of one window if it fits; *reserved_ns is
+  // what to settle later (0 when the budget is off). Thread-safe; cheap (a
+  // coarse clock read and a CAS) except when the CPU time is refreshed.
+  bool TryReserve(uint64_t* reserved_ns);
 
-  void Charge(uint64_t window_ns) {
-    spent_ns_.fetch_add(window_ns, std::memory_order_relaxed);
-  }
+  // Replaces a reservation by the real cost of the window (0 if none ran).
+  void Settle(uint64_t reserved_ns, uint64_t actual_ns);
 
   // For tests: decide with explicit numbers.
   static bool Fits(uint64_t spent_ns, uint64_t cpu_ns, double percent);
 
-  void Reset();
+  void Reset();  // after fork, in the child
 
  private:
+  uint64_t CpuNs();
+
   double percent_ = 0;
-  std::atomic<uint64_t> spent_ns_{0};
+  // Charged plus reserved. Signed: a settlement may briefly take it under 0.
+  std::atomic<int64_t> spent_ns_{0};
+  std::atomic<uint64_t> mean_window_ns_{0};
   std::atomic<uint64_t> cpu_ns_{0};
   std::atomic<uint64_t> refreshed_at_ns_{0};
 };

@@ -47,6 +47,13 @@ void SampleAccess(const volatile void* addr, size_t size, bool is_write,
   }
   const Options& options = GetOptions();
   t.countdown = NextCountdown(t, options.sample_rate);
+  if (!t.sampling_started) {
+    // A thread's countdown starts at 0: its first check lands here. Do not
+    // sample it (unless every access is to be sampled), or threads starting
+    // together would all open windows at once whatever the sample rate.
+    t.sampling_started = true;
+    if (options.sample_rate > 1) return;
+  }
   Count(Stats().checks_slow);
   if (ActiveBackend() == Backend::kOff) {
     t.countdown = INT32_MAX;
@@ -54,7 +61,8 @@ void SampleAccess(const volatile void* addr, size_t size, bool is_write,
   }
   if (size == 0) return;
   InRuntime guard;
-  if (!WindowBudget().Allow()) {
+  uint64_t reserved_ns;
+  if (!WindowBudget().TryReserve(&reserved_ns)) {
     Count(Stats().skipped_budget);
     return;
   }
@@ -69,7 +77,7 @@ void SampleAccess(const volatile void* addr, size_t size, bool is_write,
   access.has_registers = false;
   CaptureStack(pc, &access.stack);
   t.current_access = &access;
-  WatchAccess(access);
+  WindowBudget().Settle(reserved_ns, WatchAccess(access));
   t.current_access = nullptr;
   DrainLateConflicts();
 }

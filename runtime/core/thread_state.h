@@ -20,6 +20,7 @@ struct ThreadState {
   // and a trap taken meanwhile is attributed to `current_access`.
   uint32_t in_runtime;
   uint64_t rng;  // xorshift state, seeded lazily
+  bool sampling_started;  // the first check has drawn a countdown
   int tid;       // kernel thread id, 0 until known
   uint32_t thread_id;
   bool registered;  // has an entry in the thread registry

@@ -7,7 +7,6 @@
 #include <atomic>
 #include <vector>
 
-#include "budget.h"
 #include "clock.h"
 #include "conflict_table.h"
 #include "counters.h"
@@ -153,15 +152,15 @@ bool ChooseWatchRange(uintptr_t addr, size_t size, uintptr_t* base,
   return false;
 }
 
-void WatchAccess(const AccessInfo& access) {
+uint64_t WatchAccess(const AccessInfo& access) {
   uintptr_t base;
   int len;
-  if (!ChooseWatchRange(access.addr, access.size, &base, &len)) return;
-  if (FoundOpenWindow(access)) return;
+  if (!ChooseWatchRange(access.addr, access.size, &base, &len)) return 0;
+  if (FoundOpenWindow(access)) return 0;
   int index = ClaimSlot();
   if (index < 0) {
     Count(Stats().skipped_no_slot);
-    return;
+    return 0;
   }
   Slot& slot = GetSlot(index);
   ThreadState& t = CurrentThread();
@@ -226,7 +225,6 @@ void WatchAccess(const AccessInfo& access) {
   Count(Stats().windows);
   Count(Stats().window_ns, end - start);
   Count(Stats().arm_ns, (armed_at - start) + (end - disarm_at));
-  WindowBudget().Charge(end - start);
 
   if (conflicts.empty() && new_value != old_value && !self_touched) {
     // Something wrote. If it trapped, its handler may not have run yet (the
@@ -250,6 +248,7 @@ void WatchAccess(const AccessInfo& access) {
     event.new_value = new_value;
     SubmitRace(event);
   }
+  return end - start;
 }
 
 void DrainLateConflicts() {

@@ -30,8 +30,9 @@ const char* BackendName(Backend backend);
 bool ChooseWatchRange(uintptr_t addr, size_t size, uintptr_t* base, int* len);
 
 // Opens a window for `access` (addr, size and kind set) and reports what it
-// finds.
-void WatchAccess(const AccessInfo& access);
+// finds. Returns the window's wall time, arming and disarming included (0 if
+// no window opened: a conflict found in software, or no free slot).
+uint64_t WatchAccess(const AccessInfo& access);
 
 // Reports conflicts whose window has closed (late traps). Called after every
 // window and at exit.

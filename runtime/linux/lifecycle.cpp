@@ -32,6 +32,9 @@
 namespace trapsan {
 namespace {
 
+// The expected cost of arming and disarming, before one was measured.
+constexpr uint64_t kFirstArmEstimateNs = 10000;  // 10 us
+
 enum InitState { kNotStarted, kRunning, kDone };
 std::atomic<int> g_init_state{kNotStarted};
 
@@ -181,7 +184,10 @@ void Initialize() {
                      "lists the options)"));
   }
   if (options.help) PrintToSink(OptionsHelp(options));
-  WindowBudget().Configure(options.max_overhead);
+  // Before any window was measured, expect the stall plus arming.
+  WindowBudget().Configure(options.max_overhead,
+                           static_cast<uint64_t>(options.delay_us) * 1000 +
+                               kFirstArmEstimateNs);
   KernelVersion kernel = RunningKernel();
   ChooseBackend();
   StartThreads();

@@ -75,17 +75,24 @@ std::string ReadComm(int tid) {
   return std::string(absl::StripTrailingAsciiWhitespace(std::string(buf, n)));
 }
 
-// Adds the calling thread; fills its ThreadState.
+// A new thread number: T0, T1, ... in the order threads are created.
+uint32_t NewThreadId() {
+  Registry& r = Threads();
+  std::lock_guard<std::mutex> lock(r.mu);
+  return r.next_id++;
+}
+
+// Adds the calling thread, numbered record.id; fills its ThreadState.
 uint32_t RegisterSelf(ThreadRecord record) {
   ThreadState& t = CurrentThread();
   StackBounds(&record.stack_lo, &record.stack_hi);
   record.tid = t.tid;
   Registry& r = Threads();
   std::lock_guard<std::mutex> lock(r.mu);
-  record.id = r.next_id++;
-  r.running_by_tid[record.tid] = record.id;
-  r.by_id[record.id] = std::move(record);
-  const ThreadRecord& stored = r.by_id[r.next_id - 1];
+  const uint32_t id = record.id;
+  r.running_by_tid[record.tid] = id;
+  r.by_id[id] = std::move(record);
+  const ThreadRecord& stored = r.by_id[id];
   t.thread_id = stored.id;
   t.stack_lo = stored.stack_lo;
   t.stack_hi = stored.stack_hi;
@@ -166,6 +173,7 @@ void RegisterInitialThreads(bool (*adopt)(int tid, std::string* why),
   RealPthreadCreate();  // Resolve before any thread needs it.
   if (!t_thread.registered) {
     ThreadRecord self;
+    self.id = NewThreadId();
     self.is_initial = true;
     self.name = ReadComm(CurrentThread().tid);
     RegisterSelf(std::move(self));
@@ -295,6 +303,8 @@ extern "C" __attribute__((visibility("default"))) int pthread_create(
     }
   }
   start->record.parent_id = t.thread_id;
+  // Numbered here, not when it starts running: T1 is the first created.
+  start->record.id = NewThreadId();
   CaptureStack(reinterpret_cast<uintptr_t>(__builtin_return_address(0)),
                &start->record.creation);
   // No arm or disarm may be in flight while the kernel clones the events.

@@ -38,6 +38,11 @@ void AppendAccess(std::string* out, const std::string& prefix,
                   ThreadLabel(a.thread_id, a.tid, a.thread_known),
                   a.late ? " (trap arrived after the window closed)" : "",
                   ":\n");
+  if (a.async) {
+    absl::StrAppend(out,
+                    "    (SIGTRAP was blocked when the access trapped; the stack "
+                    "below is where it was delivered, not the access)\n");
+  }
   AppendStack(out, a.frames);
 }
 
@@ -60,13 +65,12 @@ std::string FrameName(const Frame& f) {
 }
 
 std::string FormatFrame(int index, const Frame& f) {
-  std::string out = absl::StrCat("#", index, " ", FrameName(f));
+  std::string out = absl::StrCat("#", index);
+  if (!f.function.empty()) absl::StrAppend(&out, " ", f.function);
   if (!f.file.empty()) absl::StrAppend(&out, " ", f.file, ":", f.line);
   if (!f.module.empty()) {
     absl::StrAppend(&out,
                     absl::StrFormat(" (%s+0x%x)", f.module, f.module_offset));
-  } else if (f.function.empty()) {
-    // FrameName already printed the pc.
   } else {
     absl::StrAppend(&out, absl::StrFormat(" (0x%x)", f.pc));
   }
@@ -84,12 +88,14 @@ FormattedReport FormatReport(const ReportModel& m) {
   if (m.unknown_origin) {
     r.title = absl::StrCat("data race in ", first_name, " / <unknown origin>");
   } else {
-    std::string a = first_name, b = FrameName(second_top);
+    std::string a = first_name,
+                b = m.second.async ? kAsyncTrapName : FrameName(second_top);
     if (b < a) std::swap(a, b);
     r.title = absl::StrCat("data race in ", a, " / ", b);
   }
   // The summary names the sampled access, or the trapped one when the
-  // watcher is unknown.
+  // watcher is unknown (its delivery stack, if asynchronous: better than
+  // nothing).
   const Frame& summary_frame = m.watcher_known ? first_top : second_top;
   r.summary = absl::StrCat("data race ", Location(summary_frame), " in ",
                            FrameName(summary_frame));

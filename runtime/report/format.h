@@ -19,6 +19,9 @@ struct AccessModel {
   int tid = 0;
   bool thread_known = true;  // thread_id is valid
   bool late = false;         // the trap arrived after the window closed
+  // The trap's SIGTRAP was blocked and delivered later: the stack is where
+  // it was delivered, not where the access was made.
+  bool async = false;
   std::vector<Frame> frames;
 };
 
@@ -59,6 +62,10 @@ std::string FormatFrame(int index, const Frame& frame);
 // The name a frame goes by in titles and dedup keys: its function, else
 // module+offset, else its pc.
 std::string FrameName(const Frame& frame);
+
+// What a side of a race is called in the title: its top frame's name, or
+// kAsyncTrapName for an asynchronous trap, whose stack is not the access's.
+inline constexpr char kAsyncTrapName[] = "<asynchronous trap>";
 
 }  // namespace trapsan
 

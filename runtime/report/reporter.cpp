@@ -99,12 +99,13 @@ const char* KindName(AccessKind kind) {
 }
 
 // `watch`: the watched bytes, for decoding a trapped access; null otherwise.
-AccessModel ModelAccess(const AccessInfo& a, bool late,
+AccessModel ModelAccess(const AccessInfo& a, bool late, bool async,
                         const WindowInfo* watch) {
   AccessModel m;
   AccessKind kind = a.kind;
   uint32_t size = a.size;
-  if (a.pc_after_access && watch != nullptr) {
+  m.async = async;
+  if (a.pc_after_access && watch != nullptr && !async) {
     // A hardware trap: the instruction before pcs[0] says what it did.
     AccessKind decoded_kind;
     uint32_t decoded_size;
@@ -150,9 +151,11 @@ ReportModel BuildModel(const RaceEvent& e) {
   m.pid = getpid();
   m.unknown_origin = e.unknown_origin;
   m.watcher_known = e.watcher_known;
-  if (e.watcher_known) m.first = ModelAccess(e.window.access, false, nullptr);
+  if (e.watcher_known) {
+    m.first = ModelAccess(e.window.access, false, false, nullptr);
+  }
   if (!e.unknown_origin) {
-    m.second = ModelAccess(e.racer.access, e.late,
+    m.second = ModelAccess(e.racer.access, e.late, e.racer.async,
                            e.watcher_known ? &e.window : nullptr);
   }
   uintptr_t addr = e.watcher_known ? e.window.access.addr : e.racer.access.addr;
@@ -207,7 +210,9 @@ void SubmitRace(const RaceEvent& event) {
   std::string first_key =
       event.watcher_known ? TopKey(event.window.access) : "<unknown watcher>";
   std::string second_key =
-      event.unknown_origin ? "<unknown origin>" : TopKey(event.racer.access);
+      event.unknown_origin ? "<unknown origin>"
+      : event.racer.async  ? kAsyncTrapName
+                           : TopKey(event.racer.access);
   if (!r.dedup.FirstTime(first_key, second_key)) {
     Count(Stats().duplicates);
     return;
@@ -220,6 +225,10 @@ void SubmitRace(const RaceEvent& event) {
   }
   ReportModel model = BuildModel(event);
   FormattedReport text = FormatReport(model);
+  std::string warning = GetSymbolizer().TakeWarning();
+  if (!warning.empty()) {
+    WriteAll(SinkFd(r), absl::StrCat("trapsan: WARNING: ", warning, "\n"));
+  }
   trapsan_report_callback callback = g_callback.load(std::memory_order_acquire);
   if (callback != nullptr) {
     trapsan_report report;

@@ -153,7 +153,16 @@ bool Symbolizer::StartProcess() {
   if (tried_) return pid_ > 0;
   tried_ = true;
   std::string binary = FindLlvmSymbolizer(path_);
-  if (binary.empty()) return false;
+  if (binary.empty()) {
+    warning_ = path_.empty()
+                   ? "llvm-symbolizer not found (install llvm, or set "
+                     "symbolizer_path): stacks show function names, no "
+                     "file:line"
+                   : absl::StrCat("symbolizer_path '", path_,
+                                  "' is not an executable file: stacks show "
+                                  "function names, no file:line");
+    return false;
+  }
   int to_child[2], from_child[2];
   if (pipe2(to_child, O_CLOEXEC) != 0) return false;
   if (pipe2(from_child, O_CLOEXEC) != 0) {
@@ -183,6 +192,8 @@ bool Symbolizer::StartProcess() {
   if (rc != 0) {
     close(to_child[1]);
     close(from_child[0]);
+    warning_ = absl::StrCat("cannot start ", binary, ": ", strerror(rc),
+                            ": stacks show function names, no file:line");
     return false;
   }
   pid_ = pid;
@@ -234,7 +245,15 @@ bool Symbolizer::Ask(const std::string& request, std::string* reply) {
     reply->append(buf, static_cast<size_t>(n));
   }
   StopProcess();  // Dead or stuck: fall back to function names from now on.
+  warning_ = "llvm-symbolizer stopped answering: later stacks show function "
+             "names, no file:line";
   return false;
+}
+
+std::string Symbolizer::TakeWarning() {
+  if (warned_ || warning_.empty()) return "";
+  warned_ = true;
+  return warning_;
 }
 
 std::vector<Frame> Symbolizer::SymbolizeCode(uintptr_t pc) {

@@ -50,6 +50,10 @@ class Symbolizer {
   // After fork(), in the child: the pipes belong to the parent's child.
   void ForgetProcess();
 
+  // Once: why stacks lack file:line (no llvm-symbolizer, or it failed);
+  // empty otherwise, and on every later call.
+  std::string TakeWarning();
+
  private:
   bool StartProcess();
   bool Ask(const std::string& request, std::string* reply);
@@ -59,6 +63,8 @@ class Symbolizer {
   bool enabled_ = true;
   std::string path_;
   bool tried_ = false;
+  std::string warning_;
+  bool warned_ = false;
   int pid_ = -1;
   int to_fd_ = -1, from_fd_ = -1;
 };

@@ -62,32 +62,66 @@ TEST(BudgetTest, HugeValuesDoNotOverflow) {
   EXPECT_TRUE(Budget::Fits(1, max, 0.001));
 }
 
-TEST(BudgetTest, AllowFollowsChargedTime) {
+TEST(BudgetTest, ReservationsFollowSettledTime) {
   Budget budget;
-  budget.Configure(1.0);
-  EXPECT_TRUE(budget.Allow());
+  budget.Configure(1.0, 1 * kMs);
+  uint64_t reserved = 0;
+  ASSERT_TRUE(budget.TryReserve(&reserved));
+  EXPECT_EQ(reserved, 1 * kMs);
   // This test process has used far less than 1000 s of CPU: 1000 s of
   // windows cannot fit 1% of it.
-  budget.Charge(1000 * kSec);
-  EXPECT_FALSE(budget.Allow());
+  budget.Settle(reserved, 1000 * kSec);
+  EXPECT_FALSE(budget.TryReserve(&reserved));
   budget.Reset();
-  EXPECT_TRUE(budget.Allow());
+  // The estimate learned from that window is huge, but a reservation never
+  // exceeds a quarter of the allowance (here 10 ms: 1% of the 1 s floor).
+  EXPECT_TRUE(budget.TryReserve(&reserved));
+  EXPECT_LE(reserved, 10 * kMs / 4);
 }
 
-TEST(BudgetTest, AllowIgnoresChargesWhenUnlimited) {
+TEST(BudgetTest, UnlimitedReservesNothing) {
   Budget budget;
-  budget.Configure(0);
-  budget.Charge(1000 * kSec);
-  EXPECT_TRUE(budget.Allow());
+  budget.Configure(0, 1 * kMs);
+  uint64_t reserved = 1;
+  ASSERT_TRUE(budget.TryReserve(&reserved));
+  EXPECT_EQ(reserved, 0u);
+  budget.Settle(reserved, 1000 * kSec);
+  EXPECT_TRUE(budget.TryReserve(&reserved));
 }
 
-TEST(BudgetTest, SmallChargesFitAYoungProcess) {
+// Concurrent admissions see each other: with 10 ms allowed (1% of the 1 s
+// floor) and 3 ms expected per window, only three windows can be open at
+// once, before any of them has ended.
+TEST(BudgetTest, OpenReservationsCountBeforeTheyAreSettled) {
   Budget budget;
-  budget.Configure(1.0);
-  budget.Charge(5 * kMs);  // under 1% of the 1 s floor
-  EXPECT_TRUE(budget.Allow());
-  budget.Charge(6 * kMs);  // 11 ms: over it, for a process with < 1.1 s CPU
-  EXPECT_FALSE(budget.Allow());
+  budget.Configure(1.0, 3 * kMs);
+  uint64_t r1, r2, r3, r4;
+  EXPECT_TRUE(budget.TryReserve(&r1));
+  EXPECT_TRUE(budget.TryReserve(&r2));
+  EXPECT_TRUE(budget.TryReserve(&r3));
+  EXPECT_FALSE(budget.TryReserve(&r4));
+  // A window that found nothing to watch gives its reservation back.
+  budget.Settle(r1, 0);
+  EXPECT_TRUE(budget.TryReserve(&r4));
+}
+
+// The expected cost follows measured windows: after slow windows, a
+// reservation is bigger, so fewer windows fit.
+TEST(BudgetTest, EstimateLearnsFromSettledWindows) {
+  Budget budget;
+  budget.Configure(1.0, 1 * kMs);
+  uint64_t reserved = 0;
+  for (int i = 0; i < 64; ++i) {
+    ASSERT_TRUE(budget.TryReserve(&reserved));
+    budget.Settle(reserved, 0);  // Nothing ran: the estimate stays.
+  }
+  EXPECT_EQ(reserved, 1 * kMs);
+  budget.Reset();
+  ASSERT_TRUE(budget.TryReserve(&reserved));
+  budget.Settle(reserved, 9 * kMs);  // 9 ms spent; the mean moves up.
+  budget.Reset();
+  ASSERT_TRUE(budget.TryReserve(&reserved));
+  EXPECT_EQ(reserved, 1 * kMs - 1 * kMs / 8 + 9 * kMs / 8);
 }
 
 }  // namespace

@@ -129,11 +129,12 @@ TEST(ReportFormatTest, FramesWithoutFileOrFunction) {
   f.module = "libfoo.so";
   f.module_offset = 0x1234;
   EXPECT_EQ(FormatFrame(3, f), "#3 helper (libfoo.so+0x1234)");
-  f.function.clear();
-  EXPECT_EQ(FormatFrame(0, f), "#0 libfoo.so+0x1234 (libfoo.so+0x1234)");
+  f.function.clear();  // symbolize=0, or a stripped module
+  EXPECT_EQ(FormatFrame(0, f), "#0 (libfoo.so+0x1234)");
+  EXPECT_EQ(FrameName(f), "libfoo.so+0x1234");
   Frame bare;
   bare.pc = 0x42;
-  EXPECT_EQ(FormatFrame(1, bare), "#1 0x42");
+  EXPECT_EQ(FormatFrame(1, bare), "#1 (0x42)");
   EXPECT_EQ(FrameName(bare), "0x42");
 }
 
