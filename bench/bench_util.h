@@ -82,6 +82,7 @@ inline trapsan_stats StatsDelta(const trapsan_stats& before,
   d.duplicates -= before.duplicates;
   d.window_ns -= before.window_ns;
   d.arm_ns -= before.arm_ns;
+  d.budget_ns -= before.budget_ns;
   d.threads_created -= before.threads_created;
   return d;
 }

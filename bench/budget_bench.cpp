@@ -1,9 +1,11 @@
 // The overhead budget (option max_overhead) under load: N busy threads call
 // trapsan_check_write() on private variables in a loop for a few seconds,
 // with frequent sampling (sample_rate=100) and short windows (delay_us=10).
-// The runtime should keep the wall time spent in windows (stats.window_ns,
-// summed over threads) under max_overhead percent of the process's CPU time,
-// with 256 threads as with 2.
+// The runtime should keep the cost of windows it charges (stats.budget_ns:
+// the watchers' CPU time in windows plus the stalls they ask for, summed over
+// threads) under max_overhead percent of the process's CPU time, with 256
+// threads as with 2. The wall time in windows (stats.window_ns), which also
+// counts watchers waiting for a CPU, is shown beside it.
 //
 // One configuration per process (the budget is cumulative since start-up and
 // options are read at load time):
@@ -15,7 +17,8 @@
 // bench/run.sh runs the matrix.
 //
 // Counters:
-//   fraction_pct      stats.window_ns / process CPU time, at the end, in %
+//   fraction_pct      stats.budget_ns / process CPU time, at the end, in %
+//   wall_fraction_pct stats.window_ns / process CPU time, at the end, in %
 //   max_fraction_pct  the highest value of the same ratio seen in 100 ms
 //                     checkpoints once the process had used >= 2 s of CPU
 //                     (before 1 s of CPU, the runtime grants a young process a
@@ -99,7 +102,7 @@ void BM_Budget(benchmark::State& state) {
       uint64_t cpu = ClockNs(CLOCK_PROCESS_CPUTIME_ID);
       if (cpu >= 2000000000u) {
         max_fraction = std::max(
-            max_fraction, 100.0 * static_cast<double>(Stats().window_ns) /
+            max_fraction, 100.0 * static_cast<double>(Stats().budget_ns) /
                               static_cast<double>(cpu));
       }
     }
@@ -110,8 +113,10 @@ void BM_Budget(benchmark::State& state) {
   }
   // Totals since start-up: what the budget bounds.
   trapsan_stats s = Stats();
-  fraction = 100.0 * static_cast<double>(s.window_ns) /
+  fraction = 100.0 * static_cast<double>(s.budget_ns) /
              static_cast<double>(cpu_ns);
+  state.counters["wall_fraction_pct"] =
+      100.0 * static_cast<double>(s.window_ns) / static_cast<double>(cpu_ns);
   const double windows = static_cast<double>(s.windows);
   state.counters["threads"] = c.threads;
   state.counters["fraction_pct"] = fraction;

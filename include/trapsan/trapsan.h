@@ -85,6 +85,8 @@ typedef struct trapsan_stats {
   uint64_t duplicates;         /* races not printed as duplicates */
   uint64_t window_ns;          /* wall time spent in windows, all threads */
   uint64_t arm_ns;             /* ... of which arming and disarming */
+  uint64_t budget_ns;          /* charged to max_overhead: the watchers' CPU
+                                  time in windows plus the stalls asked for */
   uint64_t threads_created;    /* threads started since init */
   int hw_slots;                /* hardware watchpoints in use (0-4) */
   int backend;                 /* 0 off, 1 soft (value change only), 2 hw */

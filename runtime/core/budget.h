@@ -1,10 +1,12 @@
-// The overhead budget (option max_overhead): wall time spent in windows,
-// summed over all threads and including arming and disarming, stays under a
-// percentage of the process's CPU time. Re-arming costs more with more
-// threads (MODIFY_ATTRIBUTES walks every inherited copy), so charging the real
-// time of each window makes sampling adapt by itself, with 256 threads as with
-// 2. A young process is treated as having run for kMinCpuNs, so short
-// programs still get some windows.
+// The overhead budget (option max_overhead): the cost of windows, summed
+// over all threads, stays under a percentage of the process's CPU time. A
+// window costs the CPU time its watcher spends in it (arming, disarming,
+// collecting, reporting) plus the stall it asks for; time the watcher spends
+// preempted by the program's other threads is not trapsan's cost. Re-arming
+// costs more with more threads (MODIFY_ATTRIBUTES walks every inherited
+// copy), so charging each window's real cost makes sampling adapt by itself,
+// with 256 threads as with 2. A young process is treated as having run for
+// kMinCpuNs, so short programs still get some windows.
 //
 // A window is admitted by reserving its expected cost (a running mean of
 // recent windows, at most a quarter of the allowance) and settled with its

@@ -61,6 +61,8 @@ void SampleAccess(const volatile void* addr, size_t size, bool is_write,
   }
   if (size == 0) return;
   InRuntime guard;
+  const uintptr_t address = reinterpret_cast<uintptr_t>(addr);
+  if (!WindowPossible(address, size, is_write)) return;
   uint64_t reserved_ns;
   if (!WindowBudget().TryReserve(&reserved_ns)) {
     Count(Stats().skipped_budget);
@@ -69,7 +71,7 @@ void SampleAccess(const volatile void* addr, size_t size, bool is_write,
   AccessInfo access;
   access.tid = t.tid;
   access.thread_id = t.thread_id;
-  access.addr = reinterpret_cast<uintptr_t>(addr);
+  access.addr = address;
   access.size = static_cast<uint32_t>(size);
   access.kind = is_write ? AccessKind::kWrite : AccessKind::kRead;
   access.pc_after_access = false;

@@ -66,23 +66,32 @@ bool Overlaps(uintptr_t a, size_t a_len, uintptr_t b, size_t b_len) {
   return a < b + b_len && b < a + a_len;
 }
 
-// A window is open on bytes this access touches, and one of the two writes:
-// record the conflict against that window. True if one was found.
-bool FoundOpenWindow(const AccessInfo& access) {
+// The cookie of an open window on bytes this access touches, when one of the
+// two writes; 0 if none.
+uint64_t ConflictingWindow(uintptr_t addr, size_t size, bool is_write) {
   for (int i = 0; i < SlotCount(); ++i) {
     Slot& s = GetSlot(i);
     uint64_t cookie = s.active_cookie.load(std::memory_order_acquire);
     if (cookie == 0) continue;
-    uintptr_t addr = s.watch_addr.load(std::memory_order_relaxed);
+    uintptr_t watch = s.watch_addr.load(std::memory_order_relaxed);
     uint32_t len = s.watch_len.load(std::memory_order_relaxed);
     bool watcher_writes = s.watch_reads.load(std::memory_order_relaxed);
     if (s.active_cookie.load(std::memory_order_acquire) != cookie) continue;
-    if (!Overlaps(addr, len, access.addr, access.size)) continue;
-    if (!watcher_writes && access.kind != AccessKind::kWrite) continue;
-    if (!Conflicts().Record(cookie, access, false)) Count(Stats().traps_dropped);
-    return true;
+    if (!Overlaps(watch, len, addr, size)) continue;
+    if (!watcher_writes && !is_write) continue;
+    return cookie;
   }
-  return false;
+  return 0;
+}
+
+// A window is open on bytes this access touches, and one of the two writes:
+// record the conflict against that window. True if one was found.
+bool FoundOpenWindow(const AccessInfo& access) {
+  uint64_t cookie = ConflictingWindow(access.addr, access.size,
+                                      access.kind == AccessKind::kWrite);
+  if (cookie == 0) return false;
+  if (!Conflicts().Record(cookie, access, false)) Count(Stats().traps_dropped);
+  return true;
 }
 
 int ClaimSlot() {
@@ -152,6 +161,15 @@ bool ChooseWatchRange(uintptr_t addr, size_t size, uintptr_t* base,
   return false;
 }
 
+bool WindowPossible(uintptr_t addr, size_t size, bool is_write) {
+  for (int i = 0; i < SlotCount(); ++i) {
+    if (GetSlot(i).busy.load(std::memory_order_relaxed) == 0) return true;
+  }
+  if (ConflictingWindow(addr, size, is_write) != 0) return true;
+  Count(Stats().skipped_no_slot);
+  return false;
+}
+
 uint64_t WatchAccess(const AccessInfo& access) {
   uintptr_t base;
   int len;
@@ -189,6 +207,7 @@ uint64_t WatchAccess(const AccessInfo& access) {
     delay_ns = d / 2 + NextRandom(t) % (d + 1);  // [d/2, 3d/2]
   }
 
+  const uint64_t cpu_start = ClockNs(CLOCK_THREAD_CPUTIME_ID);
   uint64_t start = MonotonicNs();
   bool armed = hw && ArmBreakpoint(index, base, len, window.watch_reads,
                                    window.cookie);
@@ -248,7 +267,9 @@ uint64_t WatchAccess(const AccessInfo& access) {
     event.new_value = new_value;
     SubmitRace(event);
   }
-  return end - start;
+  const uint64_t cost = ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + delay_ns;
+  Count(Stats().budget_ns, cost);
+  return cost;
 }
 
 void DrainLateConflicts() {

@@ -29,9 +29,16 @@ const char* BackendName(Backend backend);
 // neighbouring data cannot produce a false report). False if size is 0.
 bool ChooseWatchRange(uintptr_t addr, size_t size, uintptr_t* base, int* len);
 
+// Cheap: false when WatchAccess() would surely do nothing for this access
+// (every slot busy and no open window it could conflict with), so the
+// sampler can skip capturing a stack. Counts skipped_no_slot then.
+bool WindowPossible(uintptr_t addr, size_t size, bool is_write);
+
 // Opens a window for `access` (addr, size and kind set) and reports what it
-// finds. Returns the window's wall time, arming and disarming included (0 if
-// no window opened: a conflict found in software, or no free slot).
+// finds. Returns the window's cost for the budget: the CPU time this thread
+// spent in it (arming, disarming, collecting, reporting) plus the stall it
+// asked for; 0 if no window opened (a conflict found in software, or no
+// free slot). Time the thread spent preempted is not the window's cost.
 uint64_t WatchAccess(const AccessInfo& access);
 
 // Reports conflicts whose window has closed (late traps). Called after every
