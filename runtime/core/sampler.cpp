@@ -17,10 +17,14 @@ namespace {
 
 std::atomic<bool> g_ready{false};
 
+constexpr int32_t kMaxCountdown = INT32_MAX / 2;
+// How much longer the next countdown is after the budget refused a sample.
+constexpr int32_t kOverBudgetBackoff = 16;
+
 // Uniform in [1, 2 * rate - 1]: mean `rate`, never 0.
 int32_t NextCountdown(ThreadState& t, int64_t rate) {
   if (rate <= 1) return 1;
-  if (rate > INT32_MAX / 2) rate = INT32_MAX / 2;
+  if (rate > kMaxCountdown) rate = kMaxCountdown;
   return 1 + static_cast<int32_t>(NextRandom(t) %
                                   static_cast<uint64_t>(2 * rate - 1));
 }
@@ -66,6 +70,12 @@ void SampleAccess(const volatile void* addr, size_t size, bool is_write,
   uint64_t reserved_ns;
   if (!WindowBudget().TryReserve(&reserved_ns)) {
     Count(Stats().skipped_budget);
+    // Over budget: come back less often. A refused sample costs a trip
+    // through here (and contended counters); while the budget is spent,
+    // sampling at the full rate only buys more refusals.
+    t.countdown = t.countdown < kMaxCountdown / kOverBudgetBackoff
+                      ? t.countdown * kOverBudgetBackoff
+                      : kMaxCountdown;
     return;
   }
   AccessInfo access;
