@@ -25,6 +25,7 @@
 #include "runtime/linux/breakpoints.h"
 #include "runtime/linux/exit.h"
 #include "runtime/linux/kernel.h"
+#include "runtime/linux/probe.h"
 #include "runtime/linux/sigtrap.h"
 #include "runtime/linux/threads.h"
 #include "runtime/report/reporter.h"
@@ -40,7 +41,11 @@ std::atomic<int> g_init_state{kNotStarted};
 
 void Say(const std::string& line) { PrintToSink(absl::StrCat("trapsan: ", line, "\n")); }
 
-// Opens the hardware backend; on failure says why and returns false.
+// What the start-up probe saw, for the start-up line.
+std::string g_probe_evidence;
+
+// Opens the hardware backend and checks it with the start-up probe; on
+// failure says why and returns false.
 bool StartHardware(std::string* why) {
   if (!InstallSigtrapHandler(why)) return false;
   sigset_t trap;  // The initializing thread too: see pthread_sigmask().
@@ -50,6 +55,15 @@ bool StartHardware(std::string* why) {
   int slots = OpenBreakpoints(kMaxSlots, why);
   if (slots == 0) return false;
   SetSlotCount(slots);
+  ProbeResult probe = ProbeHardware();
+  ResetStats();  // The probe's trap is not the program's.
+  g_probe_evidence = probe.evidence;
+  if (!probe.ok) {
+    SetSlotCount(0);
+    *why = absl::StrCat("watchpoints opened, but the start-up self-test "
+                        "failed: ", probe.evidence);
+    return false;
+  }
   SetActiveBackend(Backend::kHw);
   return true;
 }
@@ -77,6 +91,21 @@ void ChooseBackend() {
     SetActiveBackend(Backend::kSoft);
     SetSlotCount(kMaxSlots);
   }
+}
+
+// What trapsan trusts on this kernel, in one line.
+std::string TrustLine(const KernelVersion& kernel) {
+  std::string missing;
+  for (const KernelChange* c : MissingChanges(kernel)) {
+    absl::StrAppend(&missing, missing.empty() ? "" : ", ", c->id, " (",
+                    c->major, ".", c->minor, ")");
+  }
+  return absl::StrCat(
+      "kernel ", kernel.release, ": hardware watchpoints trusted (",
+      g_probe_evidence, "); ",
+      missing.empty() ? "every known perf SIGTRAP fix is in by version"
+                      : absl::StrCat("missing by version: ", missing,
+                                     "; run trapsan-kcheck to measure"));
 }
 
 void StartThreads() {
@@ -204,6 +233,7 @@ void Initialize() {
         BackendName(ActiveBackend()), SlotCount(), kernel.release,
         options.mode.c_str(), options.sample_rate, options.delay_us,
         options.max_overhead));
+    if (ActiveBackend() == Backend::kHw) Say(TrustLine(kernel));
   }
 }
 

@@ -164,6 +164,22 @@ TEST(OptionsIntegrationTest, VerbosityOnePrintsTheStartupLine) {
   EXPECT_TRUE(Contains(lines[0], "delay_us=200")) << lines[0];
 }
 
+// With the hardware backend, verbosity=1 also says what trapsan trusts on
+// this kernel: the start-up self-test trap and the known fixes by version.
+class KernelTrustTest : public HardwareTest {};
+
+TEST_F(KernelTrustTest, VerbosityOneSaysWhatTheKernelIsTrustedFor) {
+  RunOptions o;
+  o.trapsan_options = "verbosity=1";
+  RunResult r = RunProgram("probe_backend", {}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  std::vector<std::string> lines = LinesContaining(r.err, "hardware watchpoints trusted");
+  ASSERT_EQ(lines.size(), 1u) << r.Describe();
+  EXPECT_TRUE(MatchesRegex(lines[0], "self-test trap delivered in [0-9]+ us")) << lines[0];
+  EXPECT_TRUE(Contains(lines[0], "fix is in by version") || Contains(lines[0], "missing by version"))
+      << lines[0];
+}
+
 TEST(OptionsIntegrationTest, QuietByDefault) {
   RunOptions o;  // no TRAPSAN_OPTIONS at all
   RunResult r = RunProgram("probe_backend", {}, o);

@@ -1,0 +1,59 @@
+#include "probe.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "runtime/core/clock.h"
+#include "runtime/core/conflict_table.h"
+#include "runtime/core/cookie.h"
+#include "runtime/core/thread_state.h"
+#include "runtime/linux/breakpoints.h"
+
+namespace trapsan {
+namespace {
+
+// Generation 0 of slot 0 is never a window's (windows start at 1).
+constexpr uint64_t kProbeGeneration = 0;
+
+alignas(8) volatile uint64_t g_probe_target;
+
+}  // namespace
+
+ProbeResult ProbeHardware() {
+  ProbeResult r;
+  const uint64_t start = MonotonicNs();
+  const uint64_t cookie = EncodeCookie(0, kProbeGeneration);
+  const uintptr_t target = reinterpret_cast<uintptr_t>(&g_probe_target);
+  if (!ArmBreakpoint(0, target, 8, /*watch_reads=*/false, cookie)) {
+    r.evidence = "arming the watchpoint (PERF_EVENT_IOC_MODIFY_ATTRIBUTES) failed";
+    return r;
+  }
+  g_probe_target = g_probe_target + 1;  // The write that must trap, here.
+  DisarmBreakpoint(0);
+  r.elapsed_ns = MonotonicNs() - start;
+
+  Conflict found[4];
+  int n = Conflicts().Take(
+      [cookie](const Conflict& c) { return c.cookie == cookie; }, found, 4);
+  const int tid = CurrentThread().tid;
+  if (n == 0) {
+    r.evidence = "no SIGTRAP arrived for a write to a watched variable";
+  } else if (n > 1 || found[0].count != 1) {
+    r.evidence = absl::StrFormat("one write produced %d SIGTRAPs",
+                                 n > 1 ? n : static_cast<int>(found[0].count));
+  } else if (found[0].access.tid != tid) {
+    r.evidence = absl::StrFormat("the SIGTRAP went to thread %d, not %d",
+                                 found[0].access.tid, tid);
+  } else if (found[0].async) {
+    r.evidence = "the SIGTRAP arrived asynchronously";
+  } else if (found[0].access.addr != target) {
+    r.evidence = absl::StrFormat("si_addr was 0x%x, not 0x%x",
+                                 found[0].access.addr, target);
+  } else {
+    r.ok = true;
+    r.evidence = absl::StrFormat("self-test trap delivered in %.0f us",
+                                 static_cast<double>(r.elapsed_ns) / 1000);
+  }
+  return r;
+}
+
+}  // namespace trapsan

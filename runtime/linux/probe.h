@@ -1,0 +1,25 @@
+// The start-up probe: before trusting the hardware backend, trapsan arms one
+// watchpoint on a variable of its own, writes it, and checks that the
+// SIGTRAP arrived once, synchronously, in this thread, carrying the cookie
+// and the address. Takes tens of microseconds (budget: 5 ms).
+#ifndef TRAPSAN_RUNTIME_LINUX_PROBE_H_
+#define TRAPSAN_RUNTIME_LINUX_PROBE_H_
+
+#include <cstdint>
+#include <string>
+
+namespace trapsan {
+
+struct ProbeResult {
+  bool ok = false;
+  std::string evidence;  // what was seen, for the start-up line
+  uint64_t elapsed_ns = 0;
+};
+
+// Needs the SIGTRAP handler installed and at least one slot open
+// (SlotCount() > 0). Leaves the slot disarmed and the conflict table empty.
+ProbeResult ProbeHardware();
+
+}  // namespace trapsan
+
+#endif  // TRAPSAN_RUNTIME_LINUX_PROBE_H_
