@@ -18,6 +18,8 @@ struct ProbeResult {
 
 // Needs the SIGTRAP handler installed and at least one slot open
 // (SlotCount() > 0). Leaves the slot disarmed and the conflict table empty.
+// Under a debugger (a tracer attached), the self-test trap would stop the
+// program at start-up: it is skipped, and the result says so (ok = true).
 ProbeResult ProbeHardware();
 
 }  // namespace trapsan
