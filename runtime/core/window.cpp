@@ -48,9 +48,11 @@ void Stall(uint64_t delay_ns) {
 // watchpoint does not see (exclude_kernel): the watcher can snapshot after
 // arming without trapping itself, so no write can slip in unseen between
 // the snapshot and the arming.
-uint64_t ReadValueUnwatched(uintptr_t addr, int len) {
-  uint64_t value = 0;
-  return SafeRead(addr, &value, static_cast<size_t>(len)) ? value : 0;
+// False if the kernel refused (a seccomp filter may forbid process_vm_readv):
+// the window then has no snapshot and reports no value change.
+bool ReadValueUnwatched(uintptr_t addr, int len, uint64_t* value) {
+  *value = 0;
+  return SafeRead(addr, value, static_cast<size_t>(len));
 }
 
 uint64_t ReadValue(uintptr_t addr, int len) {
@@ -212,8 +214,13 @@ uint64_t WatchAccess(const AccessInfo& access) {
   bool armed = hw && ArmBreakpoint(index, base, len, window.watch_reads,
                                    window.cookie);
   uint64_t armed_at = MonotonicNs();
-  const uint64_t old_value =
-      armed ? ReadValueUnwatched(base, len) : ReadValue(base, len);
+  uint64_t old_value = 0;
+  bool have_old_value = true;
+  if (armed) {
+    have_old_value = ReadValueUnwatched(base, len, &old_value);
+  } else {
+    old_value = ReadValue(base, len);
+  }
   if (armed) slot.armed_cookie.store(window.cookie, std::memory_order_release);
   Stall(delay_ns);
   uint64_t disarm_at = MonotonicNs();
@@ -230,6 +237,8 @@ uint64_t WatchAccess(const AccessInfo& access) {
   }
   const uint64_t new_value = ReadValue(base, len);
   const bool self_touched = slot.self_traps.load(std::memory_order_relaxed) != 0;
+  const bool value_changed =
+      have_old_value && new_value != old_value && !self_touched;
 
   // Take this window's conflicts while it is still marked active, so that a
   // late drain on another thread does not take them; then once more after
@@ -245,7 +254,7 @@ uint64_t WatchAccess(const AccessInfo& access) {
   Count(Stats().window_ns, end - start);
   Count(Stats().arm_ns, (armed_at - start) + (end - disarm_at));
 
-  if (conflicts.empty() && new_value != old_value && !self_touched) {
+  if (conflicts.empty() && value_changed) {
     // Something wrote. If it trapped, its handler may not have run yet (the
     // racer can be preempted between the trap and its handler, by this very
     // thread waking up): give it a moment before calling the race one of
@@ -257,8 +266,7 @@ uint64_t WatchAccess(const AccessInfo& access) {
     }
   }
   for (const Conflict& c : conflicts) ReportConflict(window, true, c, false);
-  const size_t total = conflicts.size();
-  if (total == 0 && new_value != old_value && !self_touched) {
+  if (conflicts.empty() && value_changed) {
     RaceEvent event;
     event.unknown_origin = true;
     event.window = window;
