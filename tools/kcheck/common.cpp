@@ -1,5 +1,6 @@
 // Helpers shared by the checks: perf breakpoints, SIGTRAP, child processes.
 #include <errno.h>
+#include <linux/futex.h>
 #include <linux/hw_breakpoint.h>
 #include <linux/perf_event.h>
 #include <sched.h>
@@ -133,8 +134,17 @@ std::string ChildStatus::Describe() const {
   if (timed_out) return "timed out (killed)";
   if (exited) return absl::StrCat("exited with ", exit_code);
   if (signal != 0) {
-    const char* name = sigabbrev_np(signal);
-    return absl::StrCat("killed by SIG", name ? name : "?", " (", signal, ")");
+    // Not sigabbrev_np: glibc before 2.32 lacks it, and old distributions
+    // are where kcheck matters most.
+    const char* name = signal == SIGTRAP   ? "SIGTRAP"
+                       : signal == SIGSEGV ? "SIGSEGV"
+                       : signal == SIGBUS  ? "SIGBUS"
+                       : signal == SIGKILL ? "SIGKILL"
+                       : signal == SIGALRM ? "SIGALRM (watchdog)"
+                       : signal == SIGABRT ? "SIGABRT"
+                       : signal == SIGILL  ? "SIGILL"
+                                           : "signal";
+    return absl::StrCat("killed by ", name, " (", signal, ")");
   }
   return "unknown status";
 }
@@ -196,6 +206,28 @@ int RunInternalMode(int argc, char** argv) {
 }
 
 // ----------------------------------------------------------------- misc
+
+void FutexWait(int* word, int value) {
+  syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, value, nullptr, nullptr, 0);
+}
+
+void FutexWakeAll(int* word) {
+  syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 0x7fffffff, nullptr, nullptr,
+          0);
+}
+
+void StoreAndWake(int* word, int value) {
+  __atomic_store_n(word, value, __ATOMIC_SEQ_CST);
+  FutexWakeAll(word);
+}
+
+void WaitUntil(int* word, int want) {
+  for (;;) {
+    int v = __atomic_load_n(word, __ATOMIC_SEQ_CST);
+    if (v == want) return;
+    FutexWait(word, v);
+  }
+}
 
 double Now() {
   timespec ts;

@@ -140,6 +140,15 @@ int ExecPendingNewImage(int argc, char** argv);
 
 // ----------------------------------------------------------------- misc
 
+// Waits while *word == value (futex; spurious returns possible), and wakes
+// every waiter: direct hand-offs between threads, which spinning with
+// sched_yield does not give on a loaded machine.
+void FutexWait(int* word, int value);
+void FutexWakeAll(int* word);
+// Sets *word and wakes its waiters; waits until *word == want.
+void StoreAndWake(int* word, int value);
+void WaitUntil(int* word, int want);
+
 double Now();  // CLOCK_MONOTONIC seconds
 void SleepSeconds(double s);
 int CpuCount();

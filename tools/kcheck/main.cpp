@@ -233,9 +233,10 @@ std::string Preflight(int* err) {
     return "";
   }
   *err = errno;
+  int e = errno;
   std::string why = absl::StrCat(
-      "perf_event_open(PERF_TYPE_BREAKPOINT, sigtrap) failed: ",
-      strerror(errno));
+      "perf_event_open(PERF_TYPE_BREAKPOINT, sigtrap) failed: ", strerror(e));
+  errno = e;
   if (errno == EACCES || errno == EPERM) {
     FILE* f = fopen("/proc/sys/kernel/perf_event_paranoid", "r");
     int level = 0;
@@ -246,7 +247,7 @@ std::string Preflight(int* err) {
       }
       fclose(f);
     }
-  } else if (errno == EINVAL) {
+  } else if (errno == EINVAL || errno == E2BIG) {
     absl::StrAppend(&why, " (no perf sigtrap: kernel older than 5.13?)");
   } else if (errno == ENOSPC) {
     absl::StrAppend(&why, " (debug registers in use, a debugger?)");

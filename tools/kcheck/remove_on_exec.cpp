@@ -16,6 +16,10 @@
 
 #include "tools/kcheck/kcheck.h"
 
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
 namespace kcheck {
 namespace {
 

@@ -18,8 +18,7 @@ namespace kcheck {
 namespace {
 
 alignas(64) volatile uint64_t g_spot;
-std::atomic<int> g_turn{0};
-std::atomic<bool> g_stop{false};
+int g_turn = 0;  // futex: whose turn, modulo the number of writers
 
 struct Tally {
   long writes = 0, synchronous = 0, fields_ok = 0, right_thread = 0;
@@ -30,10 +29,7 @@ struct Tally {
 void Writer(int me, int n, long rounds, Tally* t) {
   pid_t tid = Tid();
   for (long r = 0; r < rounds; ++r) {
-    while (g_turn.load() % n != me) {
-      if (g_stop.load()) return;
-      sched_yield();
-    }
+    WaitUntil(&g_turn, static_cast<int>(r * n + me));
     long before = TrapCount();
     g_spot = r;
     long after = TrapCount();
@@ -50,7 +46,7 @@ void Writer(int me, int n, long rounds, Tally* t) {
         }
       }
     }
-    g_turn.fetch_add(1);
+    StoreAndWake(&g_turn, static_cast<int>(r * n + me + 1));
   }
 }
 
@@ -76,7 +72,6 @@ void CheckSigtrap(const Options& o, Report* r) {
     threads.emplace_back(Writer, i, kThreads, rounds, &tallies[i]);
   }
   Writer(0, kThreads, rounds, &tallies[0]);
-  g_stop = true;
   for (auto& t : threads) t.join();
 
   // Reads must not trap a write watchpoint, and must trap a read/write one.
