@@ -365,7 +365,8 @@ void CheckExactlyOnce(const Options& o, Report* r) {
             t.wrong_addr == 0 && t.not_perf == 0 && t.spurious == 0 &&
             ts.errors == 0;
   r->Set(ok ? kPass : kFail, ok,
-         "signals expected %ld, received %ld, missing %ld, duplicated %ld, "
+         "watched accesses checked (signals expected) %ld, received %ld, "
+         "missing %ld, duplicated %ld, "
          "misdirected %ld, late %ld, stale sig_data %ld, spurious %ld/%ld "
          "quiet writes; %d threads on %d CPUs, %.1f s, %ld migrations, %ld "
          "context switches, %ld modify + %ld enable + %ld disable + %ld decoy "
