@@ -1,5 +1,6 @@
 // The public C API (include/trapsan/trapsan.h) and the load-time constructor.
 #include "trapsan/trapsan.h"
+#include "trapsan/compiler_abi.h"
 
 #include <atomic>
 #include <cstring>
@@ -21,21 +22,33 @@ __attribute__((constructor(101))) static void TrapsanConstructor() {
 
 extern "C" {
 
+// The compiler ABI (include/trapsan/compiler_abi.h).
+__attribute__((visibility("default"), tls_model("initial-exec")))
+__thread int32_t __trapsan_countdown;
+
+__attribute__((visibility("default"))) void __trapsan_sample(
+    const volatile void* addr, size_t size, int is_write, const void* pc) {
+  // The stack is taken from our caller; a given pc replaces its top frame.
+  SampleAccess(addr, size, is_write != 0,
+               reinterpret_cast<uintptr_t>(__builtin_return_address(0)),
+               reinterpret_cast<uintptr_t>(pc));
+}
+
 TRAPSAN_API int trapsan_init(void) {
   return InitializeRuntime() && ActiveBackend() != Backend::kOff ? 1 : 0;
 }
 
 // The fast path: one initial-exec TLS decrement and a predicted branch.
 TRAPSAN_API void trapsan_check_read(const volatile void* addr, size_t size) {
-  if (__builtin_expect(--t_thread.countdown > 0, 1)) return;
+  if (__builtin_expect(--__trapsan_countdown > 0, 1)) return;
   SampleAccess(addr, size, /*is_write=*/false,
-               reinterpret_cast<uintptr_t>(__builtin_return_address(0)));
+               reinterpret_cast<uintptr_t>(__builtin_return_address(0)), 0);
 }
 
 TRAPSAN_API void trapsan_check_write(const volatile void* addr, size_t size) {
-  if (__builtin_expect(--t_thread.countdown > 0, 1)) return;
+  if (__builtin_expect(--__trapsan_countdown > 0, 1)) return;
   SampleAccess(addr, size, /*is_write=*/true,
-               reinterpret_cast<uintptr_t>(__builtin_return_address(0)));
+               reinterpret_cast<uintptr_t>(__builtin_return_address(0)), 0);
 }
 
 TRAPSAN_API void trapsan_set_report_callback(trapsan_report_callback callback,

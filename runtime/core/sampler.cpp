@@ -37,20 +37,20 @@ void SetRuntimeReady(bool ready) {
 }
 
 void SampleAccess(const volatile void* addr, size_t size, bool is_write,
-                  uintptr_t pc) {
+                  uintptr_t return_address, uintptr_t access_pc) {
   ThreadState& t = CurrentThread();
   if (t.in_runtime != 0) {
     // trapsan's own code, or a signal handler that interrupted it.
-    t.countdown = 1;
+    Countdown() = 1;
     Count(Stats().skipped_reentrant);
     return;
   }
   if (!RuntimeReady() && !InitializeRuntime()) {
-    t.countdown = INT32_MAX;  // Off: never sample again.
+    Countdown() = INT32_MAX;  // Off: never sample again.
     return;
   }
   const Options& options = GetOptions();
-  t.countdown = NextCountdown(t, options.sample_rate);
+  Countdown() = NextCountdown(t, options.sample_rate);
   if (!t.sampling_started) {
     // A thread's countdown starts at 0: its first check lands here. Do not
     // sample it (unless every access is to be sampled), or threads starting
@@ -60,7 +60,7 @@ void SampleAccess(const volatile void* addr, size_t size, bool is_write,
   }
   Count(Stats().checks_slow);
   if (ActiveBackend() == Backend::kOff) {
-    t.countdown = INT32_MAX;
+    Countdown() = INT32_MAX;
     return;
   }
   if (size == 0) return;
@@ -73,8 +73,8 @@ void SampleAccess(const volatile void* addr, size_t size, bool is_write,
     // Over budget: come back less often. A refused sample costs a trip
     // through here (and contended counters); while the budget is spent,
     // sampling at the full rate only buys more refusals.
-    t.countdown = t.countdown < kMaxCountdown / kOverBudgetBackoff
-                      ? t.countdown * kOverBudgetBackoff
+    Countdown() = Countdown() < kMaxCountdown / kOverBudgetBackoff
+                      ? Countdown() * kOverBudgetBackoff
                       : kMaxCountdown;
     return;
   }
@@ -87,7 +87,12 @@ void SampleAccess(const volatile void* addr, size_t size, bool is_write,
   access.pc_after_access = false;
   access.time_ns = 0;
   access.has_registers = false;
-  CaptureStack(pc, &access.stack);
+  CaptureStack(return_address, &access.stack);
+  // Frames hold return addresses (looked up one byte back): the
+  // instruction's own address + 1 symbolizes to the instruction.
+  if (access_pc != 0 && access.stack.depth > 0) {
+    access.stack.pcs[0] = access_pc + 1;
+  }
   t.current_access = &access;
   WindowBudget().Settle(reserved_ns, WatchAccess(access));
   t.current_access = nullptr;

@@ -1,7 +1,7 @@
 // The sampler: decides which checked accesses open a watch window.
 //
 // The fast path (in abi/trapsan_api.cpp, and later in instrumented code) is a
-// decrement of t_thread.countdown; SampleAccess() runs when it reaches zero:
+// decrement of __trapsan_countdown; SampleAccess() runs when it reaches zero:
 // it refills the countdown from a per-thread random stream (mean
 // sample_rate), skips reentrant calls and samples over the overhead budget,
 // captures the caller's stack and runs the window.
@@ -13,9 +13,11 @@
 
 namespace trapsan {
 
-// `pc`: the return address into the code that made the access.
+// `return_address`: into the code that made the access (the stack starts
+// there). `access_pc`: the accessing instruction's address when known (it
+// then replaces the top frame), else 0.
 void SampleAccess(const volatile void* addr, size_t size, bool is_write,
-                  uintptr_t pc);
+                  uintptr_t return_address, uintptr_t access_pc);
 
 // True once the runtime is initialized (set by the lifecycle code).
 bool RuntimeReady();

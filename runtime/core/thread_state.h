@@ -8,14 +8,15 @@
 #include <cstdint>
 
 #include "access.h"
+#include "trapsan/compiler_abi.h"
 #include "clock.h"
 
 namespace trapsan {
 
 struct ThreadState {
-  // Accesses left before the next sample; <= 0 sends the next check to the
-  // slow path, which refills it.
-  int32_t countdown;
+  // (The countdown of the sampling fast path is __trapsan_countdown, a
+  // thread-local of its own: instrumented code reaches it by name. See
+  // include/trapsan/compiler_abi.h.)
   // Non-zero while this thread runs trapsan code: nothing is sampled then,
   // and a trap taken meanwhile is attributed to `current_access`.
   uint32_t in_runtime;
@@ -33,6 +34,10 @@ struct ThreadState {
 };
 
 extern thread_local ThreadState t_thread __attribute__((tls_model("initial-exec")));
+
+// Accesses left before the next sample; <= 0 sends the next check to the
+// slow path, which refills it. Defined in abi/ (the compiler ABI).
+inline int32_t& Countdown() { return __trapsan_countdown; }
 
 // The calling thread's state with tid filled in. Async-signal-safe.
 ThreadState& CurrentThread();
