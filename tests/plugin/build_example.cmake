@@ -1,0 +1,34 @@
+# cmake -P: configure, build and run examples/cmake-project against a
+# trapsan build tree (tests/plugin/CMakeLists.txt passes the paths).
+file(REMOVE_RECURSE ${BINARY_DIR})
+execute_process(
+  COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${BINARY_DIR}
+          -Dtrapsan_DIR=${TRAPSAN_DIR}
+          -DCMAKE_C_COMPILER=${C_COMPILER} -DCMAKE_CXX_COMPILER=${CXX_COMPILER}
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "configure failed (${rc}):\n${out}\n${err}")
+endif()
+if(err MATCHES "trapsan: the .* compiler is")
+  message(FATAL_ERROR "find_package(trapsan) warned:\n${err}")
+endif()
+execute_process(
+  COMMAND ${CMAKE_COMMAND} --build ${BINARY_DIR} --verbose
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "build failed (${rc}):\n${out}\n${err}")
+endif()
+if(NOT out MATCHES "-fpass-plugin=[^ ]*TrapsanPlugin.so")
+  message(FATAL_ERROR "not compiled with the plugin:\n${out}")
+endif()
+execute_process(
+  COMMAND ${CMAKE_COMMAND} -E env TRAPSAN_OPTIONS=mode=ci
+          ${BINARY_DIR}/bank_race
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 66 OR NOT err MATCHES "WARNING: trapsan: data race")
+  message(FATAL_ERROR "bank_race: exit ${rc}, no report?\n${out}\n${err}")
+endif()
+if(NOT err MATCHES "main\\.cpp:[0-9]+")
+  message(FATAL_ERROR "the report names no main.cpp line:\n${err}")
+endif()
+message(STATUS "example project: built with find_package(trapsan), race reported")

@@ -1,0 +1,160 @@
+// The compiler plugin path: programs built by trapsan-c++ (no manual checks)
+// at -O0 and -O2 are race-checked, report the racy file:line and stay quiet
+// when synchronized; the IR of ir_cases.c shows what is instrumented.
+#include <fstream>
+#include <map>
+#include <regex>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "harness.h"
+
+namespace trapsan_test {
+namespace {
+
+constexpr char kRacySource[] = "plugin/racy_plugin.cc";
+
+class PluginRacyTest : public HardwareTest,
+                       public ::testing::WithParamInterface<const char*> {};
+
+// mode=ci, as a user would run it: found within a few runs of <= 3 s, and
+// both racy lines are the top frames.
+TEST_P(PluginRacyTest, ModeCiReportsTheRacyLines) {
+  const std::string program = std::string("plugin_racy_plugin_") + GetParam();
+  RunOptions o;
+  o.trapsan_options = "mode=ci";
+  RunResult r = RunUntil(program, {"3000"}, o, [](const RunResult& r) {
+    return r.exited && r.exit_code == 66 &&
+           Contains(r.err, "WARNING: trapsan: data race");
+  });
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 66) << r.Describe();
+  std::vector<std::string> blocks = ReportBlocks(r.err);
+  ASSERT_FALSE(blocks.empty()) << r.Describe();
+  const std::string& report = blocks[0];
+  const std::string write_line =
+      std::to_string(LineOf(kRacySource, "PLUGIN_RACE_WRITE"));
+  const std::string read_line =
+      std::to_string(LineOf(kRacySource, "PLUGIN_RACE_READ"));
+  EXPECT_TRUE(Contains(report, "data race in BumpShared() / ReadShared()") ||
+              Contains(report, "data race in ReadShared() / BumpShared()"))
+      << report;
+  EXPECT_TRUE(MatchesRegex(report, "\\n    #0 BumpShared\\(\\) \\S*racy_plugin\\.cc:" +
+                                       write_line + " "))
+      << report;
+  EXPECT_TRUE(MatchesRegex(report, "\\n    #0 ReadShared\\(\\) \\S*racy_plugin\\.cc:" +
+                                       read_line + " "))
+      << report;
+  EXPECT_TRUE(MatchesRegex(report, "Location is global 'g_shared'")) << report;
+  EXPECT_TRUE(MatchesRegex(report, "\\nSUMMARY: trapsan: data race \\S*racy_plugin\\.cc:(" +
+                                       write_line + "|" + read_line + ") in "))
+      << report;
+  EXPECT_GE(r.Int("STAT_windows"), 1) << r.Describe();
+}
+
+INSTANTIATE_TEST_SUITE_P(Levels, PluginRacyTest, ::testing::Values("O0", "O2"));
+
+class PluginRaceFreeTest : public ::testing::TestWithParam<const char*> {};
+
+// Every instrumented access samples: thousands of windows on mutex, condition
+// variable, acquire/release, call_once and join hand-offs, not one report.
+TEST_P(PluginRaceFreeTest, NoReportOverThousandsOfWindows) {
+  const std::string program =
+      std::string("plugin_race_free_plugin_") + GetParam();
+  RunOptions o;
+  o.trapsan_options = kManyShortWindows;
+  RunResult r = RunProgram(program, {}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_FALSE(Contains(r.err, "WARNING: trapsan")) << r.Describe();
+  EXPECT_EQ(r.Value("DONE"), "1") << r.Describe();
+  EXPECT_EQ(r.Value("VALUE_OK"), "1") << r.Describe();
+  EXPECT_GT(r.Int("STAT_windows"), 1000) << r.Describe();
+  EXPECT_EQ(r.Int("STAT_races_found"), 0) << r.Describe();
+  EXPECT_EQ(r.Int("STAT_traps"), 0) << r.Describe();
+  EXPECT_EQ(r.Int("STAT_skipped_budget"), 0) << r.Describe();
+  EXPECT_NE(r.Int("STAT_backend"), 0) << r.Describe();
+}
+
+INSTANTIATE_TEST_SUITE_P(Levels, PluginRaceFreeTest,
+                         ::testing::Values("O0", "O2"));
+
+// The IR: __trapsan_sample calls per function, and !dbg lines of calls.
+struct Ir {
+  std::map<std::string, int> samples;           // function -> calls
+  std::map<std::string, std::string> first_dbg;  // function -> "!N" of 1st call
+  std::map<std::string, int> line_of;           // "!N" -> DILocation line
+  std::string text;
+};
+
+Ir ReadIr(const std::string& name) {
+  Ir ir;
+  std::ifstream in(std::string(TRAPSAN_PLUGIN_IR_DIR) + "/" + name);
+  EXPECT_TRUE(in.good()) << name;
+  std::string line, function;
+  const std::regex define_re("^define .*@([A-Za-z_0-9.]+)\\(");
+  const std::regex dbg_re("!dbg (![0-9]+)");
+  const std::regex loc_re("^(![0-9]+) = !DILocation\\(line: ([0-9]+)");
+  std::smatch m;
+  while (std::getline(in, line)) {
+    ir.text += line + "\n";
+    if (std::regex_search(line, m, define_re)) {
+      function = m[1];
+      ir.samples[function] += 0;
+    } else if (line == "}") {
+      function.clear();
+    } else if (line.find("call void @__trapsan_sample(") != std::string::npos) {
+      ++ir.samples[function];
+      if (std::regex_search(line, m, dbg_re) && !ir.first_dbg.count(function))
+        ir.first_dbg[function] = m[1];
+    } else if (std::regex_search(line, m, loc_re)) {
+      ir.line_of[m[1]] = std::stoi(m[2]);
+    }
+  }
+  return ir;
+}
+
+class PluginIrTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(PluginIrTest, InstrumentsPlainAccessesOnly) {
+  const std::string level = GetParam();
+  Ir ir = ReadIr("ir_cases_" + level + ".ll");
+  auto count = [&](const char* f) {
+    EXPECT_TRUE(ir.samples.count(f)) << f << " not defined in the IR";
+    return ir.samples[f];
+  };
+  // Instrumented.
+  EXPECT_EQ(count("write_global"), 1);
+  EXPECT_EQ(count("read_pointer"), 1);
+  EXPECT_EQ(count("escaping_local"), 2);  // the store before sink(), the load
+  EXPECT_EQ(count("copy"), 2);            // memcpy: source and destination
+  EXPECT_EQ(count("fill"), 1);            // memset: destination
+  // Left alone.
+  EXPECT_EQ(count("atomics"), 0);
+  EXPECT_EQ(count("local_only"), 0);
+  EXPECT_EQ(count("const_table"), 0);
+  EXPECT_EQ(count("opted_out"), 0);
+  EXPECT_EQ(count("sanitizers_disabled"), 0);
+  // no_sanitize("thread") reaches the IR only under -fsanitize=thread.
+  if (level == "tsan") {
+    EXPECT_EQ(count("no_sanitize_thread"), 0);
+  } else {
+    EXPECT_GE(count("no_sanitize_thread"), 2);
+  }
+  // The fast path: the initial-exec TLS countdown and a weighted branch.
+  EXPECT_TRUE(Contains(ir.text, "@__trapsan_countdown = external thread_local(initialexec) global i32"))
+      << "countdown declaration";
+  EXPECT_TRUE(MatchesRegex(ir.text, "declare void @__trapsan_sample\\(i8\\*, i64, i32, i8\\*\\)"));
+  EXPECT_TRUE(MatchesRegex(ir.text, "!\\{!\"branch_weights\", i32 1, i32 1048576\\}"));
+  // The call carries the access's line: the report's top frame.
+  ASSERT_TRUE(ir.first_dbg.count("write_global")) << "no !dbg on the call";
+  EXPECT_EQ(ir.line_of[ir.first_dbg["write_global"]],
+            LineOf("plugin/ir_cases.c", "IR_WRITE_GLOBAL"));
+  ASSERT_TRUE(ir.first_dbg.count("escaping_local"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Levels, PluginIrTest,
+                         ::testing::Values("O0", "O2", "tsan"));
+
+}  // namespace
+}  // namespace trapsan_test
