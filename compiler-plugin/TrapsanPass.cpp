@@ -44,6 +44,7 @@ namespace {
 constexpr char kCountdownName[] = "__trapsan_countdown";
 constexpr char kSampleName[] = "__trapsan_sample";
 constexpr char kNoInstrumentAnnotation[] = "trapsan_no_instrument";
+constexpr char kInstrumentedFlag[] = "trapsan.instrumented";
 
 // What the pass did, for TRAPSAN_PLUGIN_VERBOSE=1 (one line per module).
 struct Counts {
@@ -95,6 +96,9 @@ class Instrumenter {
     if (GlobalVariable* g = m_.getNamedGlobal(kCountdownName);
         g != nullptr && !g->isDeclaration())
       return false;
+    // Instrumented once: a ThinLTO backend runs OptimizerLastEP again.
+    if (m_.getModuleFlag(kInstrumentedFlag) != nullptr) return false;
+    m_.addModuleFlag(Module::Max, kInstrumentedFlag, 1);
     const auto opted_out = OptedOutFunctions(m_);
     // clang records no_sanitize("thread") only under -fsanitize=thread: then
     // every other function carries sanitize_thread and the ones without it

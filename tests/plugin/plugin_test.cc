@@ -153,6 +153,16 @@ TEST_P(PluginIrTest, InstrumentsPlainAccessesOnly) {
   ASSERT_TRUE(ir.first_dbg.count("escaping_local"));
 }
 
+// A second run of the pass (as a ThinLTO backend would make) adds nothing:
+// the module carries the "trapsan.instrumented" flag.
+TEST(PluginIrOnceTest, SecondRunInstrumentsNothing) {
+  Ir once = ReadIr("ir_cases_O2.ll");
+  Ir twice = ReadIr("ir_cases_O2_twice.ll");
+  EXPECT_TRUE(Contains(once.text, "!\"trapsan.instrumented\", i32 1}"));
+  EXPECT_EQ(once.samples, twice.samples);
+  EXPECT_EQ(twice.samples["write_global"], 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Levels, PluginIrTest,
                          ::testing::Values("O0", "O2", "tsan"));
 
