@@ -1,0 +1,202 @@
+// The ThreadSanitizer ABI: programs compiled with -fsanitize=thread by gcc
+// and by clang 14 and linked against libtrapsan.so (not TSan's runtime) are
+// race-checked by trapsan: races are reported at the right file:line, the
+// race-free ones are not, and their atomics are atomic.
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "harness.h"
+
+namespace trapsan_test {
+namespace {
+
+constexpr char kRacySource[] = "tsan_abi/programs/tsan_racy.c";
+constexpr char kRacyTitle[] =
+    "data race in racy_reader_access / racy_writer_access";
+
+bool CompilerBuilt(const std::string& compiler) {
+  if (compiler == "gcc") return TRAPSAN_TSAN_ABI_HAVE_GCC != 0;
+  if (compiler == "clang") return TRAPSAN_TSAN_ABI_HAVE_CLANG != 0;
+  return false;
+}
+
+std::string Describe(const ::testing::TestParamInfo<std::string>& info) {
+  return info.param;
+}
+
+// Programs built by one compiler (the parameter), skipped when it is not
+// installed.
+class TsanAbiTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (!CompilerBuilt(GetParam())) {
+      GTEST_SKIP() << GetParam() << " was not found at configure time";
+    }
+  }
+  std::string Program(const std::string& name) const {
+    return name + "_" + GetParam();
+  }
+};
+
+// ... that need hardware watchpoints.
+class TsanAbiHardwareTest : public TsanAbiTest {
+ protected:
+  void SetUp() override {
+    TsanAbiTest::SetUp();
+    if (IsSkipped()) return;
+    RequireHardwareBackend();
+  }
+};
+
+// The end of an access line (a trap handled after its window closed says
+// so) and "#0 <function> <path>tsan_racy.c:<line>" after it.
+std::string TopFrame(const std::string& function, int line) {
+  return "( \\(trap arrived after the window closed\\))?:\\n    #0 " +
+         function + " \\S*tsan_racy\\.c:" + std::to_string(line) + "[ \\n]";
+}
+
+bool Reported(const RunResult& r) {
+  return r.exited && r.exit_code == 66 && Contains(r.err, "WARNING: trapsan:");
+}
+
+void ExpectRacyReport(const RunResult& r) {
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 66) << r.Describe();
+  EXPECT_GE(r.Int("REPORTS"), 1) << r.Describe();
+  EXPECT_EQ(r.Value("DONE"), "1") << r.Describe();
+  std::vector<std::string> blocks = ReportBlocks(r.err);
+  ASSERT_FALSE(blocks.empty()) << r.Describe();
+  const std::string& report = blocks[0];
+  const int write_line = LineOf(kRacySource, "RACE_WRITE");
+  const int read_line = LineOf(kRacySource, "RACE_READ");
+  EXPECT_TRUE(Contains(report, std::string("WARNING: trapsan: ") + kRacyTitle +
+                                   " (pid=" + std::to_string(r.pid) + ")\n"))
+      << report;
+  // Both sides, each with its function and line, whichever was sampled.
+  EXPECT_TRUE(MatchesRegex(
+      report, "\\n  (Write|Concurrent write)( of size 4)? at 0x[0-9a-f]+ by "
+              "thread T[0-9]+ \\(tid=" +
+                  r.Value("WRITER_TID") + "\\)" +
+                  TopFrame("racy_writer_access", write_line)))
+      << report;
+  EXPECT_TRUE(MatchesRegex(
+      report, "\\n  (Read|Concurrent read|Concurrent access)( of size 4)? at "
+              "0x[0-9a-f]+ by thread T[0-9]+ \\(tid=" +
+                  r.Value("READER_TID") + "\\)" +
+                  TopFrame("racy_reader_access", read_line)))
+      << report;
+  EXPECT_TRUE(Contains(report, "Location is global 'g_shared'")) << report;
+  EXPECT_TRUE(
+      MatchesRegex(report, "\\nSUMMARY: trapsan: data race \\S*tsan_racy\\.c:(" +
+                               std::to_string(write_line) +
+                               " in racy_writer_access|" +
+                               std::to_string(read_line) +
+                               " in racy_reader_access)"))
+      << report;
+}
+
+// A plain int shared by two threads, no trapsan call in the program: found
+// with mode=ci within a few runs, both functions and lines named.
+TEST_P(TsanAbiHardwareTest, RaceReportedWithModeCi) {
+  RunOptions o;
+  o.trapsan_options = "mode=ci";
+  RunResult r = RunUntil(Program("tsan_racy"), {"3000"}, o, Reported);
+  ExpectRacyReport(r);
+}
+
+TEST_P(TsanAbiHardwareTest, RaceReportedAtO2) {
+  RunOptions o;
+  o.trapsan_options = "mode=ci";
+  RunResult r = RunUntil(Program("tsan_racy_O2"), {"3000"}, o, Reported);
+  ExpectRacyReport(r);
+}
+
+// Every access sampled, long windows: the first windows catch it.
+TEST_P(TsanAbiHardwareTest, RaceReportedWithEveryAccessSampled) {
+  RunOptions o;
+  o.trapsan_options = kAggressive;
+  RunResult r = RunUntil(Program("tsan_racy"), {"3000"}, o, Reported);
+  ExpectRacyReport(r);
+}
+
+void ExpectRaceFree(const RunResult& r) {
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.Value("DONE"), "1") << r.Describe();
+  EXPECT_EQ(r.Int("REPORTS"), 0) << r.Describe();
+  EXPECT_FALSE(Contains(r.err, "WARNING: trapsan:")) << r.Describe();
+  EXPECT_EQ(r.Int("STAT_races_found"), 0) << r.Describe();
+  for (const char* scenario : {"MUTEX_OK", "CONDVAR_OK", "ACQREL_OK",
+                               "RELAXED_OK", "CALL_ONCE_OK", "JOIN_OK"}) {
+    EXPECT_EQ(r.Value(scenario), "1") << scenario << "\n" << r.Describe();
+  }
+}
+
+// Mutexes, condition variables, relaxed and acquire/release std::atomic,
+// call_once and join: every plain access opens a window, none is reported.
+TEST_P(TsanAbiHardwareTest, RaceFreeProgramNotReportedOverManyWindows) {
+  RunOptions o;
+  o.trapsan_options = kManyShortWindows;
+  RunResult r = RunProgram(Program("tsan_race_free"), {"200"}, o);
+  ExpectRaceFree(r);
+  EXPECT_GT(r.Int("STAT_windows"), 1000) << r.Describe();
+}
+
+TEST_P(TsanAbiHardwareTest, RaceFreeProgramNotReportedWithModeCi) {
+  RunOptions o;
+  o.trapsan_options = "mode=ci";
+  RunResult r = RunProgram(Program("tsan_race_free"), {"2000"}, o);
+  ExpectRaceFree(r);
+  EXPECT_GT(r.Int("STAT_windows"), 100) << r.Describe();
+}
+
+// Every key with a KEY_EXPECTED twin in `r` has that value.
+void ExpectAtomicResults(const RunResult& r) {
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.Value("DONE"), "1") << r.Describe();
+  EXPECT_EQ(r.Value("ALL_OK"), "1") << r.Describe();
+  EXPECT_EQ(r.Int("REPORTS"), 0) << r.Describe();
+  EXPECT_FALSE(Contains(r.err, "WARNING: trapsan:")) << r.Describe();
+  int checked = 0;
+  for (const auto& [key, value] : r.Values()) {
+    const std::string suffix = "_EXPECTED";
+    if (key.size() <= suffix.size() ||
+        key.compare(key.size() - suffix.size(), suffix.size(), suffix) != 0) {
+      continue;
+    }
+    const std::string name = key.substr(0, key.size() - suffix.size());
+    EXPECT_EQ(r.Value(name), value) << name;
+    checked++;
+  }
+  // 8/16/32/64 bits x 10 checks, 128 bits x 6, std::atomic x 1.
+  EXPECT_EQ(checked, 4 * 10 + 6 + 1) << r.Describe();
+}
+
+// 4 threads x 100000 operations of every kind on 8 to 128 bits: exact.
+TEST_P(TsanAbiTest, AtomicsAreAtomic) {
+  RunOptions o;
+  o.trapsan_options = std::nullopt;
+  RunResult r = RunProgram(Program("tsan_atomics"), {"100000"}, o);
+  ExpectAtomicResults(r);
+}
+
+// The same with every plain access sampled around them (fewer iterations:
+// each failed CAS loop iteration now opens windows): atomics are never
+// sampled, and never reported.
+TEST_P(TsanAbiHardwareTest, AtomicsNotReportedWithEveryAccessSampled) {
+  RunOptions o;
+  o.trapsan_options = kManyShortWindows;
+  RunResult r = RunProgram(Program("tsan_atomics"), {"100"}, o);
+  ExpectAtomicResults(r);
+  EXPECT_GT(r.Int("STAT_windows"), 0) << r.Describe();
+}
+
+INSTANTIATE_TEST_SUITE_P(Compilers, TsanAbiTest,
+                         ::testing::Values("gcc", "clang"), Describe);
+INSTANTIATE_TEST_SUITE_P(Compilers, TsanAbiHardwareTest,
+                         ::testing::Values("gcc", "clang"), Describe);
+
+}  // namespace
+}  // namespace trapsan_test
