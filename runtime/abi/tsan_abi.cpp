@@ -186,6 +186,10 @@ TRAPSAN_API void __tsan_func_entry(void* call_pc) { (void)call_pc; }
 TRAPSAN_API void __tsan_func_exit(void) {}
 
 // ---- Plain accesses ------------------------------------------------------
+// __tsan_volatile_*: gcc --param tsan-distinguish-volatile=1, clang -mllvm
+// -tsan-distinguish-volatile; sampled as plain accesses. __tsan_read_write*:
+// clang -mllvm -tsan-compound-read-before-write (a read-modify-write,
+// sampled as a write: its window catches both reads and writes).
 
 #define TRAPSAN_TSAN_SIZED(n)                                              \
   TRAPSAN_API void __tsan_read##n(void* addr) {                            \
@@ -204,6 +208,9 @@ TRAPSAN_API void __tsan_func_exit(void) {}
     TRAPSAN_TSAN_ACCESS(addr, n, false, 0);                                \
   }                                                                        \
   TRAPSAN_API void __tsan_volatile_write##n(void* addr) {                  \
+    TRAPSAN_TSAN_ACCESS(addr, n, true, 0);                                 \
+  }                                                                        \
+  TRAPSAN_API void __tsan_read_write##n(void* addr) {                      \
     TRAPSAN_TSAN_ACCESS(addr, n, true, 0);                                 \
   }
 TRAPSAN_TSAN_SIZED(1)
@@ -224,6 +231,9 @@ TRAPSAN_TSAN_SIZED(16)
     TRAPSAN_TSAN_ACCESS(addr, n, false, 0);                                \
   }                                                                        \
   TRAPSAN_API void __tsan_unaligned_volatile_write##n(void* addr) {        \
+    TRAPSAN_TSAN_ACCESS(addr, n, true, 0);                                 \
+  }                                                                        \
+  TRAPSAN_API void __tsan_unaligned_read_write##n(void* addr) {            \
     TRAPSAN_TSAN_ACCESS(addr, n, true, 0);                                 \
   }
 TRAPSAN_TSAN_UNALIGNED(2)
