@@ -54,6 +54,14 @@ struct Counts {
            skipped_other = 0;
 };
 
+uint64_t FixedBytes(TypeSize size) {
+#if LLVM_VERSION_MAJOR >= 16
+  return size.getFixedValue();
+#else
+  return size.getFixedSize();
+#endif
+}
+
 Type* BytePtrTy(LLVMContext& ctx) {
 #if LLVM_VERSION_MAJOR >= 17
   return PointerType::getUnqual(ctx);
@@ -115,8 +123,7 @@ class Instrumenter {
           f.hasFnAttribute(Attribute::Naked) || opted_out.count(&f) != 0 ||
           (module_has_sanitize_thread &&
            !f.hasFnAttribute(Attribute::SanitizeThread)) ||
-          f.getName().startswith("__trapsan_") ||
-          f.getName().startswith("trapsan_")) {
+          f.getName().startswith("__trapsan_")) {
         ++counts_.functions_skipped;
         continue;
       }
@@ -227,7 +234,7 @@ class Instrumenter {
         Verdict v = Classify(load->getPointerOperand());
         if (v != Verdict::kInstrument) { Count(v); continue; }
         accesses.push_back({load, load->getPointerOperand(),
-                            ConstantInt::get(i64, size.getFixedSize()), false});
+                            ConstantInt::get(i64, FixedBytes(size)), false});
         ++counts_.loads;
       } else if (auto* store = dyn_cast<StoreInst>(&inst)) {
         if (store->isAtomic()) { ++counts_.skipped_atomic; continue; }
@@ -237,7 +244,7 @@ class Instrumenter {
         Verdict v = Classify(store->getPointerOperand());
         if (v != Verdict::kInstrument) { Count(v); continue; }
         accesses.push_back({store, store->getPointerOperand(),
-                            ConstantInt::get(i64, size.getFixedSize()), true});
+                            ConstantInt::get(i64, FixedBytes(size)), true});
         ++counts_.stores;
       } else if (auto* mem = dyn_cast<MemIntrinsic>(&inst)) {
         // memcpy/memmove/memset (the element-wise atomic ones are not

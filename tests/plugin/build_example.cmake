@@ -1,9 +1,22 @@
 # cmake -P: configure, build and run examples/cmake-project against a
 # trapsan build tree (tests/plugin/CMakeLists.txt passes the paths).
+# With INSTALL_PREFIX: install trapsan there first and find the installed
+# package through CMAKE_PREFIX_PATH instead of the build tree.
 file(REMOVE_RECURSE ${BINARY_DIR})
+set(find_trapsan -Dtrapsan_DIR=${TRAPSAN_DIR})
+if(INSTALL_PREFIX)
+  file(REMOVE_RECURSE ${INSTALL_PREFIX})
+  execute_process(
+    COMMAND ${CMAKE_COMMAND} --install ${TRAPSAN_DIR} --prefix ${INSTALL_PREFIX}
+    RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "install failed (${rc}):\n${out}\n${err}")
+  endif()
+  set(find_trapsan -DCMAKE_PREFIX_PATH=${INSTALL_PREFIX})
+endif()
 execute_process(
   COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${BINARY_DIR}
-          -Dtrapsan_DIR=${TRAPSAN_DIR}
+          ${find_trapsan}
           -DCMAKE_C_COMPILER=${C_COMPILER} -DCMAKE_CXX_COMPILER=${CXX_COMPILER}
   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
@@ -18,7 +31,7 @@ execute_process(
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "build failed (${rc}):\n${out}\n${err}")
 endif()
-if(NOT out MATCHES "-fpass-plugin=[^ ]*TrapsanPlugin.so")
+if(NOT out MATCHES "-fpass-plugin=${INSTALL_PREFIX}[^ ]*TrapsanPlugin.so")
   message(FATAL_ERROR "not compiled with the plugin:\n${out}")
 endif()
 execute_process(
