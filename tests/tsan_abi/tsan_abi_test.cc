@@ -128,7 +128,8 @@ void ExpectRaceFree(const RunResult& r) {
   EXPECT_FALSE(Contains(r.err, "WARNING: trapsan:")) << r.Describe();
   EXPECT_EQ(r.Int("STAT_races_found"), 0) << r.Describe();
   for (const char* scenario : {"MUTEX_OK", "CONDVAR_OK", "ACQREL_OK",
-                               "RELAXED_OK", "CALL_ONCE_OK", "JOIN_OK"}) {
+                               "RELAXED_OK", "CALL_ONCE_OK", "JOIN_OK",
+                               "VIRTUAL_OK"}) {
     EXPECT_EQ(r.Value(scenario), "1") << scenario << "\n" << r.Describe();
   }
 }

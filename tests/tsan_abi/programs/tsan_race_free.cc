@@ -165,6 +165,59 @@ __attribute__((noinline)) void JoinScenario(int rounds) {
   printf("JOIN_OK=%d\n", bad == 0);
 }
 
+// Objects with virtual methods (vptr reads and updates) made by one thread,
+// handed over under a mutex, called and destroyed by another; a shared one
+// called by all.
+struct Shape {
+  virtual ~Shape() {}
+  virtual long Area() const = 0;
+};
+struct Square : Shape {
+  explicit Square(long s) : side(s) {}
+  ~Square() override { side = 0; }
+  long Area() const override { return side * side; }
+  long side;
+};
+
+__attribute__((noinline)) void VirtualScenario(int rounds) {
+  std::mutex mu;
+  std::deque<Shape*> queue;
+  Square shared_square(3);
+  const Shape* shared = &shared_square;
+  long total = 0, shared_total = 0;
+  std::atomic<bool> done{false};
+  std::thread consumer([&] {
+    long got = 0;
+    while (got < rounds) {
+      Shape* s = nullptr;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!queue.empty()) {
+          s = queue.front();
+          queue.pop_front();
+        }
+      }
+      if (s == nullptr) continue;
+      total += s->Area();
+      shared_total += shared->Area();
+      delete s;
+      got++;
+    }
+    done = true;
+  });
+  long mine = 0;
+  for (int i = 1; i <= rounds; i++) {
+    Shape* s = new Square(2);
+    mine += shared->Area();
+    std::lock_guard<std::mutex> lock(mu);
+    queue.push_back(s);
+  }
+  consumer.join();
+  printf("VIRTUAL_OK=%d\n", done.load() && total == 4L * rounds &&
+                                shared_total == 9L * rounds &&
+                                mine == 9L * rounds);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -179,6 +232,7 @@ int main(int argc, char** argv) {
   RelaxedScenario(rounds);
   CallOnceScenario(rounds);
   JoinScenario(rounds);
+  VirtualScenario(rounds);
   printf("REPORTS=%d\n", g_reports.load());
   tp_print_stats();
   printf("DONE=1\n");
