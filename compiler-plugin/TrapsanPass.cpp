@@ -51,7 +51,7 @@ struct Counts {
   unsigned functions = 0, functions_skipped = 0;
   unsigned loads = 0, stores = 0, memintrinsics = 0;
   unsigned skipped_atomic = 0, skipped_local = 0, skipped_constant = 0,
-           skipped_other = 0;
+           skipped_covered = 0, skipped_other = 0;
 };
 
 uint64_t FixedBytes(TypeSize size) {
@@ -138,7 +138,8 @@ class Instrumenter {
              << counts_.stores << " memintrinsics " << counts_.memintrinsics
              << "; skipped atomic " << counts_.skipped_atomic
              << " local " << counts_.skipped_local << " constant "
-             << counts_.skipped_constant << " other " << counts_.skipped_other
+             << counts_.skipped_constant << " covered " << counts_.skipped_covered
+             << " other " << counts_.skipped_other
              << "\n";
     }
     return changed;
@@ -217,12 +218,60 @@ class Instrumenter {
     }
   }
 
+  // Plain loads and stores followed in their block, with no call, atomic or
+  // fence in between, by a plain store of at least as many bytes through the
+  // same pointer: that store's sample covers them (a sampled write watches
+  // other threads' reads and writes alike), as ThreadSanitizer does. `x += 1`
+  // is one sampled write, not a read and a write.
+  static SmallPtrSet<const Instruction*, 16> CoveredAccesses(
+      Function& f, const DataLayout& dl) {
+    SmallPtrSet<const Instruction*, 16> covered;
+    for (BasicBlock& bb : f) {
+      DenseMap<const Value*, uint64_t> later_stores;  // pointer -> bytes
+      for (auto it = bb.rbegin(); it != bb.rend(); ++it) {
+        Instruction& inst = *it;
+        const Value* ptr = nullptr;
+        TypeSize size = TypeSize::getFixed(0);
+        bool is_store = false;
+        if (auto* store = dyn_cast<StoreInst>(&inst)) {
+          if (store->isAtomic()) { later_stores.clear(); continue; }
+          ptr = store->getPointerOperand();
+          size = dl.getTypeStoreSize(store->getValueOperand()->getType());
+          is_store = true;
+        } else if (auto* load = dyn_cast<LoadInst>(&inst)) {
+          if (load->isAtomic()) { later_stores.clear(); continue; }
+          ptr = load->getPointerOperand();
+          size = dl.getTypeStoreSize(load->getType());
+        } else if ((isa<CallBase>(inst) && !isa<DbgInfoIntrinsic>(inst)) ||
+                   inst.isAtomic() || isa<FenceInst>(inst)) {
+          later_stores.clear();
+          continue;
+        } else {
+          continue;
+        }
+        if (size.isScalable()) continue;
+        ptr = ptr->stripPointerCasts();  // typed pointers: a bitcast per use
+        const uint64_t bytes = FixedBytes(size);
+        auto later = later_stores.find(ptr);
+        if (later != later_stores.end() && later->second >= bytes) {
+          covered.insert(&inst);
+          continue;
+        }
+        if (is_store && inst.getMetadata("nosanitize") == nullptr)
+          later_stores[ptr] = bytes;
+      }
+    }
+    return covered;
+  }
+
   bool InstrumentFunction(Function& f) {
     alloca_escapes_.clear();
     Type* i64 = Type::getInt64Ty(ctx_);
     SmallVector<Access, 32> accesses;
+    const auto covered = CoveredAccesses(f, dl_);
     for (Instruction& inst : instructions(f)) {
       if (inst.getMetadata("nosanitize") != nullptr) continue;  // e.g. UBSan checks
+      if (covered.count(&inst) != 0) { ++counts_.skipped_covered; continue; }
       if (auto* load = dyn_cast<LoadInst>(&inst)) {
         if (load->isAtomic()) { ++counts_.skipped_atomic; continue; }
         if (load->hasMetadata(LLVMContext::MD_invariant_load)) {

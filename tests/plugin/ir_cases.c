@@ -23,6 +23,9 @@ void write_global(long v) {
 /* Instrumented: a plain load through a pointer. */
 long read_pointer(const long* p) { return *p; }
 
+/* One sample, the write: the read before it in the block is covered. */
+void increment(long* p) { *p += 1; }
+
 /* Skipped: atomics, any order. */
 long atomics(void) {
   atomic_store_explicit(&g_atomic, 1, memory_order_relaxed);

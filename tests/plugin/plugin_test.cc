@@ -126,6 +126,7 @@ TEST_P(PluginIrTest, InstrumentsPlainAccessesOnly) {
   // Instrumented.
   EXPECT_EQ(count("write_global"), 1);
   EXPECT_EQ(count("read_pointer"), 1);
+  EXPECT_EQ(count("increment"), 1);       // read covered by the write
   EXPECT_EQ(count("escaping_local"), 2);  // the store before sink(), the load
   EXPECT_EQ(count("copy"), 2);            // memcpy: source and destination
   EXPECT_EQ(count("fill"), 1);            // memset: destination
