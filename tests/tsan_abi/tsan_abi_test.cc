@@ -105,6 +105,13 @@ TEST_P(TsanAbiHardwareTest, RaceReportedWithModeCi) {
   ExpectRacyReport(r);
 }
 
+TEST_P(TsanAbiHardwareTest, RaceReportedAtO0) {
+  RunOptions o;
+  o.trapsan_options = "mode=ci";
+  RunResult r = RunUntil(Program("tsan_racy_O0"), {"3000"}, o, Reported);
+  ExpectRacyReport(r);
+}
+
 TEST_P(TsanAbiHardwareTest, RaceReportedAtO2) {
   RunOptions o;
   o.trapsan_options = "mode=ci";
