@@ -17,15 +17,11 @@ alignas(64) volatile uint64_t g_spot;
 
 void CheckBlockedAsync(const Options& o, Report* r) {
   const unsigned long kSig = 0x6b63686b08000000ul;
-  InstallTrapLog(kSig, reinterpret_cast<uintptr_t>(&g_spot));
   BpSpec s;
   s.addr = &g_spot;
   s.sig_data = kSig;
-  int fd = OpenBp(s);
-  if (fd < 0) {
-    r->Set(kInfo, false, "perf_event_open: %s", strerror(errno));
-    return;
-  }
+  int fd = OpenLoggedBp(s, kInfo, r);
+  if (fd < 0) return;
   const int rounds = o.quick ? 50 : 500;
   const int kWritesPerRound = 3;
   long while_blocked = 0, pending_seen = 0, after_unblock = 0;

@@ -46,15 +46,11 @@ int ForkChildWrites(void*) {
 
 void CheckInheritThread(const Options& o, Report* r) {
   const unsigned long kSig = 0x6b63686b00000002ul;
-  InstallTrapLog(kSig, reinterpret_cast<uintptr_t>(&g_spot));
   BpSpec s;
   s.addr = &g_spot;
   s.sig_data = kSig;
-  int fd = OpenBp(s);
-  if (fd < 0) {
-    r->Set(kFail, false, "perf_event_open: %s", strerror(errno));
-    return;
-  }
+  int fd = OpenLoggedBp(s, kFail, r);
+  if (fd < 0) return;
   const int kThreads = o.quick ? 20 : 100;
   Outcome direct, nested;
   for (int i = 0; i < kThreads; ++i) {

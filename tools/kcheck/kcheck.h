@@ -180,7 +180,11 @@ struct TrapLog {
 extern TrapLog g_trap_log;
 // Clears g_trap_log and installs the recording handler.
 void InstallTrapLog(unsigned long expect_data = 0, uintptr_t expect_addr = 0);
-long TrapCount();  // g_trap_log.count, read atomically
+long TrapCount();
+// Installs the trap log expecting s.sig_data at s.addr and opens the
+// breakpoint. On failure sets *r (verdict `on_failure`, errno named) and
+// returns -1.
+int OpenLoggedBp(const BpSpec& s, Verdict on_failure, Report* r);  // g_trap_log.count, read atomically
 
 // The checks, in order.
 void CheckSigtrap(const Options& o, Report* r);             // 1

@@ -22,15 +22,11 @@ alignas(64) volatile uint64_t g_spot;
 
 void CheckManyOverflows(const Options& o, Report* r) {
   const unsigned long kSig = 0x6b63686b06000000ul;
-  InstallTrapLog(kSig, reinterpret_cast<uintptr_t>(&g_spot));
   BpSpec s;
   s.addr = &g_spot;
   s.sig_data = kSig;
-  int fd = OpenBp(s);
-  if (fd < 0) {
-    r->Set(kFail, false, "perf_event_open: %s", strerror(errno));
-    return;
-  }
+  int fd = OpenLoggedBp(s, kFail, r);
+  if (fd < 0) return;
   const long n = o.quick ? 30000 : 100000;
   long missing = 0, extra = 0, first_missing = -1;
   double start = Now();
@@ -72,17 +68,13 @@ void CheckManyOverflows(const Options& o, Report* r) {
 
 void CheckRefresh(const Options&, Report* r) {
   const unsigned long kSig = 0x6b63686b07000000ul;
-  InstallTrapLog(kSig, reinterpret_cast<uintptr_t>(&g_spot));
   BpSpec s;
   s.addr = &g_spot;
   s.sig_data = kSig;
   s.disabled = true;
   s.inherit = false;  // REFRESH refuses inherited events
-  int fd = OpenBp(s);
-  if (fd < 0) {
-    r->Set(kInfo, false, "perf_event_open (no inherit): %s", strerror(errno));
-    return;
-  }
+  int fd = OpenLoggedBp(s, kInfo, r);
+  if (fd < 0) return;
   const int kWrites = 20;
   auto writes = [&] {
     long before = TrapCount();

@@ -54,16 +54,11 @@ void Writer(int me, int n, long rounds, Tally* t) {
 
 void CheckSigtrap(const Options& o, Report* r) {
   const unsigned long kSig = 0x6b63686b00000001ul;
-  InstallTrapLog(kSig, reinterpret_cast<uintptr_t>(&g_spot));
   BpSpec s;
   s.addr = &g_spot;
   s.sig_data = kSig;
-  int fd = OpenBp(s);
-  if (fd < 0) {
-    r->Set(kFail, false, "perf_event_open(breakpoint, sigtrap): %s",
-           strerror(errno));
-    return;
-  }
+  int fd = OpenLoggedBp(s, kFail, r);
+  if (fd < 0) return;
   const int kThreads = 3;  // this one and two created after the event
   const long rounds = o.quick ? 500 : 2000;  // per thread
   std::vector<Tally> tallies(kThreads);

@@ -43,4 +43,14 @@ void InstallTrapLog(unsigned long expect_data, uintptr_t expect_addr) {
 
 long TrapCount() { return __atomic_load_n(&g_trap_log.count, __ATOMIC_SEQ_CST); }
 
+int OpenLoggedBp(const BpSpec& s, Verdict on_failure, Report* r) {
+  InstallTrapLog(s.sig_data, reinterpret_cast<uintptr_t>(s.addr));
+  int fd = OpenBp(s);
+  if (fd < 0) {
+    r->Set(on_failure, false, "perf_event_open(breakpoint, sigtrap%s): %s",
+           s.inherit ? "" : ", no inherit", strerror(errno));
+  }
+  return fd;
+}
+
 }  // namespace kcheck
