@@ -1,8 +1,10 @@
 // trapsan's LLVM pass plugin (new pass manager): instruments plain loads,
 // stores and memcpy/memset/memmove with the inline sampling fast path of
-// include/trapsan/compiler_abi.h:
+// include/trapsan/compiler_abi.h, batched: one countdown update for all the
+// accesses of a block up to its next call, atomic or fence (a segment),
+// placed after them, that samples one of them:
 //
-//     if (--__trapsan_countdown <= 0)            // initial-exec TLS
+//     if ((__trapsan_countdown -= N) <= 0)       // initial-exec TLS
 //       __trapsan_sample(addr, size, is_write, /*pc=*/NULL);   // !dbg = access
 //
 // Use: clang-14 -fpass-plugin=TrapsanPlugin.so -g -fno-omit-frame-pointer ...
@@ -15,6 +17,7 @@
 #include "llvm/Analysis/CaptureTracking.h"
 #include "llvm/Analysis/ValueTracking.h"
 #include "llvm/Config/llvm-config.h"
+#include "llvm/IR/CFG.h"
 #include "llvm/IR/Constants.h"
 #include "llvm/IR/DataLayout.h"
 #include "llvm/IR/Function.h"
@@ -31,6 +34,7 @@
 #include "llvm/Support/raw_ostream.h"
 #include "llvm/Transforms/Utils/BasicBlockUtils.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #if LLVM_VERSION_MAJOR < 14 || LLVM_VERSION_MAJOR > 16
@@ -322,39 +326,252 @@ class Instrumenter {
         if (any) ++counts_.memintrinsics;
       }
     }
-    for (const Access& a : accesses) Instrument(a);
+    // Segments: the accesses of a block between two synchronization points
+    // (calls, atomics, fences), updated and sampled together just before the
+    // next one, while they are still unsynchronized with other threads.
+    // Single-block loops without any are done last (their entering blocks
+    // have their own updates in place by then).
+    struct Segment {
+      size_t begin, end;  // in `accesses`
+      Instruction* at;
+      bool promote;
+    };
+    SmallVector<Segment, 16> segments;
+    size_t next = 0;
+    for (BasicBlock& bb : f) {
+      const bool promote = IsPromotableSelfLoop(bb);
+      size_t begin = next;
+      for (Instruction& inst : bb) {
+        // Accesses were collected in instruction order. (A memintrinsic is
+        // an access, not a sync point.)
+        while (next < accesses.size() && accesses[next].inst == &inst) ++next;
+        if (!inst.isTerminator() && !IsSyncPoint(inst)) continue;
+        if (next > begin) segments.push_back({begin, next, &inst, promote});
+        begin = next;
+      }
+    }
+    for (int pass = 0; pass < 2; ++pass)
+      for (const Segment& s : segments)
+        if (s.promote == (pass == 1))
+          InstrumentSegment(s.at, ArrayRef<Access>(accesses).slice(
+                                      s.begin, s.end - s.begin),
+                            s.promote);
     return !accesses.empty();
   }
 
-  // Before `a.inst`:  c = countdown - 1; countdown = c;
-  //                   if (c <= 0) [unlikely] __trapsan_sample(addr, size, w, 0)
-  void Instrument(const Access& a) {
-    const DebugLoc& loc = a.inst->getDebugLoc();
-    IRBuilder<> b(a.inst);
-    b.SetCurrentDebugLocation(loc);
+  // Where sampling must happen before: after it another thread may be
+  // allowed to touch what the segment accessed. Calls (but not the
+  // intrinsics that do nothing to memory, nor the memintrinsics, which are
+  // accesses), atomics and fences.
+  static bool IsSyncPoint(const Instruction& inst) {
+    if (inst.isAtomic()) return true;
+    auto* call = dyn_cast<CallBase>(&inst);
+    if (call == nullptr) return false;
+    if (isa<DbgInfoIntrinsic>(call) || isa<MemIntrinsic>(call)) return false;
+    if (auto* intrinsic = dyn_cast<IntrinsicInst>(call)) {
+      switch (intrinsic->getIntrinsicID()) {
+        case Intrinsic::lifetime_start:
+        case Intrinsic::lifetime_end:
+        case Intrinsic::assume:
+        case Intrinsic::experimental_noalias_scope_decl:
+          return false;
+        default:
+          return intrinsic->mayHaveSideEffects();
+      }
+    }
+    return true;
+  }
+
+  // A single-block loop (the block branches back to itself) with no sync
+  // point: its countdown can live in a register across iterations.
+  static bool IsPromotableSelfLoop(BasicBlock& bb) {
+    if (bb.isEHPad() || &bb == &bb.getParent()->getEntryBlock()) return false;
+    auto* br = dyn_cast<BranchInst>(bb.getTerminator());
+    if (br == nullptr || !br->isConditional()) return false;
+    if ((br->getSuccessor(0) == &bb) == (br->getSuccessor(1) == &bb))
+      return false;
+    for (Instruction& inst : bb)
+      if (IsSyncPoint(inst)) return false;
+    for (BasicBlock* pred : predecessors(&bb)) {
+      if (pred == &bb) continue;
+      if (isa<CatchSwitchInst>(pred->getTerminator())) return false;
+    }
+    return true;
+  }
+
+  // One countdown update per segment, before `at` (its sync point or the
+  // block's terminator), after its accesses:
+  //
+  //     c = countdown - N; countdown = c;      // N: the segment's accesses
+  //     if (c <= 0) [unlikely]                 // crossed zero at access i:
+  //       i = N - 1 - ((-c) mod N);            // the crossing one, or any
+  //       __trapsan_sample(addr[i], size[i], write[i], 0)   // !dbg = access i
+  //
+  // The cold block has one call per distinct source line among the
+  // segment's accesses (usually one), each with that line as its location; a
+  // switch on i picks it and selects pick the access's address, size and
+  // kind. In a single-block loop without sync points the countdown is kept
+  // in a register: loaded before the loop, stored back on exit and around
+  // the call.
+  void InstrumentSegment(Instruction* at, ArrayRef<Access> accesses,
+                         bool promote) {
+    BasicBlock& bb = *at->getParent();
     Type* i32 = Type::getInt32Ty(ctx_);
+    Type* i64 = Type::getInt64Ty(ctx_);
+    const unsigned n = accesses.size();
     Value* countdown = Countdown();
+    DebugLoc hot_loc = accesses.back().inst->getDebugLoc();
+    IRBuilder<> b(at);
+    b.SetCurrentDebugLocation(hot_loc);
 #if LLVM_VERSION_MAJOR >= 17
-    countdown = b.CreateThreadLocalAddress(countdown);
+    Value* countdown_addr = b.CreateThreadLocalAddress(countdown);
+#else
+    Value* countdown_addr = countdown;
 #endif
-    Value* left = b.CreateSub(b.CreateLoad(i32, countdown, "trapsan.cd"),
-                              ConstantInt::get(i32, 1), "trapsan.left");
-    b.CreateStore(left, countdown);
+    PHINode* carried = nullptr;
+    Value* before;
+    if (promote) {
+      IRBuilder<> head(&bb, bb.begin());
+      head.SetCurrentDebugLocation(hot_loc);
+      carried = head.CreatePHI(i32, 2, "trapsan.cd");
+      before = carried;
+    } else {
+      before = b.CreateLoad(i32, countdown_addr, "trapsan.cd");
+    }
+    Value* left =
+        b.CreateSub(before, ConstantInt::get(i32, n), "trapsan.left");
+    if (!promote) b.CreateStore(left, countdown_addr);
     Value* due = b.CreateICmpSLE(left, ConstantInt::get(i32, 0), "trapsan.due");
     MDNode* unlikely = MDBuilder(ctx_).createBranchWeights(1, 1u << 20);
-    Instruction* then = SplitBlockAndInsertIfThen(due, a.inst,
-                                                  /*Unreachable=*/false,
-                                                  unlikely);
-    IRBuilder<> slow(then);
-    slow.SetCurrentDebugLocation(loc);
-    Value* size = slow.CreateZExtOrTrunc(a.size, Type::getInt64Ty(ctx_));
-    Value* addr = slow.CreatePointerCast(a.addr, BytePtrTy(ctx_));
-    CallInst* call = slow.CreateCall(
-        Sample(), {addr, size, ConstantInt::get(i32, a.is_write ? 1 : 0),
-                   ConstantPointerNull::get(
-                       cast<PointerType>(BytePtrTy(ctx_)))});
-    // The report's top frame is this call's return address: the access's line.
-    call->setDebugLoc(loc);
+    Instruction* then =
+        SplitBlockAndInsertIfThen(due, at, /*Unreachable=*/false, unlikely);
+    BasicBlock* cold = then->getParent();
+    BasicBlock* tail = cold->getSingleSuccessor();
+
+    IRBuilder<> c(then);
+    c.SetCurrentDebugLocation(accesses.front().inst->getDebugLoc());
+    if (promote) c.CreateStore(left, countdown_addr);
+    // The access to sample: the one at which the countdown crossed zero.
+    Value* index = nullptr;
+    if (n > 1) {
+      Value* over = c.CreateNeg(left, "trapsan.over");
+      Value* rem = c.CreateURem(over, ConstantInt::get(i32, n));
+      index = c.CreateSub(ConstantInt::get(i32, n - 1), rem, "trapsan.index");
+    }
+    // Group the accesses by source line (and inlining context).
+    struct Group {
+      DebugLoc loc;
+      SmallVector<unsigned, 8> members;
+    };
+    SmallVector<Group, 4> groups;
+    for (unsigned i = 0; i < n; ++i) {
+      const DebugLoc& loc = accesses[i].inst->getDebugLoc();
+      Group* found = nullptr;
+      for (Group& g : groups) {
+        if (SameLine(g.loc, loc)) { found = &g; break; }
+      }
+      if (found == nullptr) {
+        groups.push_back({loc, {}});
+        found = &groups.back();
+      }
+      found->members.push_back(i);
+    }
+    auto emit_call = [&](IRBuilder<>& cb, const Group& g) {
+      // Selects, last member first: member k when index == k.
+      auto pick = [&](auto value_of) {
+        Value* v = value_of(accesses[g.members.back()]);
+        for (size_t k = g.members.size() - 1; k-- > 0;) {
+          Value* other = value_of(accesses[g.members[k]]);
+          if (other == v) continue;
+          v = cb.CreateSelect(
+              cb.CreateICmpEQ(index, ConstantInt::get(i32, g.members[k])),
+              other, v);
+        }
+        return v;
+      };
+      Value* addr = pick([&](const Access& a) {
+        return cb.CreatePointerCast(a.addr, BytePtrTy(ctx_));
+      });
+      Value* size = pick([&](const Access& a) {
+        return cb.CreateZExtOrTrunc(a.size, i64);
+      });
+      Value* write = pick([&](const Access& a) -> Value* {
+        return ConstantInt::get(i32, a.is_write ? 1 : 0);
+      });
+      CallInst* call = cb.CreateCall(
+          Sample(), {addr, size, write,
+                     ConstantPointerNull::get(
+                         cast<PointerType>(BytePtrTy(ctx_)))});
+      // The report's top frame is this call's return address: the access's
+      // line.
+      call->setDebugLoc(g.loc);
+    };
+    if (groups.size() == 1) {
+      c.SetCurrentDebugLocation(groups[0].loc);
+      emit_call(c, groups[0]);
+    } else {
+      // A switch on the index to one call block per line.
+      BasicBlock* join = cold->splitBasicBlock(then, "trapsan.sampled");
+      cold->getTerminator()->eraseFromParent();
+      IRBuilder<> sb(cold);
+      sb.SetCurrentDebugLocation(groups[0].loc);
+      SmallVector<BasicBlock*, 4> blocks;
+      for (const Group& g : groups) {
+        BasicBlock* gb = BasicBlock::Create(ctx_, "trapsan.sample", bb.getParent(), join);
+        IRBuilder<> gbld(gb);
+        gbld.SetCurrentDebugLocation(g.loc);
+        emit_call(gbld, g);
+        gbld.CreateBr(join);
+        blocks.push_back(gb);
+      }
+      SwitchInst* sw = sb.CreateSwitch(index, blocks.back(), n);
+      for (size_t k = 0; k + 1 < groups.size(); ++k)
+        for (unsigned i : groups[k].members)
+          sw->addCase(ConstantInt::get(cast<IntegerType>(i32), i), blocks[k]);
+    }
+    if (!promote) return;
+
+    // The loop-carried countdown: reloaded after a sample (the runtime
+    // refilled it), loaded in every entering block, stored on every exit.
+    BasicBlock* sampled_end = nullptr;
+    for (BasicBlock* pred : predecessors(tail))
+      if (pred != &bb) sampled_end = pred;
+    IRBuilder<> rl(sampled_end->getTerminator());
+    rl.SetCurrentDebugLocation(hot_loc);
+    Value* refilled = rl.CreateLoad(i32, countdown_addr, "trapsan.refilled");
+    IRBuilder<> tb(tail, tail->begin());
+    tb.SetCurrentDebugLocation(hot_loc);
+    PHINode* next = tb.CreatePHI(i32, 2, "trapsan.next");
+    next->addIncoming(left, &bb);
+    next->addIncoming(refilled, sampled_end);
+    DenseMap<BasicBlock*, Value*> entry_loads;
+    SmallVector<BasicBlock*, 4> preds(predecessors(&bb));
+    for (BasicBlock* pred : preds) {
+      if (pred == tail) {
+        carried->addIncoming(next, tail);
+        continue;
+      }
+      Value*& v = entry_loads[pred];
+      if (v == nullptr) {
+        IRBuilder<> pb(pred->getTerminator());
+        pb.SetCurrentDebugLocation(hot_loc);
+        v = pb.CreateLoad(i32, countdown_addr, "trapsan.cd.entry");
+      }
+      carried->addIncoming(v, pred);
+    }
+    auto* br = cast<BranchInst>(tail->getTerminator());
+    BasicBlock* exit = br->getSuccessor(0) == &bb ? br->getSuccessor(1)
+                                                  : br->getSuccessor(0);
+    BasicBlock* exit_edge = SplitEdge(tail, exit);
+    IRBuilder<> eb(exit_edge->getTerminator());
+    eb.SetCurrentDebugLocation(hot_loc);
+    eb.CreateStore(next, countdown_addr);
+  }
+
+  static bool SameLine(const DebugLoc& a, const DebugLoc& b) {
+    if (!a || !b) return !a && !b;
+    return a.getLine() == b.getLine() && a->getScope() == b->getScope() &&
+           a->getInlinedAt() == b->getInlinedAt();
   }
 
   Module& m_;

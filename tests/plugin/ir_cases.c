@@ -1,7 +1,8 @@
 /* What the plugin instruments and what it leaves alone, one function per
- * case; plugin_ir_test.cc counts the __trapsan_sample calls in each
- * function of this file compiled to LLVM IR at -O0 and -O2 (and at -O1
- * with -fsanitize=thread, where no_sanitize("thread") reaches the IR). */
+ * case; plugin_test.cc counts the __trapsan_sample calls, and the accesses
+ * the countdown steps by, in each function of this file compiled to LLVM IR
+ * at -O0 and -O2 (and at -O1 with -fsanitize=thread, where
+ * no_sanitize("thread") reaches the IR). */
 #include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
@@ -74,3 +75,11 @@ __attribute__((no_sanitize("thread"))) long no_sanitize_thread(void) {
 /* Instrumented: memcpy (source read + destination write), memset (write). */
 void copy(void* dst, const void* src, size_t n) { memcpy(dst, src, n); }
 void fill(void* dst, size_t n) { memset(dst, 0, n); }
+
+/* Instrumented: a loop's loads (at -O2 vectorized, the loop one block
+ * whose countdown stays in a register). */
+long sum_array(const long* p, long n) {
+  long s = 0;
+  for (long i = 0; i < n; ++i) s += p[i];
+  return s;
+}

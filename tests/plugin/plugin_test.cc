@@ -5,6 +5,7 @@
 #include <map>
 #include <regex>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "harness.h"
@@ -82,6 +83,10 @@ INSTANTIATE_TEST_SUITE_P(Levels, PluginRaceFreeTest,
 // The IR: __trapsan_sample calls per function, and !dbg lines of calls.
 struct Ir {
   std::map<std::string, int> samples;           // function -> calls
+  // function -> accesses counted: the sum of the blocks' countdown steps
+  // (`sub i32 %cd, N`, the only unflagged constant sub in ir_cases.c's IR).
+  std::map<std::string, int> accesses;
+  std::map<std::string, std::vector<std::string>> dbgs;  // "!N" of each call
   std::map<std::string, std::string> first_dbg;  // function -> "!N" of 1st call
   std::map<std::string, int> line_of;           // "!N" -> DILocation line
   std::string text;
@@ -95,18 +100,24 @@ Ir ReadIr(const std::string& name) {
   const std::regex define_re("^define .*@([A-Za-z_0-9.]+)\\(");
   const std::regex dbg_re("!dbg (![0-9]+)");
   const std::regex loc_re("^(![0-9]+) = !DILocation\\(line: ([0-9]+)");
+  const std::regex step_re("= sub i32 %[0-9A-Za-z_.]+, ([0-9]+)(,|$)");
   std::smatch m;
   while (std::getline(in, line)) {
     ir.text += line + "\n";
     if (std::regex_search(line, m, define_re)) {
       function = m[1];
       ir.samples[function] += 0;
+      ir.accesses[function] += 0;
     } else if (line == "}") {
       function.clear();
     } else if (line.find("call void @__trapsan_sample(") != std::string::npos) {
       ++ir.samples[function];
-      if (std::regex_search(line, m, dbg_re) && !ir.first_dbg.count(function))
-        ir.first_dbg[function] = m[1];
+      if (std::regex_search(line, m, dbg_re)) {
+        if (!ir.first_dbg.count(function)) ir.first_dbg[function] = m[1];
+        ir.dbgs[function].push_back(m[1]);
+      }
+    } else if (!function.empty() && std::regex_search(line, m, step_re)) {
+      ir.accesses[function] += std::stoi(m[1]);
     } else if (std::regex_search(line, m, loc_re)) {
       ir.line_of[m[1]] = std::stoi(m[2]);
     }
@@ -119,28 +130,43 @@ class PluginIrTest : public ::testing::TestWithParam<const char*> {};
 TEST_P(PluginIrTest, InstrumentsPlainAccessesOnly) {
   const std::string level = GetParam();
   Ir ir = ReadIr("ir_cases_" + level + ".ll");
+  // Call sites: one per segment (the accesses of a block up to a call,
+  // atomic or fence: the countdown is updated once for them, by their
+  // number, and one of them is sampled) and source line.
   auto count = [&](const char* f) {
     EXPECT_TRUE(ir.samples.count(f)) << f << " not defined in the IR";
     return ir.samples[f];
   };
+  auto accesses = [&](const char* f) { return ir.accesses[f]; };
   // Instrumented.
   EXPECT_EQ(count("write_global"), 1);
+  EXPECT_EQ(accesses("write_global"), 1);
   EXPECT_EQ(count("read_pointer"), 1);
+  EXPECT_EQ(accesses("read_pointer"), 1);
   EXPECT_EQ(count("increment"), 1);       // read covered by the write
-  EXPECT_EQ(count("escaping_local"), 2);  // the store before sink(), the load
-  EXPECT_EQ(count("copy"), 2);            // memcpy: source and destination
+  EXPECT_EQ(accesses("increment"), 1);
+  // The store before sink() and the load after it: two segments.
+  EXPECT_EQ(count("escaping_local"), 2);
+  EXPECT_EQ(accesses("escaping_local"), 2);
+  EXPECT_EQ(count("copy"), 1);            // memcpy: one line,
+  EXPECT_EQ(accesses("copy"), 2);         // source and destination
   EXPECT_EQ(count("fill"), 1);            // memset: destination
+  EXPECT_EQ(accesses("fill"), 1);
+  EXPECT_GE(count("sum_array"), 1);       // a loop (at -O2 a single block)
+  EXPECT_GE(accesses("sum_array"), 1);
   // Left alone.
-  EXPECT_EQ(count("atomics"), 0);
-  EXPECT_EQ(count("local_only"), 0);
-  EXPECT_EQ(count("const_table"), 0);
-  EXPECT_EQ(count("opted_out"), 0);
-  EXPECT_EQ(count("sanitizers_disabled"), 0);
+  for (const char* f : {"atomics", "local_only", "const_table", "opted_out",
+                        "sanitizers_disabled"}) {
+    EXPECT_EQ(count(f), 0) << f;
+    EXPECT_EQ(accesses(f), 0) << f;
+  }
   // no_sanitize("thread") reaches the IR only under -fsanitize=thread.
   if (level == "tsan") {
     EXPECT_EQ(count("no_sanitize_thread"), 0);
+    EXPECT_EQ(accesses("no_sanitize_thread"), 0);
   } else {
-    EXPECT_GE(count("no_sanitize_thread"), 2);
+    EXPECT_GE(count("no_sanitize_thread"), 1);
+    EXPECT_GE(accesses("no_sanitize_thread"), 2);
   }
   // The fast path: the initial-exec TLS countdown and a weighted branch.
   EXPECT_TRUE(Contains(ir.text, "@__trapsan_countdown = external thread_local(initialexec) global i32"))
@@ -152,6 +178,11 @@ TEST_P(PluginIrTest, InstrumentsPlainAccessesOnly) {
   EXPECT_EQ(ir.line_of[ir.first_dbg["write_global"]],
             LineOf("plugin/ir_cases.c", "IR_WRITE_GLOBAL"));
   ASSERT_TRUE(ir.first_dbg.count("escaping_local"));
+  bool read_line_found = false;
+  for (const std::string& dbg : ir.dbgs["escaping_local"])
+    read_line_found |=
+        ir.line_of[dbg] == LineOf("plugin/ir_cases.c", "IR_ESCAPED_READ");
+  EXPECT_TRUE(read_line_found) << "no call with the escaped read's line";
 }
 
 // A second run of the pass (as a ThinLTO backend would make) adds nothing:
