@@ -2,13 +2,15 @@
  * compiler plugin (compiler-plugin/) emits calls to. Not for hand-written
  * code: use trapsan_check_read/write from trapsan.h.
  *
- * The inline fast path of every instrumented access is
+ * The inline fast path, per access or per run of N accesses (the plugin
+ * batches the accesses of a block up to its next call, atomic or fence; see
+ * docs/compiler-plugin.md), is
  *
- *     if (--__trapsan_countdown <= 0)
- *       __trapsan_sample(addr, size, is_write, pc);
+ *     if ((__trapsan_countdown -= N) <= 0)
+ *       __trapsan_sample(addr_of_one_of_them, size, is_write, pc);
  *
  * __trapsan_countdown is an initial-exec thread-local: one %fs-relative
- * decrement and a predicted branch per access. __trapsan_sample refills it
+ * update and a predicted branch. __trapsan_sample refills it
  * (mean: sample_rate) and maybe opens a watch window on the access. Before
  * the runtime is initialized every call lands in __trapsan_sample, which
  * initializes it. */
