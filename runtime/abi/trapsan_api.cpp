@@ -40,13 +40,13 @@ TRAPSAN_API int trapsan_init(void) {
 
 // The fast path: one initial-exec TLS decrement and a predicted branch.
 TRAPSAN_API void trapsan_check_read(const volatile void* addr, size_t size) {
-  if (__builtin_expect(--__trapsan_countdown > 0, 1)) return;
+  if (!CountdownExpired()) return;
   SampleAccess(addr, size, /*is_write=*/false,
                reinterpret_cast<uintptr_t>(__builtin_return_address(0)), 0);
 }
 
 TRAPSAN_API void trapsan_check_write(const volatile void* addr, size_t size) {
-  if (__builtin_expect(--__trapsan_countdown > 0, 1)) return;
+  if (!CountdownExpired()) return;
   SampleAccess(addr, size, /*is_write=*/true,
                reinterpret_cast<uintptr_t>(__builtin_return_address(0)), 0);
 }

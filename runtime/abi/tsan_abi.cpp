@@ -30,7 +30,7 @@ typedef unsigned __int128 u128;
 // be the one of the exported entry point (into the instrumented code).
 #define TRAPSAN_TSAN_ACCESS(addr, size, is_write, pc)                      \
   do {                                                                     \
-    if (__builtin_expect(--__trapsan_countdown > 0, 1)) return;            \
+    if (!trapsan::CountdownExpired()) return;                              \
     SampleAccess((addr), (size), (is_write),                               \
                  reinterpret_cast<uintptr_t>(__builtin_return_address(0)), \
                  (pc));                                                    \

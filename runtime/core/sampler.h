@@ -11,6 +11,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "trapsan/compiler_abi.h"
+
 namespace trapsan {
 
 // `return_address`: into the code that made the access (the stack starts
@@ -18,6 +20,13 @@ namespace trapsan {
 // then replaces the top frame), else 0.
 void SampleAccess(const volatile void* addr, size_t size, bool is_write,
                   uintptr_t return_address, uintptr_t access_pc);
+
+// The sampling fast path, shared by every entry point: one initial-exec TLS
+// decrement and a predicted branch. True when this access goes to
+// SampleAccess (which refills the countdown).
+inline bool CountdownExpired() {
+  return __builtin_expect(--__trapsan_countdown <= 0, 0);
+}
 
 // True once the runtime is initialized (set by the lifecycle code).
 bool RuntimeReady();
