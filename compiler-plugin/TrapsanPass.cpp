@@ -23,6 +23,7 @@
 #include "llvm/IR/Function.h"
 #include "llvm/IR/GlobalVariable.h"
 #include "llvm/IR/IRBuilder.h"
+#include "llvm/IR/InlineAsm.h"
 #include "llvm/IR/InstIterator.h"
 #include "llvm/IR/Instructions.h"
 #include "llvm/IR/IntrinsicInst.h"
@@ -46,7 +47,10 @@ using namespace llvm;
 namespace {
 
 constexpr char kCountdownName[] = "__trapsan_countdown";
-constexpr char kSampleName[] = "__trapsan_sample";
+// The site note's layout: runtime/linux/sites.h.
+constexpr uint32_t kSiteNoteType = 0x54534e01;
+constexpr unsigned kSiteVersion = 1;
+constexpr unsigned kSiteCountdownInRegister = 1;
 constexpr char kNoInstrumentAnnotation[] = "trapsan_no_instrument";
 constexpr char kInstrumentedFlag[] = "trapsan.instrumented";
 
@@ -66,13 +70,6 @@ uint64_t FixedBytes(TypeSize size) {
 #endif
 }
 
-Type* BytePtrTy(LLVMContext& ctx) {
-#if LLVM_VERSION_MAJOR >= 17
-  return PointerType::getUnqual(ctx);
-#else
-  return Type::getInt8PtrTy(ctx);
-#endif
-}
 
 // Functions named in llvm.global.annotations with "trapsan_no_instrument"
 // (the TRAPSAN_NO_INSTRUMENT macro of include/trapsan/annotations.h).
@@ -172,19 +169,6 @@ class Instrumenter {
     return g;
   }
 
-  FunctionCallee Sample() {
-    if (sample_) return sample_;
-    Type* ptr = BytePtrTy(ctx_);
-    FunctionType* type = FunctionType::get(
-        Type::getVoidTy(ctx_),
-        {ptr, Type::getInt64Ty(ctx_), Type::getInt32Ty(ctx_), ptr}, false);
-    sample_ = m_.getOrInsertFunction(kSampleName, type);
-    if (auto* f = dyn_cast<Function>(sample_.getCallee())) {
-      f->addFnAttr(Attribute::NoUnwind);
-    }
-    return sample_;
-  }
-
   // Whether an access to `addr` can race at all.
   enum class Verdict { kInstrument, kLocal, kConstant, kOther };
   Verdict Classify(Value* addr) {
@@ -270,6 +254,7 @@ class Instrumenter {
 
   bool InstrumentFunction(Function& f) {
     alloca_escapes_.clear();
+    promoted_.clear();
     Type* i64 = Type::getInt64Ty(ctx_);
     SmallVector<Access, 32> accesses;
     const auto covered = CoveredAccesses(f, dl_);
@@ -400,172 +385,223 @@ class Instrumenter {
   }
 
   // One countdown update per segment, before `at` (its sync point or the
-  // block's terminator), after its accesses:
+  // block's terminator), after its accesses, as one inline asm:
   //
-  //     c = countdown - N; countdown = c;      // N: the segment's accesses
-  //     if (c <= 0) [unlikely]                 // crossed zero at access i:
-  //       i = N - 1 - ((-c) mod N);            // the crossing one, or any
-  //       __trapsan_sample(addr[i], size[i], write[i], 0)   // !dbg = access i
+  //     subl $N, %fs:(tpoff)        // or a register, in a promoted loop
+  //     jg 1f
+  //     call __trapsan_site         // saves everything; see site_stub.S
+  //   2: (an ELF note: the site's accesses, as register + offset)
+  //   1:
   //
-  // The cold block has one call per distinct source line among the
-  // segment's accesses (usually one), each with that line as its location; a
-  // switch on i picks it and selects pick the access's address, size and
-  // kind. In a single-block loop without sync points the countdown is kept
-  // in a register: loaded before the loop, stored back on exit and around
-  // the call.
+  // The note (runtime/linux/sites.h) gives, per access, the asm operand
+  // holding its base pointer, a constant offset, its size (or the operand
+  // holding it), read/write and its line; the runtime reads the registers
+  // the stub saved and samples the access at which the countdown crossed
+  // zero. No spills, no cold block: about 12 bytes per segment. In a
+  // single-block loop without sync points the countdown is kept in a
+  // register (the asm's tied operand): loaded before the loop, stored on
+  // exit; the runtime rewrites the saved register when it refills it.
   void InstrumentSegment(Instruction* at, ArrayRef<Access> accesses,
                          bool promote) {
+    // At most kMaxOperands values per asm (register pressure): longer
+    // segments are cut into chunks, each its own site.
+    constexpr unsigned kMaxOperands = 6;
+    struct Part {
+      Value* base;
+      int64_t offset;
+    };
+    SmallVector<Part, 16> parts;
+    for (const Access& a : accesses) {
+      int64_t offset = 0;
+      Value* base = GetPointerBaseWithConstantOffset(a.addr, offset, dl_);
+      if (offset < INT32_MIN || offset > INT32_MAX) {
+        base = a.addr;
+        offset = 0;
+      }
+      parts.push_back({base, offset});
+    }
+    size_t begin = 0;
+    while (begin < accesses.size()) {
+      SmallPtrSet<Value*, 8> values;
+      size_t end = begin;
+      while (end < accesses.size()) {
+        SmallPtrSet<Value*, 8> grown = values;
+        grown.insert(parts[end].base);
+        if (!isa<ConstantInt>(accesses[end].size))
+          grown.insert(accesses[end].size);
+        if (grown.size() > kMaxOperands && end > begin) break;
+        values = std::move(grown);
+        ++end;
+      }
+      EmitSite(at, accesses.slice(begin, end - begin),
+               ArrayRef<Part>(parts).slice(begin, end - begin), promote);
+      begin = end;
+    }
+  }
+
+  template <typename PartT>
+  void EmitSite(Instruction* at, ArrayRef<Access> accesses,
+                ArrayRef<PartT> parts, bool promote) {
     BasicBlock& bb = *at->getParent();
+    Function& f = *bb.getParent();
     Type* i32 = Type::getInt32Ty(ctx_);
     Type* i64 = Type::getInt64Ty(ctx_);
     const unsigned n = accesses.size();
-    Value* countdown = Countdown();
     DebugLoc hot_loc = accesses.back().inst->getDebugLoc();
+    f.addFnAttr(Attribute::NoRedZone);  // the asm calls
+
+    // Operand 0: the countdown (a tied register in a promoted loop: $0 out,
+    // $1 in) or the TLS offset of __trapsan_countdown; then the values.
+    SmallVector<Value*, 8> inputs;
+    std::string constraints;
+    unsigned first_value = 0;
     IRBuilder<> b(at);
     b.SetCurrentDebugLocation(hot_loc);
-#if LLVM_VERSION_MAJOR >= 17
-    Value* countdown_addr = b.CreateThreadLocalAddress(countdown);
-#else
-    Value* countdown_addr = countdown;
-#endif
-    PHINode* carried = nullptr;
-    Value* before;
     if (promote) {
-      IRBuilder<> head(&bb, bb.begin());
-      head.SetCurrentDebugLocation(hot_loc);
-      carried = head.CreatePHI(i32, 2, "trapsan.cd");
-      before = carried;
+      inputs.push_back(PromotedCountdown(bb, hot_loc));
+      constraints = "=r,0";
+      first_value = 2;
     } else {
-      before = b.CreateLoad(i32, countdown_addr, "trapsan.cd");
+      inputs.push_back(TlsOffset(f));
+      constraints = "r";
+      first_value = 1;
     }
-    Value* left =
-        b.CreateSub(before, ConstantInt::get(i32, n), "trapsan.left");
-    if (!promote) b.CreateStore(left, countdown_addr);
-    Value* due = b.CreateICmpSLE(left, ConstantInt::get(i32, 0), "trapsan.due");
-    MDNode* unlikely = MDBuilder(ctx_).createBranchWeights(1, 1u << 20);
-    Instruction* then =
-        SplitBlockAndInsertIfThen(due, at, /*Unreachable=*/false, unlikely);
-    BasicBlock* cold = then->getParent();
-    BasicBlock* tail = cold->getSingleSuccessor();
-
-    IRBuilder<> c(then);
-    c.SetCurrentDebugLocation(accesses.front().inst->getDebugLoc());
-    if (promote) c.CreateStore(left, countdown_addr);
-    // The access to sample: the one at which the countdown crossed zero.
-    Value* index = nullptr;
-    if (n > 1) {
-      Value* over = c.CreateNeg(left, "trapsan.over");
-      Value* rem = c.CreateURem(over, ConstantInt::get(i32, n));
-      index = c.CreateSub(ConstantInt::get(i32, n - 1), rem, "trapsan.index");
-    }
-    // Group the accesses by source line (and inlining context).
-    struct Group {
-      DebugLoc loc;
-      SmallVector<unsigned, 8> members;
+    DenseMap<Value*, unsigned> operand_of;
+    auto operand = [&](Value* v) {
+      auto it = operand_of.find(v);
+      if (it != operand_of.end()) return it->second;
+      unsigned index = first_value + (inputs.size() - 1);
+      inputs.push_back(v);
+      constraints += ",r";
+      operand_of[v] = index;
+      return index;
     };
-    SmallVector<Group, 4> groups;
+
+    std::string text;
+    raw_string_ostream os(text);
+    if (promote) {
+      os << "subl $$" << n << ", $0\n";
+    } else {
+      os << "subl $$" << n << ", %fs:($0)\n";
+    }
+    os << "jg 1f\ncall __trapsan_site\n2:\n";
+    os << ".pushsection .note.trapsan,";
+    if (const Comdat* c = f.getComdat()) {
+      os << "\"aG\",@note," << c->getName() << ",comdat\n";
+    } else {
+      os << "\"a\",@note\n";
+    }
+    os << ".balign 4\n.long 8, 4f - 3f, " << kSiteNoteType
+       << "\n.asciz \"trapsan\"\n3:\n.long 2b - .\n";
+    std::string table;
+    raw_string_ostream ts(table);
     for (unsigned i = 0; i < n; ++i) {
-      const DebugLoc& loc = accesses[i].inst->getDebugLoc();
-      Group* found = nullptr;
-      for (Group& g : groups) {
-        if (SameLine(g.loc, loc)) { found = &g; break; }
+      const Access& a = accesses[i];
+      unsigned base = operand(parts[i].base);
+      unsigned size_operand = 0xff;
+      uint64_t size = 0;
+      if (auto* c = dyn_cast<ConstantInt>(a.size)) {
+        size = std::min<uint64_t>(c->getZExtValue(), UINT32_MAX);
+      } else {
+        size_operand = operand(a.size);
       }
-      if (found == nullptr) {
-        groups.push_back({loc, {}});
-        found = &groups.back();
-      }
-      found->members.push_back(i);
+      // The line, when the site's own location (the last access's) is in
+      // the same function and inlining context; else the site's line holds.
+      unsigned line = 0;
+      const DebugLoc& loc = a.inst->getDebugLoc();
+      if (loc && hot_loc && loc->getScope()->getSubprogram() ==
+                                hot_loc->getScope()->getSubprogram() &&
+          loc->getInlinedAt() == hot_loc->getInlinedAt())
+        line = loc.getLine();
+      ts << ".long " << parts[i].offset << ", " << size << ", " << line
+         << "\n.byte " << base << ", " << size_operand << ", "
+         << (a.is_write ? 1 : 0) << ", 0\n";
     }
-    auto emit_call = [&](IRBuilder<>& cb, const Group& g) {
-      // Selects, last member first: member k when index == k.
-      auto pick = [&](auto value_of) {
-        Value* v = value_of(accesses[g.members.back()]);
-        for (size_t k = g.members.size() - 1; k-- > 0;) {
-          Value* other = value_of(accesses[g.members[k]]);
-          if (other == v) continue;
-          v = cb.CreateSelect(
-              cb.CreateICmpEQ(index, ConstantInt::get(i32, g.members[k])),
-              other, v);
-        }
-        return v;
-      };
-      Value* addr = pick([&](const Access& a) {
-        return cb.CreatePointerCast(a.addr, BytePtrTy(ctx_));
-      });
-      Value* size = pick([&](const Access& a) {
-        return cb.CreateZExtOrTrunc(a.size, i64);
-      });
-      Value* write = pick([&](const Access& a) -> Value* {
-        return ConstantInt::get(i32, a.is_write ? 1 : 0);
-      });
-      CallInst* call = cb.CreateCall(
-          Sample(), {addr, size, write,
-                     ConstantPointerNull::get(
-                         cast<PointerType>(BytePtrTy(ctx_)))});
-      // The report's top frame is this call's return address: the access's
-      // line.
-      call->setDebugLoc(g.loc);
-    };
-    if (groups.size() == 1) {
-      c.SetCurrentDebugLocation(groups[0].loc);
-      emit_call(c, groups[0]);
-    } else {
-      // A switch on the index to one call block per line.
-      BasicBlock* join = cold->splitBasicBlock(then, "trapsan.sampled");
-      cold->getTerminator()->eraseFromParent();
-      IRBuilder<> sb(cold);
-      sb.SetCurrentDebugLocation(groups[0].loc);
-      SmallVector<BasicBlock*, 4> blocks;
-      for (const Group& g : groups) {
-        BasicBlock* gb = BasicBlock::Create(ctx_, "trapsan.sample", bb.getParent(), join);
-        IRBuilder<> gbld(gb);
-        gbld.SetCurrentDebugLocation(g.loc);
-        emit_call(gbld, g);
-        gbld.CreateBr(join);
-        blocks.push_back(gb);
-      }
-      SwitchInst* sw = sb.CreateSwitch(index, blocks.back(), n);
-      for (size_t k = 0; k + 1 < groups.size(); ++k)
-        for (unsigned i : groups[k].members)
-          sw->addCase(ConstantInt::get(cast<IntegerType>(i32), i), blocks[k]);
-    }
-    if (!promote) return;
+    const unsigned operands = first_value + (inputs.size() - 1);
+    os << ".byte " << kSiteVersion << ", "
+       << (promote ? kSiteCountdownInRegister : 0u) << ", " << n
+       << ", " << operands << "\n"
+       << ts.str();
+    for (unsigned i = 0; i < operands; ++i) os << ".asciz \"$" << i << "\"\n";
+    os << "4:\n.balign 4\n.popsection\n1:";
+    constraints += ",~{cc},~{memory},~{dirflag},~{fpsr},~{flags}";
 
-    // The loop-carried countdown: reloaded after a sample (the runtime
-    // refilled it), loaded in every entering block, stored on every exit.
-    BasicBlock* sampled_end = nullptr;
-    for (BasicBlock* pred : predecessors(tail))
-      if (pred != &bb) sampled_end = pred;
-    IRBuilder<> rl(sampled_end->getTerminator());
-    rl.SetCurrentDebugLocation(hot_loc);
-    Value* refilled = rl.CreateLoad(i32, countdown_addr, "trapsan.refilled");
-    IRBuilder<> tb(tail, tail->begin());
-    tb.SetCurrentDebugLocation(hot_loc);
-    PHINode* next = tb.CreatePHI(i32, 2, "trapsan.next");
-    next->addIncoming(left, &bb);
-    next->addIncoming(refilled, sampled_end);
+    // Sizes go in as 64-bit registers.
+    for (Value*& v : inputs) {
+      if (v->getType()->isIntegerTy() && v != inputs.front())
+        v = b.CreateZExtOrTrunc(v, i64);
+    }
+    SmallVector<Type*, 8> types;
+    for (Value* v : inputs) types.push_back(v->getType());
+    FunctionType* type = FunctionType::get(
+        promote ? i32 : Type::getVoidTy(ctx_), types, false);
+    InlineAsm* asm_ = InlineAsm::get(type, os.str(), constraints,
+                                     /*hasSideEffects=*/true);
+    CallInst* call = b.CreateCall(type, asm_, inputs);
+    call->setDebugLoc(hot_loc);
+    if (promote) PromotedNext(bb, call, hot_loc);
+  }
+
+  // The TLS offset of __trapsan_countdown (initial-exec, through the GOT),
+  // loaded once at the function's entry.
+  Value* TlsOffset(Function& f) {
+    if (tls_offset_ != nullptr && tls_offset_fn_ == &f) return tls_offset_;
+    BasicBlock& entry = f.getEntryBlock();
+    IRBuilder<> b(&entry, entry.getFirstInsertionPt());
+    FunctionType* type = FunctionType::get(Type::getInt64Ty(ctx_), false);
+    InlineAsm* load = InlineAsm::get(
+        type, std::string("movq ") + kCountdownName + "@GOTTPOFF(%rip), $0",
+        "=r", /*hasSideEffects=*/false);
+    tls_offset_ = b.CreateCall(type, load, {}, "trapsan.tpoff");
+    tls_offset_fn_ = &f;
+    return tls_offset_;
+  }
+
+  // The countdown of a promoted loop block where the next site goes: a phi
+  // at the block's top (loaded from TLS on each entering edge; PromotedNext
+  // fills in the back edge) or the previous site's output.
+  Value* PromotedCountdown(BasicBlock& bb, const DebugLoc& loc) {
+    auto it = promoted_.find(&bb);
+    if (it != promoted_.end()) return it->second.current;
+    Type* i32 = Type::getInt32Ty(ctx_);
+    Value* countdown_addr = Countdown();
+    IRBuilder<> head(&bb, bb.begin());
+    head.SetCurrentDebugLocation(loc);
+    PHINode* phi = head.CreatePHI(i32, 2, "trapsan.cd");
     DenseMap<BasicBlock*, Value*> entry_loads;
-    SmallVector<BasicBlock*, 4> preds(predecessors(&bb));
-    for (BasicBlock* pred : preds) {
-      if (pred == tail) {
-        carried->addIncoming(next, tail);
-        continue;
-      }
+    for (BasicBlock* pred : predecessors(&bb)) {
+      if (pred == &bb) continue;
       Value*& v = entry_loads[pred];
       if (v == nullptr) {
         IRBuilder<> pb(pred->getTerminator());
-        pb.SetCurrentDebugLocation(hot_loc);
+        pb.SetCurrentDebugLocation(loc);
         v = pb.CreateLoad(i32, countdown_addr, "trapsan.cd.entry");
       }
-      carried->addIncoming(v, pred);
+      phi->addIncoming(v, pred);
     }
-    auto* br = cast<BranchInst>(tail->getTerminator());
+    promoted_[&bb] = Promoted{phi, phi, nullptr};
+    return phi;
+  }
+
+  // After a site of a promoted block: its output is the countdown from
+  // there on; the block's last one feeds the back edge and is stored to TLS
+  // on the exit edge.
+  void PromotedNext(BasicBlock& bb, Value* next, const DebugLoc& loc) {
+    Promoted& p = promoted_[&bb];
+    p.current = next;
+    if (p.exit_store != nullptr) {
+      p.exit_store->setOperand(0, next);
+      p.phi->setIncomingValueForBlock(&bb, next);
+      return;
+    }
+    auto* br = cast<BranchInst>(bb.getTerminator());
     BasicBlock* exit = br->getSuccessor(0) == &bb ? br->getSuccessor(1)
                                                   : br->getSuccessor(0);
-    BasicBlock* exit_edge = SplitEdge(tail, exit);
+    BasicBlock* exit_edge = SplitEdge(&bb, exit);
     IRBuilder<> eb(exit_edge->getTerminator());
-    eb.SetCurrentDebugLocation(hot_loc);
-    eb.CreateStore(next, countdown_addr);
+    eb.SetCurrentDebugLocation(loc);
+    p.exit_store = eb.CreateStore(next, Countdown());
+    p.phi->addIncoming(next, &bb);
   }
 
   static bool SameLine(const DebugLoc& a, const DebugLoc& b) {
@@ -578,7 +614,14 @@ class Instrumenter {
   LLVMContext& ctx_;
   const DataLayout& dl_;
   GlobalVariable* countdown_ = nullptr;
-  FunctionCallee sample_;
+  Value* tls_offset_ = nullptr;
+  const Function* tls_offset_fn_ = nullptr;
+  struct Promoted {
+    PHINode* phi;
+    Value* current;
+    StoreInst* exit_store;
+  };
+  DenseMap<BasicBlock*, Promoted> promoted_;
   DenseMap<const AllocaInst*, bool> alloca_escapes_;
   Counts counts_;
 };

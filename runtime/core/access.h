@@ -34,6 +34,10 @@ struct AccessInfo {
   // instruction made it when decoding backwards is ambiguous.
   bool has_registers;
   uint64_t registers[16];
+  // The access's source line when the top frame's own line is another one
+  // (an instrumented site samples one of several accesses from one call);
+  // 0: the top frame's line.
+  uint32_t line = 0;
 };
 
 }  // namespace trapsan

@@ -37,7 +37,8 @@ void SetRuntimeReady(bool ready) {
 }
 
 void SampleAccess(const volatile void* addr, size_t size, bool is_write,
-                  uintptr_t return_address, uintptr_t access_pc) {
+                  uintptr_t return_address, uintptr_t access_pc,
+                  uint32_t line) {
   ThreadState& t = CurrentThread();
   if (t.in_runtime != 0) {
     // trapsan's own code, or a signal handler that interrupted it.
@@ -87,6 +88,7 @@ void SampleAccess(const volatile void* addr, size_t size, bool is_write,
   access.pc_after_access = false;
   access.time_ns = 0;
   access.has_registers = false;
+  access.line = line;
   CaptureStack(return_address, &access.stack);
   // Frames hold return addresses (looked up one byte back): the
   // instruction's own address + 1 symbolizes to the instruction.

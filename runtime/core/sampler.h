@@ -17,9 +17,11 @@ namespace trapsan {
 
 // `return_address`: into the code that made the access (the stack starts
 // there). `access_pc`: the accessing instruction's address when known (it
-// then replaces the top frame), else 0.
+// then replaces the top frame), else 0. `line`: the access's source line
+// when the top frame's is another, else 0.
 void SampleAccess(const volatile void* addr, size_t size, bool is_write,
-                  uintptr_t return_address, uintptr_t access_pc);
+                  uintptr_t return_address, uintptr_t access_pc,
+                  uint32_t line = 0);
 
 // The sampling fast path, shared by every entry point: one initial-exec TLS
 // decrement and a predicted branch. True when this access goes to

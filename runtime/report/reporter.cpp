@@ -125,6 +125,9 @@ AccessModel ModelAccess(const AccessInfo& a, bool late, bool async,
   m.thread_known = FindThreadByTid(a.tid, &thread);
   m.thread_id = thread.id;
   m.frames = SymbolizeStack(a.stack);
+  if (a.line != 0 && !m.frames.empty() && m.frames[0].line != 0) {
+    m.frames[0].line = static_cast<int>(a.line);
+  }
   return m;
 }
 

@@ -80,11 +80,11 @@ TEST_P(PluginRaceFreeTest, NoReportOverThousandsOfWindows) {
 INSTANTIATE_TEST_SUITE_P(Levels, PluginRaceFreeTest,
                          ::testing::Values("O0", "O2"));
 
-// The IR: __trapsan_sample calls per function, and !dbg lines of calls.
+// The IR: instrumented sites (inline asm: `subl $$N, <countdown>` and a call
+// of __trapsan_site) per function, and the !dbg lines of sites.
 struct Ir {
-  std::map<std::string, int> samples;           // function -> calls
-  // function -> accesses counted: the sum of the blocks' countdown steps
-  // (`sub i32 %cd, N`, the only unflagged constant sub in ir_cases.c's IR).
+  std::map<std::string, int> samples;           // function -> sites
+  // function -> accesses counted: the sum of the sites' countdown steps.
   std::map<std::string, int> accesses;
   std::map<std::string, std::vector<std::string>> dbgs;  // "!N" of each call
   std::map<std::string, std::string> first_dbg;  // function -> "!N" of 1st call
@@ -100,7 +100,7 @@ Ir ReadIr(const std::string& name) {
   const std::regex define_re("^define .*@([A-Za-z_0-9.]+)\\(");
   const std::regex dbg_re("!dbg (![0-9]+)");
   const std::regex loc_re("^(![0-9]+) = !DILocation\\(line: ([0-9]+)");
-  const std::regex step_re("= sub i32 %[0-9A-Za-z_.]+, ([0-9]+)(,|$)");
+  const std::regex site_re("asm sideeffect \"subl \\$\\$([0-9]+), ");
   std::smatch m;
   while (std::getline(in, line)) {
     ir.text += line + "\n";
@@ -110,14 +110,13 @@ Ir ReadIr(const std::string& name) {
       ir.accesses[function] += 0;
     } else if (line == "}") {
       function.clear();
-    } else if (line.find("call void @__trapsan_sample(") != std::string::npos) {
+    } else if (!function.empty() && std::regex_search(line, m, site_re)) {
       ++ir.samples[function];
+      ir.accesses[function] += std::stoi(m[1]);
       if (std::regex_search(line, m, dbg_re)) {
         if (!ir.first_dbg.count(function)) ir.first_dbg[function] = m[1];
         ir.dbgs[function].push_back(m[1]);
       }
-    } else if (!function.empty() && std::regex_search(line, m, step_re)) {
-      ir.accesses[function] += std::stoi(m[1]);
     } else if (std::regex_search(line, m, loc_re)) {
       ir.line_of[m[1]] = std::stoi(m[2]);
     }
@@ -168,11 +167,12 @@ TEST_P(PluginIrTest, InstrumentsPlainAccessesOnly) {
     EXPECT_GE(count("no_sanitize_thread"), 1);
     EXPECT_GE(accesses("no_sanitize_thread"), 2);
   }
-  // The fast path: the initial-exec TLS countdown and a weighted branch.
-  EXPECT_TRUE(Contains(ir.text, "@__trapsan_countdown = external thread_local(initialexec) global i32"))
-      << "countdown declaration";
-  EXPECT_TRUE(MatchesRegex(ir.text, "declare void @__trapsan_sample\\(i8\\*, i64, i32, i8\\*\\)"));
-  EXPECT_TRUE(MatchesRegex(ir.text, "!\\{!\"branch_weights\", i32 1, i32 1048576\\}"));
+  // The fast path: the initial-exec TLS countdown (its offset loaded from
+  // the GOT once per function), the stub, the site's note.
+  EXPECT_TRUE(Contains(ir.text, "movq __trapsan_countdown@GOTTPOFF(%rip), $0"))
+      << "countdown offset";
+  EXPECT_TRUE(Contains(ir.text, "%fs:($0)\\0Ajg 1f\\0Acall __trapsan_site\\0A"));
+  EXPECT_TRUE(Contains(ir.text, ".pushsection .note.trapsan,"));
   // The call carries the access's line: the report's top frame.
   ASSERT_TRUE(ir.first_dbg.count("write_global")) << "no !dbg on the call";
   EXPECT_EQ(ir.line_of[ir.first_dbg["write_global"]],

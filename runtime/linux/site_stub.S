@@ -1,0 +1,97 @@
+// __trapsan_site: the slow path of an instrumented site (the compiler
+// plugin's inline asm, compiler-plugin/TrapsanPass.cpp):
+//
+//     subl $N, <countdown>; jg 1f; call __trapsan_site; 2: ... 1:
+//
+// The site's code makes no preparations for a call (its registers, flags,
+// vector state are all live), so this saves everything, hands the saved
+// general-purpose registers to __trapsan_site_slow (runtime/linux/sites.cpp),
+// which reads the accesses' addresses out of them (and may rewrite a
+// register-held countdown), and restores everything. Instrumented functions
+// have no red zone (the plugin marks them), so the call cannot clobber one.
+//
+// Saved block, from its lowest address: r15 r14 r13 r12 r11 r10 r9 r8 rdi rsi
+// rbx rdx rcx rax rflags rbp, then the return address (the site).
+#if defined(__x86_64__)
+        .text
+        .globl  __trapsan_site
+        .type   __trapsan_site,@function
+        .p2align 4
+__trapsan_site:
+        .cfi_startproc
+        pushq   %rbp                    // a frame record: unwinders walk
+        .cfi_adjust_cfa_offset 8        // through to the site
+        .cfi_offset %rbp, -16
+        movq    %rsp, %rbp
+        .cfi_def_cfa_register %rbp
+        pushfq
+        pushq   %rax
+        pushq   %rcx
+        pushq   %rdx
+        pushq   %rbx
+        .cfi_offset %rbx, -56
+        pushq   %rsi
+        pushq   %rdi
+        pushq   %r8
+        pushq   %r9
+        pushq   %r10
+        pushq   %r11
+        pushq   %r12
+        pushq   %r13
+        pushq   %r14
+        pushq   %r15
+        movq    %rsp, %rbx              // the saved block (rbx survives calls)
+        cld
+        andq    $-64, %rsp
+        movl    __trapsan_xsave_size(%rip), %eax
+        testl   %eax, %eax
+        jz      .Lfxsave
+        subq    %rax, %rsp              // xsave area, 64-byte aligned; its
+        xorl    %eax, %eax              // header must start zeroed
+        movq    %rax, 512(%rsp)
+        movq    %rax, 520(%rsp)
+        movq    %rax, 528(%rsp)
+        movq    %rax, 536(%rsp)
+        movq    %rax, 544(%rsp)
+        movq    %rax, 552(%rsp)
+        movq    %rax, 560(%rsp)
+        movq    %rax, 568(%rsp)
+        movl    $-1, %eax
+        movl    $-1, %edx
+        xsave64 (%rsp)
+        movq    %rbx, %rdi
+        call    __trapsan_site_slow
+        movl    $-1, %eax
+        movl    $-1, %edx
+        xrstor64 (%rsp)
+        jmp     .Lrestore
+.Lfxsave:
+        subq    $512, %rsp
+        fxsave64 (%rsp)
+        movq    %rbx, %rdi
+        call    __trapsan_site_slow
+        fxrstor64 (%rsp)
+.Lrestore:
+        movq    %rbx, %rsp
+        popq    %r15
+        popq    %r14
+        popq    %r13
+        popq    %r12
+        popq    %r11
+        popq    %r10
+        popq    %r9
+        popq    %r8
+        popq    %rdi
+        popq    %rsi
+        popq    %rbx
+        popq    %rdx
+        popq    %rcx
+        popq    %rax
+        popfq
+        popq    %rbp
+        .cfi_def_cfa %rsp, 8
+        ret
+        .cfi_endproc
+        .size   __trapsan_site, .-__trapsan_site
+#endif
+        .section .note.GNU-stack,"",@progbits

@@ -1,0 +1,216 @@
+#include "sites.h"
+
+#include <cpuid.h>
+#include <elf.h>
+#include <link.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <vector>
+
+#include "runtime/core/sampler.h"
+#include "runtime/core/thread_state.h"
+
+namespace trapsan {
+namespace {
+
+struct SiteIndex {
+  std::mutex mu;
+  std::vector<Site> sites;  // sorted by pc
+  unsigned long long adds = ~0ull;  // dl_iterate_phdr's load count at the scan
+};
+
+SiteIndex& Index() {
+  static SiteIndex* index = new SiteIndex;  // never destroyed: used at exit
+  return *index;
+}
+
+uint32_t ReadU32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+// Every "trapsan" note of one loaded object's PT_NOTE segments.
+void ScanObject(const dl_phdr_info* info, std::vector<Site>* out) {
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_NOTE) continue;
+    const uint8_t* p =
+        reinterpret_cast<const uint8_t*>(info->dlpi_addr + ph.p_vaddr);
+    const uint8_t* end = p + ph.p_memsz;
+    while (end - p >= 12) {
+      uint32_t namesz = ReadU32(p), descsz = ReadU32(p + 4),
+               type = ReadU32(p + 8);
+      const uint8_t* name = p + 12;
+      const uint8_t* desc = name + ((namesz + 3) & ~3u);
+      const uint8_t* next = desc + ((descsz + 3) & ~3u);
+      if (next > end || next < p) break;
+      Site site;
+      if (type == kSiteNoteType && namesz == 8 &&
+          std::memcmp(name, "trapsan", 8) == 0 &&
+          ParseSiteNote(desc, descsz, &site)) {
+        out->push_back(site);
+      }
+      p = next;
+    }
+  }
+}
+
+void Rescan(SiteIndex& index, unsigned long long adds) {
+  std::vector<Site> sites;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* data) {
+        ScanObject(info, static_cast<std::vector<Site>*>(data));
+        return 0;
+      },
+      &sites);
+  std::sort(sites.begin(), sites.end(),
+            [](const Site& a, const Site& b) { return a.pc < b.pc; });
+  index.sites = std::move(sites);
+  index.adds = adds;
+}
+
+}  // namespace
+
+int SavedSlotOfRegister(const char* name) {
+  if (name[0] == '%') ++name;
+  if (name[0] == 'r' && name[1] >= '0' && name[1] <= '9') {
+    int n = name[1] - '0';
+    if (name[2] >= '0' && name[2] <= '9') n = n * 10 + (name[2] - '0');
+    return n >= 8 && n <= 15 ? kSlotR8 - (n - 8) : -1;
+  }
+  if (name[0] == 'r' || name[0] == 'e') ++name;
+  static constexpr struct {
+    const char name[3];
+    int slot;
+  } kLegacy[] = {{"ax", kSlotRax}, {"cx", kSlotRcx}, {"dx", kSlotRdx},
+                 {"bx", kSlotRbx}, {"si", kSlotRsi}, {"di", kSlotRdi},
+                 {"bp", kSlotRbp}};
+  for (const auto& r : kLegacy) {
+    if (name[0] == r.name[0] && name[1] == r.name[1] && name[2] == '\0')
+      return r.slot;
+  }
+  return -1;
+}
+
+bool ParseSiteNote(const uint8_t* desc, uint32_t size, Site* out) {
+  if (size < 8) return false;
+  int32_t rel;
+  std::memcpy(&rel, desc, sizeof rel);
+  Site site;
+  site.pc = reinterpret_cast<uintptr_t>(desc) + static_cast<intptr_t>(rel);
+  if (desc[4] != kSiteVersion) return false;
+  site.flags = desc[5];
+  site.accesses = desc[6];
+  const unsigned operands = desc[7];
+  if (site.accesses == 0 || operands > kMaxSiteOperands) return false;
+  const size_t table = 8 + size_t{site.accesses} * sizeof(SiteAccess);
+  if (table > size) return false;
+  site.access = reinterpret_cast<const SiteAccess*>(desc + 8);
+  const char* names = reinterpret_cast<const char*>(desc + table);
+  const char* names_end = reinterpret_cast<const char*>(desc + size);
+  std::memset(site.operand_slot, -1, sizeof site.operand_slot);
+  for (unsigned i = 0; i < operands; ++i) {
+    const char* nul = static_cast<const char*>(
+        std::memchr(names, '\0', static_cast<size_t>(names_end - names)));
+    if (nul == nullptr) return false;
+    site.operand_slot[i] = static_cast<int8_t>(SavedSlotOfRegister(names));
+    names = nul + 1;
+  }
+  // Every operand an access names must be a known register.
+  for (unsigned i = 0; i < site.accesses; ++i) {
+    const SiteAccess& a = site.access[i];
+    if (a.base_operand >= operands || site.operand_slot[a.base_operand] < 0)
+      return false;
+    if (a.size_operand != kNoOperand &&
+        (a.size_operand >= operands || site.operand_slot[a.size_operand] < 0))
+      return false;
+  }
+  if ((site.flags & kSiteCountdownInRegister) &&
+      (operands == 0 || site.operand_slot[0] < 0))
+    return false;
+  *out = site;
+  return true;
+}
+
+bool FindSite(uintptr_t pc, Site* out) {
+  SiteIndex& index = Index();
+  std::lock_guard<std::mutex> lock(index.mu);
+  auto find = [&] {
+    auto it = std::lower_bound(
+        index.sites.begin(), index.sites.end(), pc,
+        [](const Site& s, uintptr_t v) { return s.pc < v; });
+    if (it == index.sites.end() || it->pc != pc) return false;
+    *out = *it;
+    return true;
+  };
+  if (find()) return true;
+  // Unknown: maybe in an object loaded since the last scan.
+  unsigned long long adds = 0;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* data) {
+        *static_cast<unsigned long long*>(data) = info->dlpi_adds;
+        return 1;
+      },
+      &adds);
+  if (adds == index.adds) return false;
+  Rescan(index, adds);
+  return find();
+}
+
+}  // namespace trapsan
+
+using namespace trapsan;
+
+extern "C" {
+
+// Bytes of the XSAVE area __trapsan_site saves the vector state in (rounded
+// up to 64), or 0 to use FXSAVE (no XSAVE, or not enabled by the OS).
+__attribute__((visibility("hidden"))) uint32_t __trapsan_xsave_size;
+
+__attribute__((constructor(101))) static void TrapsanSizeXsave() {
+  unsigned a, b, c, d;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE)) return;
+  if (__get_cpuid_max(0, nullptr) < 0xd) return;
+  __cpuid_count(0xd, 0, a, b, c, d);
+  if (b >= 576) __trapsan_xsave_size = (b + 63) & ~63u;
+}
+
+// Called by __trapsan_site with its saved block (sites.h's SavedSlot order).
+__attribute__((visibility("hidden"))) void __trapsan_site_slow(
+    uint64_t* saved) {
+  const uintptr_t pc = saved[kSlotReturn];
+  Site site;
+  if (!FindSite(pc, &site)) {
+    // No metadata (should not happen): refill the countdown, sample nothing.
+    SampleAccess(nullptr, 0, false, pc, 0);
+    return;
+  }
+  const bool in_register = (site.flags & kSiteCountdownInRegister) != 0;
+  uint64_t* countdown_reg =
+      in_register ? &saved[site.operand_slot[0]] : nullptr;
+  const int32_t left = in_register ? static_cast<int32_t>(*countdown_reg)
+                                   : Countdown();
+  // The access at which the countdown crossed zero.
+  const unsigned n = site.accesses;
+  unsigned index = n - 1;
+  if (left <= 0) {
+    index = n - 1 - static_cast<unsigned>(
+                        (0u - static_cast<uint32_t>(left)) % n);
+  }
+  const SiteAccess& a = site.access[index];
+  const uintptr_t addr =
+      static_cast<uintptr_t>(saved[site.operand_slot[a.base_operand]]) +
+      static_cast<intptr_t>(a.offset);
+  const size_t size = a.size_operand == kNoOperand
+                          ? a.size
+                          : static_cast<size_t>(
+                                saved[site.operand_slot[a.size_operand]]);
+  SampleAccess(reinterpret_cast<const volatile void*>(addr), size,
+               a.is_write != 0, pc, 0, a.line);
+  if (in_register) *countdown_reg = static_cast<uint32_t>(Countdown());
+}
+
+}  // extern "C"

@@ -1,0 +1,63 @@
+// Instrumented sites: the compiler plugin's inline fast path calls
+// __trapsan_site (site_stub.S) when a countdown runs out; the site's metadata,
+// an ELF note ("trapsan", in a PT_NOTE segment), says where the accesses'
+// addresses are: which saved register holds each base, plus a constant
+// offset. The note layout is the ABI between compiler-plugin/TrapsanPass.cpp
+// and this file; docs/compiler-plugin.md describes it.
+#ifndef TRAPSAN_RUNTIME_LINUX_SITES_H_
+#define TRAPSAN_RUNTIME_LINUX_SITES_H_
+
+#include <cstdint>
+
+namespace trapsan {
+
+// Note: name "trapsan", type kSiteNoteType, desc:
+//   int32  site - &this field    (the return address of the call)
+//   uint8  version (kSiteVersion), flags (kSiteCountdownInRegister),
+//          accesses, operands
+//   accesses x { int32 offset; uint32 size; uint32 line;
+//                uint8 base_operand, size_operand (kNoOperand: `size` holds),
+//                is_write, 0 }
+//   operands x NUL-terminated AT&T register name ("%rax", "%r12d")
+inline constexpr uint32_t kSiteNoteType = 0x54534e01;
+inline constexpr uint8_t kSiteVersion = 1;
+inline constexpr uint8_t kSiteCountdownInRegister = 1;  // operand 0
+inline constexpr uint8_t kNoOperand = 0xff;
+inline constexpr int kMaxSiteOperands = 16;
+
+struct SiteAccess {
+  int32_t offset;
+  uint32_t size;
+  uint32_t line;
+  uint8_t base_operand, size_operand, is_write, reserved;
+};
+static_assert(sizeof(SiteAccess) == 16, "note layout");
+
+// The slots of __trapsan_site's saved block, and the one an AT&T register
+// name ("%rax", "%eax", "%r9d") is saved in; -1 if none.
+enum SavedSlot : int {
+  kSlotR15, kSlotR14, kSlotR13, kSlotR12, kSlotR11, kSlotR10, kSlotR9,
+  kSlotR8, kSlotRdi, kSlotRsi, kSlotRbx, kSlotRdx, kSlotRcx, kSlotRax,
+  kSlotFlags, kSlotRbp, kSlotReturn, kSavedSlots
+};
+int SavedSlotOfRegister(const char* name);
+
+// A site as parsed from its note.
+struct Site {
+  uintptr_t pc = 0;  // the return address of its call
+  uint8_t flags = 0;
+  uint8_t accesses = 0;
+  const SiteAccess* access = nullptr;  // in the note (mapped read-only)
+  int8_t operand_slot[kMaxSiteOperands];
+};
+
+// Parses one note's desc; false if malformed or of another version.
+bool ParseSiteNote(const uint8_t* desc, uint32_t size, Site* out);
+
+// The site whose call returns to `pc`, from the notes of every loaded
+// object (rescanned when objects were loaded since the last scan).
+bool FindSite(uintptr_t pc, Site* out);
+
+}  // namespace trapsan
+
+#endif  // TRAPSAN_RUNTIME_LINUX_SITES_H_
