@@ -11,6 +11,7 @@
 // or opt-14 -load-pass-plugin=TrapsanPlugin.so -passes=trapsan.
 // docs/compiler-plugin.md says what is instrumented and what is skipped.
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/PostOrderIterator.h"
 #include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringRef.h"
@@ -49,7 +50,7 @@ namespace {
 constexpr char kCountdownName[] = "__trapsan_countdown";
 // The site note's layout: runtime/linux/sites.h.
 constexpr uint32_t kSiteNoteType = 0x54534e01;
-constexpr unsigned kSiteVersion = 1;
+constexpr unsigned kSiteVersion = 2;
 constexpr unsigned kSiteCountdownInRegister = 1;
 constexpr char kNoInstrumentAnnotation[] = "trapsan_no_instrument";
 constexpr char kInstrumentedFlag[] = "trapsan.instrumented";
@@ -154,19 +155,12 @@ class Instrumenter {
     bool is_write;
   };
 
-  GlobalVariable* Countdown() {
-    if (countdown_ != nullptr) return countdown_;
-    Type* i32 = Type::getInt32Ty(ctx_);
-    GlobalVariable* g = m_.getNamedGlobal(kCountdownName);
-    if (g == nullptr) {
-      g = new GlobalVariable(m_, i32, /*isConstant=*/false,
-                             GlobalValue::ExternalLinkage, nullptr,
-                             kCountdownName, nullptr,
-                             GlobalValue::InitialExecTLSModel);
-    }
-    g->setThreadLocalMode(GlobalValue::InitialExecTLSModel);
-    countdown_ = g;
-    return g;
+  // The countdown's address as a %fs-relative pointer (address space 257
+  // is %fs on x86-64): no GOT load besides TlsOffset's.
+  Value* CountdownPointer(IRBuilder<>& b, Function& f) {
+    return b.CreateIntToPtr(
+        TlsOffset(f), PointerType::get(Type::getInt32Ty(ctx_), 257),
+        "trapsan.cd.addr");
   }
 
   // Whether an access to `addr` can race at all.
@@ -314,33 +308,79 @@ class Instrumenter {
     // Segments: the accesses of a block between two synchronization points
     // (calls, atomics, fences), updated and sampled together just before the
     // next one, while they are still unsynchronized with other threads.
-    // Single-block loops without any are done last (their entering blocks
-    // have their own updates in place by then).
     struct Segment {
-      size_t begin, end;  // in `accesses`
-      Instruction* at;
+      SmallVector<Access, 8> accesses;
+      Instruction* at;  // the sync point or terminator the site goes before
       bool promote;
     };
-    SmallVector<Segment, 16> segments;
+    std::vector<Segment> segments;
+    DenseMap<BasicBlock*, unsigned> leading, trailing;  // -> segment index
     size_t next = 0;
     for (BasicBlock& bb : f) {
       const bool promote = IsPromotableSelfLoop(bb);
       size_t begin = next;
+      bool first = true;
       for (Instruction& inst : bb) {
         // Accesses were collected in instruction order. (A memintrinsic is
         // an access, not a sync point.)
         while (next < accesses.size() && accesses[next].inst == &inst) ++next;
         if (!inst.isTerminator() && !IsSyncPoint(inst)) continue;
-        if (next > begin) segments.push_back({begin, next, &inst, promote});
+        if (next > begin || (first && !promote)) {
+          // (An empty leading segment is kept: accesses may move into it.)
+          if (first) leading[&bb] = segments.size();
+          if (inst.isTerminator()) trailing[&bb] = segments.size();
+          segments.push_back(
+              {SmallVector<Access, 8>(accesses.begin() + begin,
+                                      accesses.begin() + next),
+               &inst, promote});
+        }
+        first = false;
         begin = next;
       }
     }
+    // Across blocks: a block's trailing accesses (after its last sync point)
+    // move into its successors' leading segments when each successor is
+    // entered only from it, so that every path still counts them once. A
+    // successor without accesses of its own takes them only when it is the
+    // only one (else a site would become two). In reverse post-order, so
+    // they keep moving down straight-line code and diamonds.
+    ReversePostOrderTraversal<Function*> rpo(&f);
+    for (BasicBlock* bb : rpo) {
+      auto t = trailing.find(bb);
+      if (t == trailing.end()) continue;
+      Segment& tail = segments[t->second];
+      if (tail.accesses.empty() || tail.promote) continue;
+      Instruction* term = bb->getTerminator();
+      if (IsSyncPoint(*term)) continue;  // an invoke that may synchronize
+      SmallVector<BasicBlock*, 4> succs;
+      if (auto* invoke = dyn_cast<InvokeInst>(term)) {
+        // (A non-sync call: if it throws, the accesses go uncounted.)
+        succs.push_back(invoke->getNormalDest());
+      } else if (isa<BranchInst>(term) || isa<SwitchInst>(term)) {
+        succs.append(succ_begin(bb), succ_end(bb));
+      } else {
+        continue;
+      }
+      bool movable = !succs.empty();
+      for (BasicBlock* s : succs) {
+        if (s == bb || s->getSinglePredecessor() != bb || s->isEHPad() ||
+            !leading.count(s) || segments[leading[s]].promote ||
+            (succs.size() > 1 && segments[leading[s]].accesses.empty()))
+          movable = false;
+      }
+      if (!movable) continue;
+      for (BasicBlock* s : succs) {
+        Segment& head = segments[leading[s]];
+        head.accesses.insert(head.accesses.begin(), tail.accesses.begin(),
+                             tail.accesses.end());
+      }
+      tail.accesses.clear();
+    }
+    // Single-block loops last: their entering blocks' sites are in place.
     for (int pass = 0; pass < 2; ++pass)
       for (const Segment& s : segments)
-        if (s.promote == (pass == 1))
-          InstrumentSegment(s.at, ArrayRef<Access>(accesses).slice(
-                                      s.begin, s.end - s.begin),
-                            s.promote);
+        if (s.promote == (pass == 1) && !s.accesses.empty())
+          InstrumentSegment(s.at, s.accesses, s.promote);
     return !accesses.empty();
   }
 
@@ -364,7 +404,40 @@ class Instrumenter {
           return intrinsic->mayHaveSideEffects();
       }
     }
+    // Functions that cannot order other threads' accesses: no memory
+    // access at all, nosync, or a known allocation or pure library function.
+    // (Not free/delete/realloc: memory they release may be handed to
+    // another thread at once.)
+    if (call->isInlineAsm()) return true;
+    if (call->doesNotAccessMemory() || call->hasFnAttr(Attribute::NoSync))
+      return false;
+    if (const Function* callee = call->getCalledFunction())
+      return !IsNonSyncLibraryFunction(callee->getName());
     return true;
+  }
+
+  static bool IsNonSyncLibraryFunction(StringRef name) {
+    static const StringRef kNames[] = {
+        // Allocation: fresh memory, no release.
+        "malloc", "calloc", "aligned_alloc", "memalign", "posix_memalign",
+        "valloc", "pvalloc", "_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t",
+        "_ZnamRKSt9nothrow_t", "_ZnwmSt11align_val_t", "_ZnamSt11align_val_t",
+        "_ZnwmSt11align_val_tRKSt9nothrow_t",
+        "_ZnamSt11align_val_tRKSt9nothrow_t",
+        // Strings and numbers.
+        "strlen", "strnlen", "strcmp", "strncmp", "memcmp", "bcmp", "strchr",
+        "strrchr", "memchr", "strtol", "strtoul", "strtoll", "strtoull",
+        "strtod", "strtof", "strtold", "atoi", "atol", "atoll", "atof",
+        // libm (errno at most).
+        "sqrt", "sqrtf", "cbrt", "cbrtf", "exp", "expf", "exp2", "exp2f",
+        "log", "logf", "log2", "log2f", "log10", "log10f", "pow", "powf",
+        "sin", "sinf", "cos", "cosf", "tan", "tanf", "asin", "asinf", "acos",
+        "acosf", "atan", "atanf", "atan2", "atan2f", "sinh", "cosh", "tanh",
+        "hypot", "hypotf", "fmod", "fmodf", "floor", "ceil", "round", "trunc",
+        "fabs", "fmin", "fmax", "ldexp", "frexp"};
+    for (StringRef n : kNames)
+      if (name == n) return true;
+    return false;
   }
 
   // A single-block loop (the block branches back to itself) with no sync
@@ -466,13 +539,34 @@ class Instrumenter {
       constraints = "r";
       first_value = 1;
     }
+    // How each value reaches the runtime: a register ("r"); a stack slot as
+    // a frame-relative memory operand ("*m", printed "-40(%rbp)": no
+    // register, no lea); a global of this object as a symbol ("i", emitted
+    // PC-relative into the note). The note names each: 'r' + the printed
+    // operand, or 'g' + a 32-bit PC-relative address.
     DenseMap<Value*, unsigned> operand_of;
+    SmallVector<char, 8> kinds(first_value, 'r');
+    SmallVector<std::pair<unsigned, Type*>, 4> element_types;  // arg, type
     auto operand = [&](Value* v) {
       auto it = operand_of.find(v);
       if (it != operand_of.end()) return it->second;
       unsigned index = first_value + (inputs.size() - 1);
+      char kind = 'r';
+      auto* alloca = dyn_cast<AllocaInst>(v);
+      auto* global = dyn_cast<GlobalVariable>(v);
+      if (alloca != nullptr && alloca->isStaticAlloca()) {
+        constraints += ",*m";
+        element_types.push_back({static_cast<unsigned>(inputs.size()),
+                                 alloca->getAllocatedType()});
+      } else if (global != nullptr && global->isDSOLocal() &&
+                 !global->isThreadLocal()) {
+        constraints += ",i";
+        kind = 'g';
+      } else {
+        constraints += ",r";
+      }
       inputs.push_back(v);
-      constraints += ",r";
+      kinds.push_back(kind);
       operand_of[v] = index;
       return index;
     };
@@ -522,7 +616,13 @@ class Instrumenter {
        << (promote ? kSiteCountdownInRegister : 0u) << ", " << n
        << ", " << operands << "\n"
        << ts.str();
-    for (unsigned i = 0; i < operands; ++i) os << ".asciz \"$" << i << "\"\n";
+    for (unsigned i = 0; i < operands; ++i) {
+      if (kinds[i] == 'g') {
+        os << ".byte 'g'\n.long ${" << i << ":c} - .\n";
+      } else {
+        os << ".byte 'r'\n.asciz \"$" << i << "\"\n";
+      }
+    }
     os << "4:\n.balign 4\n.popsection\n1:";
     constraints += ",~{cc},~{memory},~{dirflag},~{fpsr},~{flags}";
 
@@ -539,6 +639,9 @@ class Instrumenter {
                                      /*hasSideEffects=*/true);
     CallInst* call = b.CreateCall(type, asm_, inputs);
     call->setDebugLoc(hot_loc);
+    for (const auto& [arg, element] : element_types)
+      call->addParamAttr(arg, Attribute::get(ctx_, Attribute::ElementType,
+                                             element));
     if (promote) PromotedNext(bb, call, hot_loc);
   }
 
@@ -564,7 +667,6 @@ class Instrumenter {
     auto it = promoted_.find(&bb);
     if (it != promoted_.end()) return it->second.current;
     Type* i32 = Type::getInt32Ty(ctx_);
-    Value* countdown_addr = Countdown();
     IRBuilder<> head(&bb, bb.begin());
     head.SetCurrentDebugLocation(loc);
     PHINode* phi = head.CreatePHI(i32, 2, "trapsan.cd");
@@ -575,7 +677,8 @@ class Instrumenter {
       if (v == nullptr) {
         IRBuilder<> pb(pred->getTerminator());
         pb.SetCurrentDebugLocation(loc);
-        v = pb.CreateLoad(i32, countdown_addr, "trapsan.cd.entry");
+        v = pb.CreateLoad(i32, CountdownPointer(pb, *bb.getParent()),
+                          "trapsan.cd.entry");
       }
       phi->addIncoming(v, pred);
     }
@@ -600,7 +703,7 @@ class Instrumenter {
     BasicBlock* exit_edge = SplitEdge(&bb, exit);
     IRBuilder<> eb(exit_edge->getTerminator());
     eb.SetCurrentDebugLocation(loc);
-    p.exit_store = eb.CreateStore(next, Countdown());
+    p.exit_store = eb.CreateStore(next, CountdownPointer(eb, *bb.getParent()));
     p.phi->addIncoming(next, &bb);
   }
 
@@ -613,7 +716,6 @@ class Instrumenter {
   Module& m_;
   LLVMContext& ctx_;
   const DataLayout& dl_;
-  GlobalVariable* countdown_ = nullptr;
   Value* tls_offset_ = nullptr;
   const Function* tls_offset_fn_ = nullptr;
   struct Promoted {

@@ -1,6 +1,7 @@
 #include "sites.h"
 
 #include <cpuid.h>
+#include <cstdlib>
 #include <elf.h>
 #include <link.h>
 
@@ -95,6 +96,35 @@ int SavedSlotOfRegister(const char* name) {
   return -1;
 }
 
+bool ParseSiteOperand(const char* text, SiteOperand* out) {
+  *out = SiteOperand();
+  if (text[0] == '%') {
+    out->slot = static_cast<int8_t>(SavedSlotOfRegister(text));
+    out->register_only = true;
+    return out->slot >= 0;
+  }
+  // [-]digits(%reg)
+  char* end = nullptr;
+  long disp = 0;
+  if (text[0] != '(') {
+    disp = std::strtol(text, &end, 10);
+    if (end == text) return false;
+    text = end;
+  }
+  if (text[0] != '(') return false;
+  const char* close = std::strchr(text, ')');
+  if (close == nullptr || close[1] != '\0') return false;
+  char reg[8] = {};
+  size_t len = static_cast<size_t>(close - text - 1);
+  if (len == 0 || len >= sizeof reg) return false;
+  std::memcpy(reg, text + 1, len);
+  int slot = std::strcmp(reg, "%rsp") == 0 ? kSlotRsp : SavedSlotOfRegister(reg);
+  if (slot < 0) return false;
+  out->slot = static_cast<int8_t>(slot);
+  out->add = disp;
+  return true;
+}
+
 bool ParseSiteNote(const uint8_t* desc, uint32_t size, Site* out) {
   if (size < 8) return false;
   int32_t rel;
@@ -109,27 +139,40 @@ bool ParseSiteNote(const uint8_t* desc, uint32_t size, Site* out) {
   const size_t table = 8 + size_t{site.accesses} * sizeof(SiteAccess);
   if (table > size) return false;
   site.access = reinterpret_cast<const SiteAccess*>(desc + 8);
-  const char* names = reinterpret_cast<const char*>(desc + table);
-  const char* names_end = reinterpret_cast<const char*>(desc + size);
-  std::memset(site.operand_slot, -1, sizeof site.operand_slot);
+  const uint8_t* p = desc + table;
+  const uint8_t* end = desc + size;
+  bool valid[kMaxSiteOperands] = {};
   for (unsigned i = 0; i < operands; ++i) {
-    const char* nul = static_cast<const char*>(
-        std::memchr(names, '\0', static_cast<size_t>(names_end - names)));
-    if (nul == nullptr) return false;
-    site.operand_slot[i] = static_cast<int8_t>(SavedSlotOfRegister(names));
-    names = nul + 1;
+    if (p >= end) return false;
+    const uint8_t kind = *p++;
+    if (kind == 'g') {
+      if (end - p < 4) return false;
+      std::memcpy(&rel, p, sizeof rel);
+      site.operand[i].add = static_cast<intptr_t>(
+          reinterpret_cast<uintptr_t>(p) + static_cast<intptr_t>(rel));
+      valid[i] = true;
+      p += 4;
+    } else if (kind == 'r') {
+      const uint8_t* nul = static_cast<const uint8_t*>(
+          std::memchr(p, '\0', static_cast<size_t>(end - p)));
+      if (nul == nullptr) return false;
+      valid[i] = ParseSiteOperand(reinterpret_cast<const char*>(p),
+                                  &site.operand[i]);
+      p = nul + 1;
+    } else {
+      return false;
+    }
   }
-  // Every operand an access names must be a known register.
+  // Every operand an access names must be understood.
   for (unsigned i = 0; i < site.accesses; ++i) {
     const SiteAccess& a = site.access[i];
-    if (a.base_operand >= operands || site.operand_slot[a.base_operand] < 0)
-      return false;
+    if (a.base_operand >= operands || !valid[a.base_operand]) return false;
     if (a.size_operand != kNoOperand &&
-        (a.size_operand >= operands || site.operand_slot[a.size_operand] < 0))
+        (a.size_operand >= operands || !valid[a.size_operand]))
       return false;
   }
   if ((site.flags & kSiteCountdownInRegister) &&
-      (operands == 0 || site.operand_slot[0] < 0))
+      (operands == 0 || !site.operand[0].register_only))
     return false;
   *out = site;
   return true;
@@ -188,9 +231,18 @@ __attribute__((visibility("hidden"))) void __trapsan_site_slow(
     SampleAccess(nullptr, 0, false, pc, 0);
     return;
   }
+  auto value = [&](const SiteOperand& op) {
+    uintptr_t reg = 0;
+    if (op.slot == kSlotRsp) {
+      reg = reinterpret_cast<uintptr_t>(saved + kSavedSlots);
+    } else if (op.slot != SiteOperand::kNoSlot) {
+      reg = static_cast<uintptr_t>(saved[op.slot]);
+    }
+    return reg + static_cast<uintptr_t>(op.add);
+  };
   const bool in_register = (site.flags & kSiteCountdownInRegister) != 0;
   uint64_t* countdown_reg =
-      in_register ? &saved[site.operand_slot[0]] : nullptr;
+      in_register ? &saved[site.operand[0].slot] : nullptr;
   const int32_t left = in_register ? static_cast<int32_t>(*countdown_reg)
                                    : Countdown();
   // The access at which the countdown crossed zero.
@@ -201,13 +253,12 @@ __attribute__((visibility("hidden"))) void __trapsan_site_slow(
                         (0u - static_cast<uint32_t>(left)) % n);
   }
   const SiteAccess& a = site.access[index];
-  const uintptr_t addr =
-      static_cast<uintptr_t>(saved[site.operand_slot[a.base_operand]]) +
-      static_cast<intptr_t>(a.offset);
+  const uintptr_t addr = value(site.operand[a.base_operand]) +
+                         static_cast<uintptr_t>(static_cast<intptr_t>(a.offset));
   const size_t size = a.size_operand == kNoOperand
                           ? a.size
                           : static_cast<size_t>(
-                                saved[site.operand_slot[a.size_operand]]);
+                                value(site.operand[a.size_operand]));
   SampleAccess(reinterpret_cast<const volatile void*>(addr), size,
                a.is_write != 0, pc, 0, a.line);
   if (in_register) *countdown_reg = static_cast<uint32_t>(Countdown());

@@ -18,9 +18,11 @@ namespace trapsan {
 //   accesses x { int32 offset; uint32 size; uint32 line;
 //                uint8 base_operand, size_operand (kNoOperand: `size` holds),
 //                is_write, 0 }
-//   operands x NUL-terminated AT&T register name ("%rax", "%r12d")
+//   operands x either 'r' + the asm operand as printed, NUL-terminated: a
+//              register ("%rax", "%r12d") or a frame slot ("-40(%rbp)",
+//              "16(%rsp)"); or 'g' + int32 (a global's address - &this field)
 inline constexpr uint32_t kSiteNoteType = 0x54534e01;
-inline constexpr uint8_t kSiteVersion = 1;
+inline constexpr uint8_t kSiteVersion = 2;
 inline constexpr uint8_t kSiteCountdownInRegister = 1;  // operand 0
 inline constexpr uint8_t kNoOperand = 0xff;
 inline constexpr int kMaxSiteOperands = 16;
@@ -33,14 +35,25 @@ struct SiteAccess {
 };
 static_assert(sizeof(SiteAccess) == 16, "note layout");
 
-// The slots of __trapsan_site's saved block, and the one an AT&T register
-// name ("%rax", "%eax", "%r9d") is saved in; -1 if none.
+// The slots of __trapsan_site's saved block; kSlotRsp is not saved (the
+// site's stack pointer is just above the block).
 enum SavedSlot : int {
   kSlotR15, kSlotR14, kSlotR13, kSlotR12, kSlotR11, kSlotR10, kSlotR9,
   kSlotR8, kSlotRdi, kSlotRsi, kSlotRbx, kSlotRdx, kSlotRcx, kSlotRax,
-  kSlotFlags, kSlotRbp, kSlotReturn, kSavedSlots
+  kSlotFlags, kSlotRbp, kSlotReturn, kSavedSlots, kSlotRsp = kSavedSlots
 };
+// The slot of an AT&T register name ("%rax", "%eax", "%r9d"); -1 if none.
 int SavedSlotOfRegister(const char* name);
+
+// An operand's value: the register in `slot` (kNoSlot: none) plus `add`.
+struct SiteOperand {
+  static constexpr int8_t kNoSlot = -1;
+  int8_t slot = kNoSlot;
+  intptr_t add = 0;
+  bool register_only = false;  // a bare register (may be rewritten)
+};
+// Parses a printed operand: "%reg" or "[disp](%reg)".
+bool ParseSiteOperand(const char* text, SiteOperand* out);
 
 // A site as parsed from its note.
 struct Site {
@@ -48,7 +61,7 @@ struct Site {
   uint8_t flags = 0;
   uint8_t accesses = 0;
   const SiteAccess* access = nullptr;  // in the note (mapped read-only)
-  int8_t operand_slot[kMaxSiteOperands];
+  SiteOperand operand[kMaxSiteOperands];
 };
 
 // Parses one note's desc; false if malformed or of another version.
