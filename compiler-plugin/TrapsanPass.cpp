@@ -15,7 +15,9 @@
 #include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringRef.h"
+#include "llvm/Analysis/AliasAnalysis.h"
 #include "llvm/Analysis/CaptureTracking.h"
+#include "llvm/IR/Dominators.h"
 #include "llvm/Analysis/ValueTracking.h"
 #include "llvm/Config/llvm-config.h"
 #include "llvm/IR/CFG.h"
@@ -50,7 +52,8 @@ namespace {
 constexpr char kCountdownName[] = "__trapsan_countdown";
 // The site note's layout: runtime/linux/sites.h.
 constexpr uint32_t kSiteNoteType = 0x54534e01;
-constexpr unsigned kSiteVersion = 2;
+constexpr unsigned kSiteVersion = 3;
+constexpr unsigned kNoOperandIndex = 0xff;
 constexpr unsigned kSiteCountdownInRegister = 1;
 constexpr char kNoInstrumentAnnotation[] = "trapsan_no_instrument";
 constexpr char kInstrumentedFlag[] = "trapsan.instrumented";
@@ -165,7 +168,7 @@ class Instrumenter {
 
   // Whether an access to `addr` can race at all.
   enum class Verdict { kInstrument, kLocal, kConstant, kOther };
-  Verdict Classify(Value* addr) {
+  Verdict Classify(Value* addr, const Instruction* at) {
     auto* type = dyn_cast<PointerType>(addr->getType());
     if (type == nullptr || type->getAddressSpace() != 0) return Verdict::kOther;
     if (addr->isSwiftError()) return Verdict::kOther;
@@ -179,14 +182,23 @@ class Instrumenter {
           g->getName().startswith("__llvm_profile"))
         return Verdict::kOther;
     }
-    if (auto* alloca = dyn_cast<AllocaInst>(base)) {
-      auto it = alloca_escapes_.find(alloca);
-      if (it == alloca_escapes_.end()) {
-        bool escapes = PointerMayBeCaptured(alloca, /*ReturnCaptures=*/true,
+    if (isa<AllocaInst>(base) || isNoAliasCall(base)) {
+      // A stack slot, or memory fresh from an allocation function: no other
+      // thread can reach it before its address escapes. Not at all...
+      auto it = escapes_.find(base);
+      if (it == escapes_.end()) {
+        bool escapes = PointerMayBeCaptured(base, /*ReturnCaptures=*/true,
                                             /*StoreCaptures=*/true);
-        it = alloca_escapes_.insert({alloca, escapes}).first;
+        it = escapes_.insert({base, escapes}).first;
       }
       if (!it->second) return Verdict::kLocal;
+      // ... or not yet, at this access (e.g. an object being initialized
+      // before it is passed on).
+      if (!dt_) dt_.emplace(const_cast<Function&>(*at->getFunction()));
+      if (!PointerMayBeCapturedBefore(base, /*ReturnCaptures=*/true,
+                                      /*StoreCaptures=*/true, at, &*dt_,
+                                      /*IncludeI=*/true))
+        return Verdict::kLocal;
     }
     return Verdict::kInstrument;
   }
@@ -247,7 +259,8 @@ class Instrumenter {
   }
 
   bool InstrumentFunction(Function& f) {
-    alloca_escapes_.clear();
+    escapes_.clear();
+    dt_.reset();
     promoted_.clear();
     Type* i64 = Type::getInt64Ty(ctx_);
     SmallVector<Access, 32> accesses;
@@ -263,7 +276,7 @@ class Instrumenter {
         }
         TypeSize size = dl_.getTypeStoreSize(load->getType());
         if (size.isScalable()) { ++counts_.skipped_other; continue; }
-        Verdict v = Classify(load->getPointerOperand());
+        Verdict v = Classify(load->getPointerOperand(), &inst);
         if (v != Verdict::kInstrument) { Count(v); continue; }
         accesses.push_back({load, load->getPointerOperand(),
                             ConstantInt::get(i64, FixedBytes(size)), false});
@@ -273,7 +286,7 @@ class Instrumenter {
         TypeSize size =
             dl_.getTypeStoreSize(store->getValueOperand()->getType());
         if (size.isScalable()) { ++counts_.skipped_other; continue; }
-        Verdict v = Classify(store->getPointerOperand());
+        Verdict v = Classify(store->getPointerOperand(), &inst);
         if (v != Verdict::kInstrument) { Count(v); continue; }
         accesses.push_back({store, store->getPointerOperand(),
                             ConstantInt::get(i64, FixedBytes(size)), true});
@@ -286,7 +299,7 @@ class Instrumenter {
           continue;
         bool any = false;
         if (auto* transfer = dyn_cast<MemTransferInst>(mem)) {
-          Verdict v = Classify(transfer->getRawSource());
+          Verdict v = Classify(transfer->getRawSource(), &inst);
           if (v == Verdict::kInstrument) {
             accesses.push_back({mem, transfer->getRawSource(),
                                 mem->getLength(), false});
@@ -295,7 +308,7 @@ class Instrumenter {
             Count(v);
           }
         }
-        Verdict v = Classify(mem->getRawDest());
+        Verdict v = Classify(mem->getRawDest(), &inst);
         if (v == Verdict::kInstrument) {
           accesses.push_back({mem, mem->getRawDest(), mem->getLength(), true});
           any = true;
@@ -457,6 +470,55 @@ class Instrumenter {
     return true;
   }
 
+  // An access's base pointer and constant offset, as the note gives them.
+  std::pair<Value*, int64_t> BaseOf(const Access& a) {
+    int64_t offset = 0;
+    Value* base = GetPointerBaseWithConstantOffset(a.addr, offset, dl_);
+    if (offset < INT32_MIN || offset > INT32_MAX) return {a.addr, 0};
+    return {base, offset};
+  }
+
+  // The values a site needs in operands for these accesses.
+  void AddOperandValues(ArrayRef<Access> accesses,
+                        SmallPtrSetImpl<Value*>& values) {
+    for (const Access& a : accesses) {
+      values.insert(BaseOf(a).first);
+      if (!isa<ConstantInt>(a.size)) values.insert(a.size);
+    }
+  }
+
+  // At most kMaxOperands values per asm (register pressure).
+  static constexpr unsigned kMaxOperands = 6;
+
+  // A site's accesses on one way in: `n` is the countdown step (its number
+  // of accesses, or more: then the last ones are phantoms, never sampled).
+  struct Variant {
+    SmallVector<Access, 8> accesses;
+    unsigned n;
+  };
+
+  // A plain segment: longer ones are cut into chunks, each its own site.
+  void InstrumentSegment(Instruction* at, ArrayRef<Access> accesses,
+                         bool promote) {
+    size_t begin = 0;
+    while (begin < accesses.size()) {
+      SmallPtrSet<Value*, 8> values;
+      size_t end = begin;
+      while (end < accesses.size()) {
+        SmallPtrSet<Value*, 8> grown = values;
+        AddOperandValues(accesses.slice(end, 1), grown);
+        if (grown.size() > kMaxOperands && end > begin) break;
+        values = std::move(grown);
+        ++end;
+      }
+      Variant v{SmallVector<Access, 8>(accesses.begin() + begin,
+                                       accesses.begin() + end),
+                static_cast<unsigned>(end - begin)};
+      EmitSite(at, v, nullptr, promote);
+      begin = end;
+    }
+  }
+
   // One countdown update per segment, before `at` (its sync point or the
   // block's terminator), after its accesses, as one inline asm:
   //
@@ -474,53 +536,18 @@ class Instrumenter {
   // single-block loop without sync points the countdown is kept in a
   // register (the asm's tied operand): loaded before the loop, stored on
   // exit; the runtime rewrites the saved register when it refills it.
-  void InstrumentSegment(Instruction* at, ArrayRef<Access> accesses,
-                         bool promote) {
-    // At most kMaxOperands values per asm (register pressure): longer
-    // segments are cut into chunks, each its own site.
-    constexpr unsigned kMaxOperands = 6;
-    struct Part {
-      Value* base;
-      int64_t offset;
-    };
-    SmallVector<Part, 16> parts;
-    for (const Access& a : accesses) {
-      int64_t offset = 0;
-      Value* base = GetPointerBaseWithConstantOffset(a.addr, offset, dl_);
-      if (offset < INT32_MIN || offset > INT32_MAX) {
-        base = a.addr;
-        offset = 0;
-      }
-      parts.push_back({base, offset});
-    }
-    size_t begin = 0;
-    while (begin < accesses.size()) {
-      SmallPtrSet<Value*, 8> values;
-      size_t end = begin;
-      while (end < accesses.size()) {
-        SmallPtrSet<Value*, 8> grown = values;
-        grown.insert(parts[end].base);
-        if (!isa<ConstantInt>(accesses[end].size))
-          grown.insert(accesses[end].size);
-        if (grown.size() > kMaxOperands && end > begin) break;
-        values = std::move(grown);
-        ++end;
-      }
-      EmitSite(at, accesses.slice(begin, end - begin),
-               ArrayRef<Part>(parts).slice(begin, end - begin), promote);
-      begin = end;
-    }
-  }
-
-  template <typename PartT>
-  void EmitSite(Instruction* at, ArrayRef<Access> accesses,
-                ArrayRef<PartT> parts, bool promote) {
+  // A join's site may have several variants (the accesses its
+  // predecessors left to it): then N comes in a register, `selector`, a phi
+  // of each way's distinct N, and the runtime picks the variant by it.
+  void EmitSite(Instruction* at, ArrayRef<Variant> variants, Value* selector,
+                bool promote) {
     BasicBlock& bb = *at->getParent();
     Function& f = *bb.getParent();
     Type* i32 = Type::getInt32Ty(ctx_);
     Type* i64 = Type::getInt64Ty(ctx_);
-    const unsigned n = accesses.size();
-    DebugLoc hot_loc = accesses.back().inst->getDebugLoc();
+    DebugLoc hot_loc;
+    for (const Variant& v : variants)
+      if (!v.accesses.empty()) hot_loc = v.accesses.back().inst->getDebugLoc();
     f.addFnAttr(Attribute::NoRedZone);  // the asm calls
 
     // Operand 0: the countdown (a tied register in a promoted loop: $0 out,
@@ -547,6 +574,7 @@ class Instrumenter {
     DenseMap<Value*, unsigned> operand_of;
     SmallVector<char, 8> kinds(first_value, 'r');
     SmallVector<std::pair<unsigned, Type*>, 4> element_types;  // arg, type
+    SmallPtrSet<Value*, 4> sizes;
     auto operand = [&](Value* v) {
       auto it = operand_of.find(v);
       if (it != operand_of.end()) return it->second;
@@ -570,13 +598,18 @@ class Instrumenter {
       operand_of[v] = index;
       return index;
     };
+    const unsigned selector_operand =
+        selector != nullptr ? operand(selector) : kNoOperandIndex;
 
     std::string text;
     raw_string_ostream os(text);
+    std::string step = selector != nullptr
+                           ? "$" + std::to_string(selector_operand)
+                           : "$$" + std::to_string(variants[0].n);
     if (promote) {
-      os << "subl $$" << n << ", $0\n";
+      os << "subl " << step << ", $0\n";
     } else {
-      os << "subl $$" << n << ", %fs:($0)\n";
+      os << "subl " << step << ", %fs:($0)\n";
     }
     os << "jg 1f\ncall __trapsan_site\n2:\n";
     os << ".pushsection .note.trapsan,";
@@ -587,35 +620,45 @@ class Instrumenter {
     }
     os << ".balign 4\n.long 8, 4f - 3f, " << kSiteNoteType
        << "\n.asciz \"trapsan\"\n3:\n.long 2b - .\n";
-    std::string table;
+    std::string table;  // the variants (the accesses follow)
     raw_string_ostream ts(table);
-    for (unsigned i = 0; i < n; ++i) {
-      const Access& a = accesses[i];
-      unsigned base = operand(parts[i].base);
-      unsigned size_operand = 0xff;
-      uint64_t size = 0;
-      if (auto* c = dyn_cast<ConstantInt>(a.size)) {
-        size = std::min<uint64_t>(c->getZExtValue(), UINT32_MAX);
-      } else {
-        size_operand = operand(a.size);
+    std::string access_table;
+    raw_string_ostream at_os(access_table);
+    unsigned total = 0;
+    for (const Variant& v : variants) {
+      ts << ".long " << v.n << "\n.short " << total << ", "
+         << v.accesses.size() << "\n";
+      for (const Access& a : v.accesses) {
+        auto [base_value, offset] = BaseOf(a);
+        unsigned base = operand(base_value);
+        unsigned size_operand = kNoOperandIndex;
+        uint64_t size = 0;
+        if (auto* c = dyn_cast<ConstantInt>(a.size)) {
+          size = std::min<uint64_t>(c->getZExtValue(), UINT32_MAX);
+        } else {
+          size_operand = operand(a.size);
+          sizes.insert(a.size);
+        }
+        // The line, when the site's own location (the last access's) is in
+        // the same function and inlining context; else the site's line holds.
+        unsigned line = 0;
+        const DebugLoc& loc = a.inst->getDebugLoc();
+        if (loc && hot_loc && loc->getScope()->getSubprogram() ==
+                                  hot_loc->getScope()->getSubprogram() &&
+            loc->getInlinedAt() == hot_loc->getInlinedAt())
+          line = loc.getLine();
+        at_os << ".long " << offset << ", " << size << ", " << line
+              << "\n.byte " << base << ", " << size_operand << ", "
+              << (a.is_write ? 1 : 0) << ", 0\n";
+        ++total;
       }
-      // The line, when the site's own location (the last access's) is in
-      // the same function and inlining context; else the site's line holds.
-      unsigned line = 0;
-      const DebugLoc& loc = a.inst->getDebugLoc();
-      if (loc && hot_loc && loc->getScope()->getSubprogram() ==
-                                hot_loc->getScope()->getSubprogram() &&
-          loc->getInlinedAt() == hot_loc->getInlinedAt())
-        line = loc.getLine();
-      ts << ".long " << parts[i].offset << ", " << size << ", " << line
-         << "\n.byte " << base << ", " << size_operand << ", "
-         << (a.is_write ? 1 : 0) << ", 0\n";
     }
     const unsigned operands = first_value + (inputs.size() - 1);
     os << ".byte " << kSiteVersion << ", "
-       << (promote ? kSiteCountdownInRegister : 0u) << ", " << n
-       << ", " << operands << "\n"
-       << ts.str();
+       << (promote ? kSiteCountdownInRegister : 0u) << ", "
+       << variants.size() << ", " << operands << ", " << selector_operand
+       << ", 0\n.short " << total << "\n"
+       << ts.str() << at_os.str();
     for (unsigned i = 0; i < operands; ++i) {
       if (kinds[i] == 'g') {
         os << ".byte 'g'\n.long ${" << i << ":c} - .\n";
@@ -628,8 +671,7 @@ class Instrumenter {
 
     // Sizes go in as 64-bit registers.
     for (Value*& v : inputs) {
-      if (v->getType()->isIntegerTy() && v != inputs.front())
-        v = b.CreateZExtOrTrunc(v, i64);
+      if (sizes.count(v) != 0) v = b.CreateZExtOrTrunc(v, i64);
     }
     SmallVector<Type*, 8> types;
     for (Value* v : inputs) types.push_back(v->getType());
@@ -724,7 +766,8 @@ class Instrumenter {
     StoreInst* exit_store;
   };
   DenseMap<BasicBlock*, Promoted> promoted_;
-  DenseMap<const AllocaInst*, bool> alloca_escapes_;
+  DenseMap<const Value*, bool> escapes_;
+  Optional<DominatorTree> dt_;
   Counts counts_;
 };
 

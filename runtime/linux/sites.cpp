@@ -126,19 +126,32 @@ bool ParseSiteOperand(const char* text, SiteOperand* out) {
 }
 
 bool ParseSiteNote(const uint8_t* desc, uint32_t size, Site* out) {
-  if (size < 8) return false;
+  constexpr size_t kHeader = 12;
+  if (size < kHeader) return false;
   int32_t rel;
   std::memcpy(&rel, desc, sizeof rel);
   Site site;
   site.pc = reinterpret_cast<uintptr_t>(desc) + static_cast<intptr_t>(rel);
   if (desc[4] != kSiteVersion) return false;
   site.flags = desc[5];
-  site.accesses = desc[6];
+  site.variants = desc[6];
   const unsigned operands = desc[7];
-  if (site.accesses == 0 || operands > kMaxSiteOperands) return false;
-  const size_t table = 8 + size_t{site.accesses} * sizeof(SiteAccess);
+  site.selector = desc[8];
+  uint16_t accesses;
+  std::memcpy(&accesses, desc + 10, sizeof accesses);
+  if (site.variants == 0 || operands > kMaxSiteOperands) return false;
+  if ((site.variants > 1) != (site.selector != kNoOperand)) return false;
+  const size_t table = kHeader + size_t{site.variants} * sizeof(SiteVariant) +
+                       size_t{accesses} * sizeof(SiteAccess);
   if (table > size) return false;
-  site.access = reinterpret_cast<const SiteAccess*>(desc + 8);
+  site.variant = reinterpret_cast<const SiteVariant*>(desc + kHeader);
+  site.access = reinterpret_cast<const SiteAccess*>(
+      desc + kHeader + size_t{site.variants} * sizeof(SiteVariant));
+  for (unsigned v = 0; v < site.variants; ++v) {
+    const SiteVariant& var = site.variant[v];
+    if (size_t{var.first} + var.count > accesses || var.count > var.n)
+      return false;
+  }
   const uint8_t* p = desc + table;
   const uint8_t* end = desc + size;
   bool valid[kMaxSiteOperands] = {};
@@ -164,7 +177,10 @@ bool ParseSiteNote(const uint8_t* desc, uint32_t size, Site* out) {
     }
   }
   // Every operand an access names must be understood.
-  for (unsigned i = 0; i < site.accesses; ++i) {
+  if (site.selector != kNoOperand &&
+      (site.selector >= operands || !valid[site.selector]))
+    return false;
+  for (unsigned i = 0; i < accesses; ++i) {
     const SiteAccess& a = site.access[i];
     if (a.base_operand >= operands || !valid[a.base_operand]) return false;
     if (a.size_operand != kNoOperand &&
@@ -245,13 +261,29 @@ __attribute__((visibility("hidden"))) void __trapsan_site_slow(
       in_register ? &saved[site.operand[0].slot] : nullptr;
   const int32_t left = in_register ? static_cast<int32_t>(*countdown_reg)
                                    : Countdown();
+  // The way in (a join's variant): by the step it took.
+  const SiteVariant* variant = &site.variant[0];
+  if (site.selector != kNoOperand) {
+    const uint32_t step = static_cast<uint32_t>(value(site.operand[site.selector]));
+    variant = nullptr;
+    for (unsigned v = 0; v < site.variants; ++v) {
+      if (site.variant[v].n == step) variant = &site.variant[v];
+    }
+  }
   // The access at which the countdown crossed zero.
-  const unsigned n = site.accesses;
+  const unsigned n = variant != nullptr ? variant->n : 0;
   unsigned index = n - 1;
-  if (left <= 0) {
+  if (n != 0 && left <= 0) {
     index = n - 1 - static_cast<unsigned>(
                         (0u - static_cast<uint32_t>(left)) % n);
   }
+  if (n == 0 || index >= variant->count) {
+    // A phantom step (or an unknown way in): refill, sample nothing.
+    SampleAccess(nullptr, 0, false, pc, 0);
+    if (in_register) *countdown_reg = static_cast<uint32_t>(Countdown());
+    return;
+  }
+  index += variant->first;
   const SiteAccess& a = site.access[index];
   const uintptr_t addr = value(site.operand[a.base_operand]) +
                          static_cast<uintptr_t>(static_cast<intptr_t>(a.offset));

@@ -14,18 +14,30 @@ namespace trapsan {
 // Note: name "trapsan", type kSiteNoteType, desc:
 //   int32  site - &this field    (the return address of the call)
 //   uint8  version (kSiteVersion), flags (kSiteCountdownInRegister),
-//          accesses, operands
+//          variants, operands, selector operand (kNoOperand: one variant), 0
+//   uint16 accesses
+//   variants x { uint32 n (the countdown step); uint16 first, count }
 //   accesses x { int32 offset; uint32 size; uint32 line;
 //                uint8 base_operand, size_operand (kNoOperand: `size` holds),
 //                is_write, 0 }
 //   operands x either 'r' + the asm operand as printed, NUL-terminated: a
 //              register ("%rax", "%r12d") or a frame slot ("-40(%rbp)",
 //              "16(%rsp)"); or 'g' + int32 (a global's address - &this field)
+// A site has one variant, or (a join) one per way in; the selector operand
+// then holds the step taken, which tells the variant. A variant's accesses
+// are `count` from `first`; steps past `count` are phantoms (padding that
+// keeps the variants' steps distinct) and sample nothing.
 inline constexpr uint32_t kSiteNoteType = 0x54534e01;
-inline constexpr uint8_t kSiteVersion = 2;
+inline constexpr uint8_t kSiteVersion = 3;
 inline constexpr uint8_t kSiteCountdownInRegister = 1;  // operand 0
 inline constexpr uint8_t kNoOperand = 0xff;
 inline constexpr int kMaxSiteOperands = 16;
+
+struct SiteVariant {
+  uint32_t n;
+  uint16_t first, count;
+};
+static_assert(sizeof(SiteVariant) == 8, "note layout");
 
 struct SiteAccess {
   int32_t offset;
@@ -59,8 +71,10 @@ bool ParseSiteOperand(const char* text, SiteOperand* out);
 struct Site {
   uintptr_t pc = 0;  // the return address of its call
   uint8_t flags = 0;
-  uint8_t accesses = 0;
-  const SiteAccess* access = nullptr;  // in the note (mapped read-only)
+  uint8_t variants = 0;
+  uint8_t selector = kNoOperand;
+  const SiteVariant* variant = nullptr;  // in the note (mapped read-only)
+  const SiteAccess* access = nullptr;
   SiteOperand operand[kMaxSiteOperands];
 };
 

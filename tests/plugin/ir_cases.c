@@ -43,7 +43,7 @@ long local_only(long n) {
   return acc[0] + acc[1] + acc[2] + acc[3];
 }
 
-/* Instrumented: a local whose address escapes. */
+/* Instrumented: a local whose address escapes, from then on. */
 long escaping_local(void) {
   long x = 1;
   sink(&x);
