@@ -321,11 +321,6 @@ class Instrumenter {
     // Segments: the accesses of a block between two synchronization points
     // (calls, atomics, fences), updated and sampled together just before the
     // next one, while they are still unsynchronized with other threads.
-    struct Segment {
-      SmallVector<Access, 8> accesses;
-      Instruction* at;  // the sync point or terminator the site goes before
-      bool promote;
-    };
     std::vector<Segment> segments;
     DenseMap<BasicBlock*, unsigned> leading, trailing;  // -> segment index
     size_t next = 0;
@@ -345,7 +340,7 @@ class Instrumenter {
           segments.push_back(
               {SmallVector<Access, 8>(accesses.begin() + begin,
                                       accesses.begin() + next),
-               &inst, promote});
+               &inst, promote, false});
         }
         first = false;
         begin = next;
@@ -389,12 +384,146 @@ class Instrumenter {
       }
       tail.accesses.clear();
     }
+    // Joins: the trailing accesses of several predecessors become one site
+    // in the join, with a variant per way in; each predecessor passes the
+    // step of its variant in a register (a phi): ~5 bytes instead of its
+    // own ~13-byte site. A predecessor qualifies when the join is its only
+    // successor or its other successors take its accesses directly, and
+    // the accesses' bases are available in the join. Done when it saves
+    // bytes by that estimate.
+    std::vector<JoinSite> joins;
+    for (BasicBlock* j : rpo) {
+      if (j->getSinglePredecessor() != nullptr || j->isEHPad() ||
+          !leading.count(j) || segments[leading[j]].promote)
+        continue;
+      SmallVector<BasicBlock*, 8> preds;
+      bool ok = true;
+      for (BasicBlock* p : predecessors(j)) {
+        if (!is_contained(preds, p)) preds.push_back(p);
+        Instruction* term = p->getTerminator();
+        if (!isa<BranchInst>(term) && !isa<SwitchInst>(term) &&
+            !isa<InvokeInst>(term))
+          ok = false;
+      }
+      if (!ok || preds.size() < 2 || preds.size() > 16) continue;
+      Segment& head = segments[leading[j]];
+      SmallPtrSet<Value*, 8> values;
+      AddOperandValues(head.accesses, values);
+      SmallVector<BasicBlock*, 8> takers;
+      for (BasicBlock* p : preds) {
+        auto t = trailing.find(p);
+        if (p == j || t == trailing.end()) continue;
+        Segment& tail = segments[t->second];
+        if (tail.accesses.empty() || tail.promote || tail.joined ||
+            &tail == &head || IsSyncPoint(*p->getTerminator()))
+          continue;
+        if (auto* invoke = dyn_cast<InvokeInst>(p->getTerminator());
+            invoke != nullptr && invoke->getNormalDest() != j)
+          continue;
+        bool others_take = true;
+        if (!isa<InvokeInst>(p->getTerminator())) {
+          for (BasicBlock* s : successors(p)) {
+            if (s == j) continue;
+            if (s == p || s->getSinglePredecessor() != p || s->isEHPad() ||
+                !leading.count(s) || segments[leading[s]].promote ||
+                segments[leading[s]].accesses.empty())
+              others_take = false;
+          }
+        }
+        if (!others_take) continue;
+        SmallPtrSet<Value*, 8> grown = values;
+        AddOperandValues(tail.accesses, grown);
+        bool available = grown.size() + 1 <= kMaxOperands;
+        for (Value* v : grown)
+          if (!AvailableIn(v, j)) available = false;
+        if (!available) continue;
+        values = std::move(grown);
+        takers.push_back(p);
+      }
+      const int saved = 13 * static_cast<int>(takers.size()) +
+                        (head.accesses.empty() ? 0 : 13) - 13 -
+                        5 * static_cast<int>(preds.size());
+      if (takers.empty() || saved <= 0) continue;
+      JoinSite join{j, leading[j], {}};
+      for (BasicBlock* p : takers) {
+        Segment& tail = segments[trailing[p]];
+        if (!isa<InvokeInst>(p->getTerminator())) {
+          for (BasicBlock* s : successors(p)) {
+            if (s == j) continue;
+            Segment& other = segments[leading[s]];
+            other.accesses.insert(other.accesses.begin(),
+                                  tail.accesses.begin(), tail.accesses.end());
+          }
+        }
+        join.from.push_back({p, tail.accesses});
+        tail.accesses.clear();
+      }
+      head.joined = true;
+      joins.push_back(std::move(join));
+    }
     // Single-block loops last: their entering blocks' sites are in place.
     for (int pass = 0; pass < 2; ++pass)
       for (const Segment& s : segments)
-        if (s.promote == (pass == 1) && !s.accesses.empty())
+        if (s.promote == (pass == 1) && !s.accesses.empty() && !s.joined)
           InstrumentSegment(s.at, s.accesses, s.promote);
+    for (const JoinSite& join : joins) EmitJoin(join, segments[join.segment]);
     return !accesses.empty();
+  }
+
+  // The accesses of a block between two sync points, and where their site
+  // goes (before `at`, the next sync point or the terminator).
+  struct Segment {
+    SmallVector<Access, 8> accesses;
+    Instruction* at;
+    bool promote;  // a single-block loop's: the countdown in a register
+    bool joined;   // a join's, with variants (a JoinSite)
+  };
+  struct JoinSite {
+    BasicBlock* block;
+    unsigned segment;
+    // Accesses each taking predecessor left (before the join's own).
+    SmallVector<std::pair<BasicBlock*, SmallVector<Access, 8>>, 4> from;
+  };
+
+  // Whether `v` can be an operand of a site in `block`.
+  bool AvailableIn(Value* v, BasicBlock* block) {
+    auto* inst = dyn_cast<Instruction>(v);
+    if (inst == nullptr) return true;  // arguments, constants, globals
+    if (!dt_) dt_.emplace(*block->getParent());
+    return dt_->properlyDominates(inst->getParent(), block);
+  }
+
+  // A join's site: one variant per distinct way in (a predecessor's
+  // accesses, then the join's own), each with a distinct step (padded with
+  // phantoms where two would be equal); the step comes from a phi.
+  void EmitJoin(const JoinSite& join, const Segment& head) {
+    SmallVector<Variant, 4> variants;
+    DenseMap<BasicBlock*, unsigned> step_of;
+    auto add = [&](ArrayRef<Access> before) {
+      SmallVector<Access, 8> all(before.begin(), before.end());
+      all.append(head.accesses.begin(), head.accesses.end());
+      unsigned n = all.size();
+      for (bool clash = true; clash;) {
+        clash = false;
+        for (const Variant& v : variants) clash |= v.n == n;
+        if (clash) ++n;
+      }
+      variants.push_back({std::move(all), n});
+      return n;
+    };
+    const unsigned own = add({});
+    for (const auto& [pred, accesses] : join.from) step_of[pred] = add(accesses);
+    BasicBlock* j = join.block;
+    IRBuilder<> b(j, j->begin());
+    PHINode* step = b.CreatePHI(Type::getInt32Ty(ctx_), 2, "trapsan.step");
+    for (BasicBlock* p : predecessors(j)) {
+      auto it = step_of.find(p);
+      step->addIncoming(
+          ConstantInt::get(Type::getInt32Ty(ctx_),
+                           it != step_of.end() ? it->second : own),
+          p);
+    }
+    EmitSite(head.at, variants, step, /*promote=*/false);
   }
 
   // Where sampling must happen before: after it another thread may be
@@ -545,9 +674,12 @@ class Instrumenter {
     Function& f = *bb.getParent();
     Type* i32 = Type::getInt32Ty(ctx_);
     Type* i64 = Type::getInt64Ty(ctx_);
-    DebugLoc hot_loc;
-    for (const Variant& v : variants)
-      if (!v.accesses.empty()) hot_loc = v.accesses.back().inst->getDebugLoc();
+    DebugLoc hot_loc;  // the first variant's (a join's own accesses) first
+    for (const Variant& v : variants) {
+      if (v.accesses.empty()) continue;
+      hot_loc = v.accesses.back().inst->getDebugLoc();
+      break;
+    }
     f.addFnAttr(Attribute::NoRedZone);  // the asm calls
 
     // Operand 0: the countdown (a tied register in a promoted loop: $0 out,
