@@ -6,6 +6,7 @@
 
 #include "runtime/core/slots.h"
 #include "runtime/core/thread_state.h"
+#include "runtime/linux/sites.h"
 
 using namespace trapsan;
 
@@ -34,6 +35,19 @@ __attribute__((visibility("default"))) uint64_t __trapsan_testonly_armed_cookie(
 // Our SIGTRAPs handled on the calling thread so far.
 __attribute__((visibility("default"))) uint64_t __trapsan_testonly_thread_traps(void) {
   return t_thread.traps_received;
+}
+
+// What the calling thread's last expired instrumented site picked:
+// out = {address, size, is_write, line, expiries, phantom expiries}.
+__attribute__((visibility("default"))) void __trapsan_testonly_last_site_sample(
+    uint64_t out[6]) {
+  const SiteSample& s = LastSiteSample();
+  out[0] = s.addr;
+  out[1] = s.size;
+  out[2] = s.is_write ? 1 : 0;
+  out[3] = s.line;
+  out[4] = s.sites;
+  out[5] = s.phantoms;
 }
 
 }  // extern "C"

@@ -73,7 +73,11 @@ void Rescan(SiteIndex& index, unsigned long long adds) {
   index.adds = adds;
 }
 
+thread_local SiteSample t_last_sample;
+
 }  // namespace
+
+const SiteSample& LastSiteSample() { return t_last_sample; }
 
 int SavedSlotOfRegister(const char* name) {
   if (name[0] == '%') ++name;
@@ -277,7 +281,9 @@ __attribute__((visibility("hidden"))) void __trapsan_site_slow(
     index = n - 1 - static_cast<unsigned>(
                         (0u - static_cast<uint32_t>(left)) % n);
   }
+  ++t_last_sample.sites;
   if (n == 0 || index >= variant->count) {
+    ++t_last_sample.phantoms;
     // A phantom step (or an unknown way in): refill, sample nothing.
     SampleAccess(nullptr, 0, false, pc, 0);
     if (in_register) *countdown_reg = static_cast<uint32_t>(Countdown());
@@ -291,6 +297,10 @@ __attribute__((visibility("hidden"))) void __trapsan_site_slow(
                           ? a.size
                           : static_cast<size_t>(
                                 value(site.operand[a.size_operand]));
+  t_last_sample.addr = addr;
+  t_last_sample.size = size;
+  t_last_sample.line = a.line;
+  t_last_sample.is_write = a.is_write != 0;
   SampleAccess(reinterpret_cast<const volatile void*>(addr), size,
                a.is_write != 0, pc, 0, a.line);
   if (in_register) *countdown_reg = static_cast<uint32_t>(Countdown());

@@ -85,6 +85,18 @@ bool ParseSiteNote(const uint8_t* desc, uint32_t size, Site* out);
 // object (rescanned when objects were loaded since the last scan).
 bool FindSite(uintptr_t pc, Site* out);
 
+// What the calling thread's last expired site picked (for tests): the
+// access's address, size, kind and line; `sites` counts the expiries, and
+// `phantoms` those that picked no access.
+struct SiteSample {
+  uintptr_t addr;
+  uint64_t size;
+  uint32_t line;
+  bool is_write;
+  uint64_t sites, phantoms;
+};
+const SiteSample& LastSiteSample();
+
 }  // namespace trapsan
 
 #endif  // TRAPSAN_RUNTIME_LINUX_SITES_H_

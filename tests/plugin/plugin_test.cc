@@ -55,6 +55,36 @@ TEST_P(PluginRacyTest, ModeCiReportsTheRacyLines) {
 
 INSTANTIATE_TEST_SUITE_P(Levels, PluginRacyTest, ::testing::Values("O0", "O2"));
 
+// The runtime finds each sampled access from the registers the site saved:
+// through a register, a frame slot, a global's address, a memcpy's run-time
+// length, a promoted loop's register countdown and a join's variants
+// (site_cases.c checks each against the real address; no windows needed).
+class PluginSiteTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(PluginSiteTest, EverySiteKindPicksTheRightAccess) {
+  RunOptions o;
+  o.trapsan_options = "backend=off";
+  RunResult r = RunProgram(std::string("plugin_site_cases_") + GetParam(), {}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.Value("FAILURES"), "0") << r.Describe();
+  for (const char* c : {"global", "register", "frame_slot", "memcpy", "loop"}) {
+    EXPECT_TRUE(Contains(r.out, std::string("CASE ") + c + " ok=1")) << c << "\n"
+                                                                     << r.out;
+  }
+  // Both ways through the join expired at each of their accesses.
+  for (const char* line :
+       {"JOIN c=0 k=1 expired=1", "JOIN c=0 k=2 expired=1", "JOIN c=0 k=3 expired=0",
+        "JOIN c=1 k=1 expired=1", "JOIN c=1 k=3 expired=1", "JOIN c=1 k=4 expired=0"})
+    EXPECT_TRUE(Contains(r.out, line)) << line << "\n" << r.out;
+  EXPECT_FALSE(Contains(r.out, "on_path=0")) << r.out;
+  EXPECT_EQ(r.Int("LINE_STORE_GLOBAL"),
+            LineOf("plugin/site_cases.c", "LINE_STORE_GLOBAL"));
+  EXPECT_EQ(r.Value("MEMCPY_SIZE"), "40");
+}
+
+INSTANTIATE_TEST_SUITE_P(Levels, PluginSiteTest, ::testing::Values("O0", "O2"));
+
 class PluginRaceFreeTest : public ::testing::TestWithParam<const char*> {};
 
 // Every instrumented access samples: thousands of windows on mutex, condition
