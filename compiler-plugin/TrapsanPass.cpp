@@ -260,6 +260,7 @@ class Instrumenter {
 
   bool InstrumentFunction(Function& f) {
     escapes_.clear();
+    peeled_.clear();
     dt_.reset();
     promoted_.clear();
     Type* i64 = Type::getInt64Ty(ctx_);
@@ -600,11 +601,66 @@ class Instrumenter {
   }
 
   // An access's base pointer and constant offset, as the note gives them.
+  // Constant offsets are peeled off; so are the trailing constant indices of
+  // a GEP with variable ones (`&b[j].vx` -> `&b[j]` + 16, one GEP made for
+  // all of b[j]'s fields), so that the fields of one element share a
+  // register.
   std::pair<Value*, int64_t> BaseOf(const Access& a) {
     int64_t offset = 0;
     Value* base = GetPointerBaseWithConstantOffset(a.addr, offset, dl_);
+    if (auto* gep = dyn_cast<GetElementPtrInst>(base)) {
+      if (auto [prefix, more] = PeelConstantIndices(gep); prefix != nullptr) {
+        base = prefix;
+        offset += more;
+      }
+    }
     if (offset < INT32_MIN || offset > INT32_MAX) return {a.addr, 0};
     return {base, offset};
+  }
+
+  // For `gep T, p, i0..ik-1, ck..cn` (the last indices constant, not all):
+  // a GEP `gep T, p, i0..ik-1` (made once per pointer and indices, right
+  // after `gep`) and the constant offset of the rest; {null, 0} otherwise.
+  std::pair<Value*, int64_t> PeelConstantIndices(GetElementPtrInst* gep) {
+    const unsigned indices = gep->getNumIndices();
+    unsigned k = indices;
+    while (k > 0 && isa<ConstantInt>(gep->getOperand(k))) --k;
+    // k: the number of leading indices up to the last variable one.
+    if (k == 0 || k == indices) return {nullptr, 0};
+    SmallVector<Value*, 4> head(gep->idx_begin(), gep->idx_begin() + k);
+    Type* head_type = GetElementPtrInst::getIndexedType(
+        gep->getSourceElementType(), head);
+    if (head_type == nullptr || !head_type->isSized()) return {nullptr, 0};
+    SmallVector<Value*, 4> rest{
+        ConstantInt::get(Type::getInt64Ty(ctx_), 0)};
+    for (unsigned i = k + 1; i <= indices; ++i) {
+      auto* c = cast<ConstantInt>(gep->getOperand(i));
+      // Struct field numbers must stay i32.
+      rest.push_back(c);
+    }
+    int64_t offset = 0;
+    {
+      SmallVector<Value*, 4> rest_indices(rest.begin(), rest.end());
+      // getIndexedOffsetInType wants the indices into head_type.
+      offset = dl_.getIndexedOffsetInType(head_type, rest_indices);
+    }
+    // One prefix GEP per (pointer, leading indices).
+    SmallVector<Value*, 6> key{gep->getPointerOperand()};
+    key.append(head.begin(), head.end());
+    for (auto& [k_values, value] : peeled_) {
+      if (k_values == key) return {value, offset};
+    }
+    IRBuilder<> b(gep->getNextNode());
+    b.SetCurrentDebugLocation(gep->getDebugLoc());
+    Value* prefix =
+        gep->isInBounds()
+            ? b.CreateInBoundsGEP(gep->getSourceElementType(),
+                                  gep->getPointerOperand(), head,
+                                  "trapsan.base")
+            : b.CreateGEP(gep->getSourceElementType(),
+                          gep->getPointerOperand(), head, "trapsan.base");
+    peeled_.push_back({key, prefix});
+    return {prefix, offset};
   }
 
   // The values a site needs in operands for these accesses.
@@ -899,6 +955,7 @@ class Instrumenter {
   };
   DenseMap<BasicBlock*, Promoted> promoted_;
   DenseMap<const Value*, bool> escapes_;
+  std::vector<std::pair<SmallVector<Value*, 6>, Value*>> peeled_;
   Optional<DominatorTree> dt_;
   Counts counts_;
 };
