@@ -15,6 +15,7 @@
 #include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringRef.h"
+#include "llvm/ADT/Triple.h"
 #include "llvm/Analysis/AliasAnalysis.h"
 #include "llvm/Analysis/CaptureTracking.h"
 #include "llvm/IR/Dominators.h"
@@ -109,6 +110,14 @@ class Instrumenter {
     if (GlobalVariable* g = m_.getNamedGlobal(kCountdownName);
         g != nullptr && !g->isDeclaration())
       return false;
+    // The sites are x86-64 ELF assembly, the runtime x86-64 Linux.
+    const Triple triple(m_.getTargetTriple());
+    if (triple.getArch() != Triple::x86_64 || !triple.isOSBinFormatELF()) {
+      errs() << "trapsan-plugin: warning: " << m_.getModuleIdentifier()
+             << ": target " << m_.getTargetTriple()
+             << " is not supported (x86-64 ELF only): not instrumented\n";
+      return false;
+    }
     // Instrumented once: a ThinLTO backend runs OptimizerLastEP again.
     if (m_.getModuleFlag(kInstrumentedFlag) != nullptr) return false;
     m_.addModuleFlag(Module::Max, kInstrumentedFlag, 1);

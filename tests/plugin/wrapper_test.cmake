@@ -33,3 +33,14 @@ if(NOT out MATCHES "DONE=1")
   message(FATAL_ERROR "the linked program did not run (${rc}): ${out} ${err}")
 endif()
 message(STATUS "trapsan-c++: -c compiles only; the link adds the runtime")
+
+# A target the sites cannot be written for: compiled, not instrumented, and
+# the compiler says so.
+file(WRITE ${WORK_DIR}/m32.c "long g; void f(long v) { g = v; }\n")
+execute_process(
+  COMMAND ${TRAPSAN_CXX} -x c -O2 -m32 -c ${WORK_DIR}/m32.c -o ${WORK_DIR}/m32.o
+  RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT err MATCHES "target i386[^ ]* is not supported \\(x86-64 ELF only\\): not instrumented")
+  message(FATAL_ERROR "-m32: rc=${rc}, expected the not-supported warning: ${err}")
+endif()
+message(STATUS "trapsan-c++ -m32: compiled uninstrumented, with a warning")
