@@ -34,6 +34,7 @@
 #include "llvm/IR/MDBuilder.h"
 #include "llvm/IR/Module.h"
 #include "llvm/IR/PassManager.h"
+#include "llvm/IR/Verifier.h"
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Passes/PassPlugin.h"
 #include "llvm/Support/raw_ostream.h"
@@ -131,6 +132,9 @@ class Instrumenter {
         module_has_sanitize_thread = true;
 
     bool changed = false;
+    // TRAPSAN_PLUGIN_VERIFY=1: check each instrumented function (tests).
+    const char* verify_env = std::getenv("TRAPSAN_PLUGIN_VERIFY");
+    const bool verify = verify_env != nullptr && verify_env[0] == '1';
     for (Function& f : m_) {
       if (f.isDeclaration()) continue;
       if (f.hasFnAttribute(Attribute::DisableSanitizerInstrumentation) ||
@@ -142,7 +146,11 @@ class Instrumenter {
         continue;
       }
       ++counts_.functions;
-      changed |= InstrumentFunction(f);
+      if (InstrumentFunction(f)) {
+        changed = true;
+        if (verify && verifyFunction(f, &errs()))
+          report_fatal_error("trapsan-plugin: broken IR in " + f.getName());
+      }
     }
     if (const char* v = std::getenv("TRAPSAN_PLUGIN_VERBOSE");
         v != nullptr && v[0] == '1') {
@@ -653,11 +661,12 @@ class Instrumenter {
       // getIndexedOffsetInType wants the indices into head_type.
       offset = dl_.getIndexedOffsetInType(head_type, rest_indices);
     }
-    // One prefix GEP per (pointer, leading indices).
+    // One prefix GEP per (pointer, leading indices), where it dominates.
     SmallVector<Value*, 6> key{gep->getPointerOperand()};
     key.append(head.begin(), head.end());
+    if (!dt_) dt_.emplace(*gep->getFunction());
     for (auto& [k_values, value] : peeled_) {
-      if (k_values == key) return {value, offset};
+      if (k_values == key && dt_->dominates(value, gep)) return {value, offset};
     }
     IRBuilder<> b(gep->getNextNode());
     b.SetCurrentDebugLocation(gep->getDebugLoc());

@@ -85,6 +85,27 @@ TEST_P(PluginSiteTest, EverySiteKindPicksTheRightAccess) {
 
 INSTANTIATE_TEST_SUITE_P(Levels, PluginSiteTest, ::testing::Values("O0", "O2"));
 
+// GoogleTest's sources and a test file built by the plugin at -O2 (the pass
+// verified every function it changed): the tests pass under mode=ci, no
+// report, and windows were opened in them.
+TEST(PluginRealCodeTest, GoogleTestBuiltAndRunUnderTrapsan) {
+#if TRAPSAN_PLUGIN_GTEST
+  RunOptions o;
+  o.trapsan_options = "mode=ci:print_stats=1";
+  RunResult r = RunProgram("plugin_gtest_under_trapsan", {}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_TRUE(Contains(r.out, "[  PASSED  ] 3 tests.")) << r.Describe();
+  EXPECT_FALSE(Contains(r.err, "WARNING: trapsan")) << r.Describe();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.err, m, std::regex("\\n *windows +([0-9]+)")))
+      << r.Describe();
+  EXPECT_GT(std::stoll(m[1].str()), 0) << r.Describe();
+#else
+  GTEST_SKIP() << "no GoogleTest sources (/usr/src/googletest)";
+#endif
+}
+
 class PluginRaceFreeTest : public ::testing::TestWithParam<const char*> {};
 
 // Every instrumented access samples: thousands of windows on mutex, condition
