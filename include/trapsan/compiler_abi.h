@@ -1,18 +1,33 @@
-/* The ABI between instrumented code and the trapsan runtime: what the
- * compiler plugin (compiler-plugin/) emits calls to. Not for hand-written
- * code: use trapsan_check_read/write from trapsan.h.
+/* The ABI between instrumented code and the trapsan runtime. Not for
+ * hand-written code: use trapsan_check_read/write from trapsan.h.
  *
- * The inline fast path, per access or per run of N accesses (the plugin
- * batches the accesses of a block up to its next call, atomic or fence; see
- * docs/compiler-plugin.md), is
+ * The compiler plugin (compiler-plugin/, docs/compiler-plugin.md) emits, per
+ * run of N accesses (a segment: a block's accesses up to the next call that
+ * may synchronize, atomic or fence, possibly joined across blocks), one
+ * inline-assembly site right after them:
+ *
+ *     subl $N, %fs:<__trapsan_countdown>   # initial-exec TLS (or a register
+ *     jg   1f                              #   in a single-block loop)
+ *     call __trapsan_site                  # saves every register
+ *   2:                                     # + an ELF note "trapsan" naming,
+ *   1:                                     #   per access, the register or
+ *                                          #   frame slot holding its base,
+ *                                          #   offset, size, kind and line
+ *
+ * __trapsan_site (runtime/linux/site_stub.S) is not a C function: it
+ * preserves everything, finds the site's note by its return address, reads
+ * the access at which the countdown crossed zero out of the saved registers
+ * and samples it like __trapsan_sample. The note layout is in
+ * runtime/linux/sites.h.
+ *
+ * __trapsan_sample is the same slow path as a C call, for instrumenters
+ * that pass the access explicitly:
  *
  *     if ((__trapsan_countdown -= N) <= 0)
  *       __trapsan_sample(addr_of_one_of_them, size, is_write, pc);
  *
- * __trapsan_countdown is an initial-exec thread-local: one %fs-relative
- * update and a predicted branch. __trapsan_sample refills it
- * (mean: sample_rate) and maybe opens a watch window on the access. Before
- * the runtime is initialized every call lands in __trapsan_sample, which
+ * Both refill the countdown (mean: sample_rate) and maybe open a watch
+ * window on the access. Before the runtime is initialized every expiry
  * initializes it. */
 #ifndef TRAPSAN_COMPILER_ABI_H_
 #define TRAPSAN_COMPILER_ABI_H_
