@@ -1,8 +1,8 @@
 /* What the plugin instruments and what it leaves alone, one function per
- * case; plugin_test.cc counts the __trapsan_sample calls, and the accesses
- * the countdown steps by, in each function of this file compiled to LLVM IR
- * at -O0 and -O2 (and at -O1 with -fsanitize=thread, where
- * no_sanitize("thread") reaches the IR). */
+ * case; plugin_test.cc counts the sites, and the accesses the countdown
+ * steps by, in each function of this file compiled to LLVM IR through
+ * trapsan-cc at -O0 and -O2, and by plain clang -O1 -fsanitize=thread with
+ * only the pass plugin. */
 #include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
@@ -65,8 +65,8 @@ __attribute__((disable_sanitizer_instrumentation)) long sanitizers_disabled(void
   return g_plain_b;
 }
 
-/* Skipped only when compiled with -fsanitize=thread (see
- * docs/compiler-plugin.md). */
+/* Skipped through trapsan-cc (its clang plugin marks it), and under
+ * -fsanitize=thread (see docs/compiler-plugin.md). */
 __attribute__((no_sanitize("thread"))) long no_sanitize_thread(void) {
   g_plain_b = g_shared + 3;
   return g_plain_b;
