@@ -42,6 +42,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <optional>
 
 #if LLVM_VERSION_MAJOR < 14 || LLVM_VERSION_MAJOR > 16
 #warning "trapsan's plugin is written for LLVM 14 to 16"
@@ -190,6 +191,13 @@ class Instrumenter {
     if (type == nullptr || type->getAddressSpace() != 0) return Verdict::kOther;
     if (addr->isSwiftError()) return Verdict::kOther;
     const Value* base = getUnderlyingObject(addr);
+#if LLVM_VERSION_MAJOR >= 16
+    // Thread-locals are reached through llvm.threadlocal.address.
+    if (auto* tls = dyn_cast<IntrinsicInst>(base);
+        tls != nullptr &&
+        tls->getIntrinsicID() == Intrinsic::threadlocal_address)
+      base = tls->getArgOperand(0)->stripPointerCasts();
+#endif
     if (auto* g = dyn_cast<GlobalVariable>(base)) {
       if (g->getName() == kCountdownName) return Verdict::kOther;
       if (g->isConstant()) return Verdict::kConstant;
@@ -974,7 +982,7 @@ class Instrumenter {
   DenseMap<BasicBlock*, Promoted> promoted_;
   DenseMap<const Value*, bool> escapes_;
   std::vector<std::pair<SmallVector<Value*, 6>, Value*>> peeled_;
-  Optional<DominatorTree> dt_;
+  std::optional<DominatorTree> dt_;
   Counts counts_;
 };
 
