@@ -4,10 +4,12 @@
 #include <cstdlib>
 #include <elf.h>
 #include <link.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <vector>
 
 #include "runtime/core/sampler.h"
@@ -22,8 +24,20 @@ struct SiteIndex {
   unsigned long long adds = ~0ull;  // dl_iterate_phdr's load count at the scan
 };
 
+SiteIndex* g_index = nullptr;
+
+// A fork child starts with the lock free: the thread that may have held it
+// in the parent does not exist there.
+void ResetIndexLockInChild() {
+  if (g_index != nullptr) new (&g_index->mu) std::mutex;
+}
+
 SiteIndex& Index() {
-  static SiteIndex* index = new SiteIndex;  // never destroyed: used at exit
+  static SiteIndex* index = [] {
+    g_index = new SiteIndex;  // never destroyed: used at exit
+    pthread_atfork(nullptr, nullptr, ResetIndexLockInChild);
+    return g_index;
+  }();
   return *index;
 }
 
@@ -246,8 +260,18 @@ __attribute__((visibility("hidden"))) void __trapsan_site_slow(
     uint64_t* saved) {
   const uintptr_t pc = saved[kSlotReturn];
   Site site;
-  if (!FindSite(pc, &site)) {
-    // No metadata (should not happen): refill the countdown, sample nothing.
+  bool found = false;
+  // Not from inside trapsan (a signal handler running instrumented code
+  // while this thread was here would wait for its own lock): SampleAccess
+  // then only counts the reentry and sets the countdown to 1.
+  if (CurrentThread().in_runtime == 0) {
+    InRuntime guard;
+    found = FindSite(pc, &site);
+  }
+  if (!found) {
+    // Reentered, or no metadata: refill the countdown, sample nothing.
+    // (A register-held countdown stays as it is: the loop's next site call
+    // comes back here, until the site can be read.)
     SampleAccess(nullptr, 0, false, pc, 0);
     return;
   }

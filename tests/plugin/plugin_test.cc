@@ -85,6 +85,20 @@ TEST_P(PluginSiteTest, EverySiteKindPicksTheRightAccess) {
 
 INSTANTIATE_TEST_SUITE_P(Levels, PluginSiteTest, ::testing::Values("O0", "O2"));
 
+// A signal handler's instrumented code expiring while its thread is in a
+// site's slow path (holding the site index lock): no deadlock.
+TEST(PluginSiteSignalTest, HandlerSitesDuringTheSlowPathDoNotDeadlock) {
+  RunOptions o;
+  o.trapsan_options = "backend=off";
+  o.timeout_ms = 30000;
+  RunResult r = RunProgram("plugin_site_signals_O2", {}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.Value("DONE"), "1") << r.Describe();
+  EXPECT_GT(r.Int("SIGNALS"), 100) << r.Describe();
+  EXPECT_GT(r.Int("SITE_EXPIRIES"), 1000) << r.Describe();
+}
+
 // GoogleTest's sources and a test file built by the plugin at -O2 (the pass
 // verified every function it changed): the tests pass under mode=ci, no
 // report, and windows were opened in them.

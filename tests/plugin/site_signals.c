@@ -1,0 +1,59 @@
+/* Instrumented code in a signal handler that interrupts a site's slow path:
+ * the main loop forces a site expiry on every iteration (the runtime looks
+ * the site up under a lock), a 20 us interval timer runs a handler whose own
+ * instrumented store expires too. The handler must never wait for the lock
+ * its thread holds: the run ends, with DONE=1, instead of hanging.
+ * Run with TRAPSAN_OPTIONS=backend=off. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <trapsan/compiler_abi.h>
+
+void __trapsan_testonly_last_site_sample(unsigned long out[6]);
+
+volatile long g_data[8];
+volatile long g_from_handler;
+static volatile sig_atomic_t g_signals;
+
+static void on_alarm(int sig) {
+  (void)sig;
+  __trapsan_countdown = 1;
+  g_from_handler = g_signals; /* an instrumented store: its site expires */
+  g_signals = g_signals + 1;
+}
+
+__attribute__((noinline)) static void touch(int i) { g_data[i & 7] = i; }
+
+int main(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_alarm;
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGALRM, &sa, NULL);
+  struct itimerval it = {{0, 20}, {0, 20}};
+  setitimer(ITIMER_REAL, &it, NULL);
+
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  long iterations = 0;
+  do {
+    for (int i = 0; i < 1000; ++i) {
+      __trapsan_countdown = 1;
+      touch(i);
+    }
+    iterations += 1000;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+  } while ((now.tv_sec - start.tv_sec) * 1000000000L +
+               (now.tv_nsec - start.tv_nsec) <
+           1000000000L);
+  struct itimerval off = {{0, 0}, {0, 0}};
+  setitimer(ITIMER_REAL, &off, NULL);
+  unsigned long s[6];
+  __trapsan_testonly_last_site_sample(s);
+  printf("ITERATIONS=%ld\nSIGNALS=%ld\nSITE_EXPIRIES=%lu\nDONE=1\n", iterations,
+         (long)g_signals, s[4]);
+  return 0;
+}
