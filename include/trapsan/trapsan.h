@@ -88,6 +88,8 @@ typedef struct trapsan_stats {
   uint64_t budget_ns;          /* charged to max_overhead: the watchers' CPU
                                   time in windows plus the stalls asked for */
   uint64_t threads_created;    /* threads started since init */
+  uint64_t skipped_ignored;    /* samples skipped: AnnotateIgnore{Reads,Writes} */
+  uint64_t skipped_benign;     /* samples skipped: AnnotateBenignRace range */
   int hw_slots;                /* hardware watchpoints in use (0-4) */
   int backend;                 /* 0 off, 1 soft (value change only), 2 hw */
 } trapsan_stats;

@@ -29,7 +29,38 @@ int32_t NextCountdown(ThreadState& t, int64_t rate) {
                                   static_cast<uint64_t>(2 * rate - 1));
 }
 
+// Benign ranges: appended under a lock, read without one (an entry is
+// complete before the count that publishes it).
+struct BenignRange {
+  uintptr_t begin, end;
+};
+BenignRange g_benign[kMaxBenignRanges];
+std::atomic<int> g_benign_count{0};
+std::atomic_flag g_benign_lock = ATOMIC_FLAG_INIT;
+
 }  // namespace
+
+bool AddBenignRange(uintptr_t addr, size_t size) {
+  if (size == 0) return true;
+  while (g_benign_lock.test_and_set(std::memory_order_acquire)) {
+  }
+  const int n = g_benign_count.load(std::memory_order_relaxed);
+  bool added = n < kMaxBenignRanges;
+  if (added) {
+    g_benign[n] = {addr, addr + size};
+    g_benign_count.store(n + 1, std::memory_order_release);
+  }
+  g_benign_lock.clear(std::memory_order_release);
+  return added;
+}
+
+bool IsBenign(uintptr_t addr, size_t size) {
+  const int n = g_benign_count.load(std::memory_order_acquire);
+  for (int i = 0; i < n; ++i) {
+    if (addr < g_benign[i].end && g_benign[i].begin < addr + size) return true;
+  }
+  return false;
+}
 
 bool RuntimeReady() { return g_ready.load(std::memory_order_acquire); }
 void SetRuntimeReady(bool ready) {
@@ -65,7 +96,15 @@ void SampleAccess(const volatile void* addr, size_t size, bool is_write,
     return;
   }
   if (size == 0) return;
+  if (is_write ? t.ignore_writes != 0 : t.ignore_reads != 0) {
+    Count(Stats().skipped_ignored);
+    return;
+  }
   InRuntime guard;
+  if (IsBenign(reinterpret_cast<uintptr_t>(addr), size)) {
+    Count(Stats().skipped_benign);
+    return;
+  }
   const uintptr_t address = reinterpret_cast<uintptr_t>(addr);
   if (!WindowPossible(address, size, is_write)) return;
   uint64_t reserved_ns;

@@ -30,6 +30,12 @@ inline bool CountdownExpired() {
   return __builtin_expect(--__trapsan_countdown <= 0, 0);
 }
 
+// Declares [addr, addr + size) a benign race (AnnotateBenignRaceSized): no
+// window is opened on it. False when the table (kMaxBenignRanges) is full.
+inline constexpr int kMaxBenignRanges = 1024;
+bool AddBenignRange(uintptr_t addr, size_t size);
+bool IsBenign(uintptr_t addr, size_t size);
+
 // True once the runtime is initialized (set by the lifecycle code).
 bool RuntimeReady();
 void SetRuntimeReady(bool ready);

@@ -31,6 +31,9 @@ struct ThreadState {
   uint64_t watching_cookie;
   const AccessInfo* current_access;
   uint64_t traps_received;  // our SIGTRAPs handled on this thread
+  // AnnotateIgnoreReads/WritesBegin nesting (abi/tsan_annotations.cpp):
+  // while non-zero, this thread's reads / writes are not sampled.
+  uint32_t ignore_reads, ignore_writes;
 };
 
 extern thread_local ThreadState t_thread __attribute__((tls_model("initial-exec")));

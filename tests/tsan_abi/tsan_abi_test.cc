@@ -197,6 +197,32 @@ TEST_P(TsanAbiHardwareTest, RaceFreeProgramNotReportedWithModeCi) {
   EXPECT_GT(r.Int("STAT_windows"), 100) << r.Describe();
 }
 
+// ThreadSanitizer's annotations (runtime/abi/tsan_annotations.cpp): every
+// entry point links and returns; the race is reported as is, not on a range
+// declared benign, not while both threads ignore their accesses.
+TEST_P(TsanAbiHardwareTest, AnnotatedRaceReportedUnlessBenignOrIgnored) {
+  RunOptions o;
+  o.trapsan_options = "mode=ci";
+  RunResult plain = RunUntil(Program("tsan_annotations"), {"plain", "3000"}, o,
+                             [](const RunResult& r) {
+                               return r.Value("REPORTS") != "0";
+                             });
+  EXPECT_EQ(plain.Value("TAG_OK"), "1") << plain.Describe();
+  EXPECT_EQ(plain.Value("FIBER_OK"), "1") << plain.Describe();
+  EXPECT_EQ(plain.Value("VALGRIND"), "0") << plain.Describe();
+  EXPECT_NE(plain.Value("REPORTS"), "0") << plain.Describe();
+  for (const char* mode : {"benign", "ignore"}) {
+    RunResult r = RunProgram(Program("tsan_annotations"), {mode, "1500"}, o);
+    ASSERT_TRUE(r.exited) << r.Describe();
+    EXPECT_EQ(r.exit_code, 0) << mode << r.Describe();
+    EXPECT_EQ(r.Value("REPORTS"), "0") << mode << r.Describe();
+    EXPECT_EQ(r.Value("DONE"), "1") << mode << r.Describe();
+    const std::string skipped =
+        std::string("STAT_skipped_") + (mode[0] == 'b' ? "benign" : "ignored");
+    EXPECT_GT(r.Int(skipped), 100) << mode << r.Describe();
+  }
+}
+
 // Every key with a KEY_EXPECTED twin in `r` has that value.
 void ExpectAtomicResults(const RunResult& r) {
   ASSERT_TRUE(r.exited) << r.Describe();
