@@ -10,11 +10,10 @@
  * (they must link and return). Prints REPORTS, STAT_skipped_benign,
  * STAT_skipped_ignored, STAT_windows, DONE=1. */
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
 
-#include "common.h"
+#include "race_driver.h"
 
 void __tsan_acquire(void* addr);
 void __tsan_release(void* addr);
@@ -50,39 +49,22 @@ int RunningOnValgrind(void);
 
 long g_racy;
 static int g_ignore;
-static atomic_int g_reports, g_started;
-static uint64_t g_end_ns;
-
-static void on_report(const trapsan_report* r, void* data) {
-  (void)r;
-  (void)data;
-  atomic_fetch_add(&g_reports, 1);
-}
-
-static int keep_going(void) {
-  return atomic_load_explicit(&g_reports, memory_order_relaxed) == 0 &&
-         tp_now_ns() < g_end_ns;
-}
 
 static void* writer(void* arg) {
   (void)arg;
-  atomic_fetch_add(&g_started, 1);
-  while (atomic_load(&g_started) < 2) {
-  }
+  tp_wait_for_both();
   if (g_ignore) AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
-  for (long i = 0; keep_going(); ++i) g_racy = i;
+  for (long i = 0; tp_keep_going(); ++i) g_racy = i;
   if (g_ignore) AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
   return NULL;
 }
 
 static void* reader(void* arg) {
   (void)arg;
-  atomic_fetch_add(&g_started, 1);
-  while (atomic_load(&g_started) < 2) {
-  }
+  tp_wait_for_both();
   long sum = 0;
   if (g_ignore) AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
-  while (keep_going()) sum += g_racy;
+  while (tp_keep_going()) sum += g_racy;
   if (g_ignore) AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
   return (void*)sum;
 }
@@ -125,8 +107,7 @@ int main(int argc, char** argv) {
     AnnotateBenignRaceSized(__FILE__, __LINE__, &g_racy, sizeof g_racy,
                             "a counter read for statistics");
   g_ignore = strcmp(mode, "ignore") == 0;
-  trapsan_set_report_callback(on_report, NULL);
-  g_end_ns = tp_now_ns() + (uint64_t)max_ms * 1000000u;
+  tp_start_race_driver(max_ms);
   pthread_t w, r;
   pthread_create(&w, NULL, writer, NULL);
   pthread_create(&r, NULL, reader, NULL);
@@ -134,7 +115,7 @@ int main(int argc, char** argv) {
   pthread_join(r, NULL);
   trapsan_stats s;
   trapsan_get_stats(&s);
-  printf("REPORTS=%d\n", atomic_load(&g_reports));
+  printf("REPORTS=%d\n", tp_reports());
   printf("STAT_skipped_benign=%" PRIu64 "\nSTAT_skipped_ignored=%" PRIu64
          "\nSTAT_windows=%" PRIu64 "\n",
          s.skipped_benign, s.skipped_ignored, s.windows);

@@ -10,7 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "common.h"
+#include "race_driver.h"
 
 struct record {
   long a, b, c, d, e, f, g, h, i, j, k, l;
@@ -19,26 +19,6 @@ struct record g_record;
 struct record g_templates[2] = {{1, 2, 3}, {4, 5, 6}};
 volatile long g_sink;
 
-static atomic_int g_reports;
-static atomic_int g_started;
-static uint64_t g_end_ns;
-
-static void on_report(const trapsan_report* r, void* data) {
-  (void)r;
-  (void)data;
-  atomic_fetch_add(&g_reports, 1);
-}
-
-static int keep_going(void) {
-  return atomic_load_explicit(&g_reports, memory_order_relaxed) == 0 &&
-         tp_now_ns() < g_end_ns;
-}
-
-static void wait_for_both(void) {
-  atomic_fetch_add(&g_started, 1);
-  while (atomic_load(&g_started) < 2) {
-  }
-}
 
 __attribute__((noinline)) void racy_writer_access(int v) {
   g_record = g_templates[v & 1]; /* RACE_STRUCT_WRITE */
@@ -51,17 +31,17 @@ __attribute__((noinline)) long racy_reader_access(void) {
 __attribute__((noinline)) void* racy_writer(void* arg) {
   (void)arg;
   printf("WRITER_TID=%d\n", tp_gettid());
-  wait_for_both();
-  for (int i = 0; keep_going(); i++) racy_writer_access(i);
+  tp_wait_for_both();
+  for (int i = 0; tp_keep_going(); i++) racy_writer_access(i);
   return NULL;
 }
 
 __attribute__((noinline)) void* racy_reader(void* arg) {
   (void)arg;
   printf("READER_TID=%d\n", tp_gettid());
-  wait_for_both();
+  tp_wait_for_both();
   long sum = 0;
-  while (keep_going()) sum += racy_reader_access();
+  while (tp_keep_going()) sum += racy_reader_access();
   g_sink = sum;
   return NULL;
 }
@@ -71,14 +51,13 @@ int main(int argc, char** argv) {
   int max_ms = argc > 1 ? atoi(argv[1]) : 3000;
   printf("PID=%d\n", (int)getpid());
   printf("BACKEND=%s\n", trapsan_backend());
-  trapsan_set_report_callback(on_report, NULL);
-  g_end_ns = tp_now_ns() + (uint64_t)max_ms * 1000000u;
+  tp_start_race_driver(max_ms);
   pthread_t w, r;
   pthread_create(&w, NULL, racy_writer, NULL);
   pthread_create(&r, NULL, racy_reader, NULL);
   pthread_join(w, NULL);
   pthread_join(r, NULL);
-  printf("REPORTS=%d\n", atomic_load(&g_reports));
+  printf("REPORTS=%d\n", tp_reports());
   tp_print_stats();
   printf("DONE=1\n");
   return 0;
