@@ -45,7 +45,12 @@ __trapsan_site:
         andq    $-64, %rsp
         movl    __trapsan_xsave_size(%rip), %eax
         testl   %eax, %eax
-        jz      .Lfxsave
+        jnz     .Lsized
+        call    __trapsan_size_xsave    // first call (before constructors):
+        movl    %eax, %eax              // general registers only
+.Lsized:
+        cmpl    $1, %eax
+        je      .Lfxsave
         subq    %rax, %rsp              // xsave area, 64-byte aligned; its
         xorl    %eax, %eax              // header must start zeroed
         movq    %rax, 512(%rsp)

@@ -244,15 +244,23 @@ using namespace trapsan;
 extern "C" {
 
 // Bytes of the XSAVE area __trapsan_site saves the vector state in (rounded
-// up to 64), or 0 to use FXSAVE (no XSAVE, or not enabled by the OS).
+// up to 64); 1: use FXSAVE (no XSAVE, or not enabled by the OS); 0: not
+// known yet (the stub then calls __trapsan_size_xsave first).
 __attribute__((visibility("hidden"))) uint32_t __trapsan_xsave_size;
 
-__attribute__((constructor(101))) static void TrapsanSizeXsave() {
+// Called by the stub before it has saved any vector register: must not
+// touch one (general-regs-only), and returns the size it stored.
+__attribute__((visibility("hidden"), target("general-regs-only"))) uint32_t
+__trapsan_size_xsave() {
   unsigned a, b, c, d;
-  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE)) return;
-  if (__get_cpuid_max(0, nullptr) < 0xd) return;
-  __cpuid_count(0xd, 0, a, b, c, d);
-  if (b >= 576) __trapsan_xsave_size = (b + 63) & ~63u;
+  uint32_t size = 1;
+  if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_OSXSAVE) &&
+      __get_cpuid_max(0, nullptr) >= 0xd) {
+    __cpuid_count(0xd, 0, a, b, c, d);
+    if (b >= 576) size = (b + 63) & ~63u;
+  }
+  __atomic_store_n(&__trapsan_xsave_size, size, __ATOMIC_RELAXED);
+  return size;
 }
 
 // Called by __trapsan_site with its saved block (sites.h's SavedSlot order).
