@@ -41,6 +41,16 @@ void IgnoreWrites(int delta) {
   if (delta > 0 || n > 0) n += delta;
 }
 
+// A 1-byte sampled access to an "external" object; `caller_pc` (a return
+// address, or null) names the access in the report.
+void ExternalAccess(void* addr, void* caller_pc, bool is_write,
+                    uintptr_t return_address) {
+  if (!CountdownExpired()) return;
+  SampleAccess(addr, 1, is_write, return_address,
+               caller_pc != nullptr ? reinterpret_cast<uintptr_t>(caller_pc) - 1
+                                    : 0);
+}
+
 }  // namespace
 
 extern "C" {
@@ -64,18 +74,12 @@ TRAPSAN_API void* __tsan_external_register_tag(const char*) {
 TRAPSAN_API void __tsan_external_register_header(void*, const char*) {}
 TRAPSAN_API void __tsan_external_assign_tag(void*, void*) {}
 TRAPSAN_API void __tsan_external_read(void* addr, void* caller_pc, void*) {
-  if (!CountdownExpired()) return;
-  SampleAccess(addr, 1, /*is_write=*/false,
-               reinterpret_cast<uintptr_t>(__builtin_return_address(0)),
-               caller_pc != nullptr ? reinterpret_cast<uintptr_t>(caller_pc) - 1
-                                    : 0);
+  ExternalAccess(addr, caller_pc, /*is_write=*/false,
+                 reinterpret_cast<uintptr_t>(__builtin_return_address(0)));
 }
 TRAPSAN_API void __tsan_external_write(void* addr, void* caller_pc, void*) {
-  if (!CountdownExpired()) return;
-  SampleAccess(addr, 1, /*is_write=*/true,
-               reinterpret_cast<uintptr_t>(__builtin_return_address(0)),
-               caller_pc != nullptr ? reinterpret_cast<uintptr_t>(caller_pc) - 1
-                                    : 0);
+  ExternalAccess(addr, caller_pc, /*is_write=*/true,
+                 reinterpret_cast<uintptr_t>(__builtin_return_address(0)));
 }
 TRAPSAN_API void* __tsan_get_current_fiber(void) {
   if (t_fiber == nullptr) t_fiber = NewHandle();
