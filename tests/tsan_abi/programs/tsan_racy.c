@@ -14,7 +14,6 @@
 int g_shared;
 volatile long g_sink;
 
-
 __attribute__((noinline)) void racy_writer_access(int v) {
   g_shared = v; /* RACE_WRITE */
 }
@@ -23,37 +22,4 @@ __attribute__((noinline)) long racy_reader_access(void) {
   return g_shared; /* RACE_READ */
 }
 
-__attribute__((noinline)) void* racy_writer(void* arg) {
-  (void)arg;
-  printf("WRITER_TID=%d\n", tp_gettid());
-  tp_wait_for_both();
-  for (int i = 0; tp_keep_going(); i++) racy_writer_access(i);
-  return NULL;
-}
-
-__attribute__((noinline)) void* racy_reader(void* arg) {
-  (void)arg;
-  printf("READER_TID=%d\n", tp_gettid());
-  tp_wait_for_both();
-  long sum = 0;
-  while (tp_keep_going()) sum += racy_reader_access();
-  g_sink = sum;
-  return NULL;
-}
-
-int main(int argc, char** argv) {
-  tp_setup_stdout();
-  int max_ms = argc > 1 ? atoi(argv[1]) : 3000;
-  printf("PID=%d\n", (int)getpid());
-  printf("BACKEND=%s\n", trapsan_backend());
-  tp_start_race_driver(max_ms);
-  pthread_t w, r;
-  pthread_create(&w, NULL, racy_writer, NULL);
-  pthread_create(&r, NULL, racy_reader, NULL);
-  pthread_join(w, NULL);
-  pthread_join(r, NULL);
-  printf("REPORTS=%d\n", tp_reports());
-  tp_print_stats();
-  printf("DONE=1\n");
-  return 0;
-}
+TP_RACY_PAIR_MAIN()
