@@ -1,11 +1,14 @@
 // trapsan's LLVM pass plugin (new pass manager): instruments plain loads,
 // stores and memcpy/memset/memmove with the inline sampling fast path of
-// include/trapsan/compiler_abi.h, batched: one countdown update for all the
-// accesses of a block up to its next call, atomic or fence (a segment),
-// placed after them, that samples one of them:
+// include/trapsan/compiler_abi.h, batched: one countdown update for the
+// accesses of a segment (up to the next call that may synchronize, atomic or
+// fence; joined across blocks where every path still counts them once),
+// placed after them as one inline-asm site:
 //
-//     if ((__trapsan_countdown -= N) <= 0)       // initial-exec TLS
-//       __trapsan_sample(addr, size, is_write, /*pc=*/NULL);   // !dbg = access
+//     subl $N, %fs:(tpoff); jg 1f; call __trapsan_site; 2: <note>; 1:
+//
+// The site's ELF note says in which registers or frame slots the accesses'
+// addresses are; the runtime (runtime/linux/sites.cpp) samples one of them.
 //
 // Use: clang-14 -fpass-plugin=TrapsanPlugin.so -g -fno-omit-frame-pointer ...
 // or opt-14 -load-pass-plugin=TrapsanPlugin.so -passes=trapsan.
@@ -961,12 +964,6 @@ class Instrumenter {
     eb.SetCurrentDebugLocation(loc);
     p.exit_store = eb.CreateStore(next, CountdownPointer(eb, *bb.getParent()));
     p.phi->addIncoming(next, &bb);
-  }
-
-  static bool SameLine(const DebugLoc& a, const DebugLoc& b) {
-    if (!a || !b) return !a && !b;
-    return a.getLine() == b.getLine() && a->getScope() == b->getScope() &&
-           a->getInlinedAt() == b->getInlinedAt();
   }
 
   Module& m_;
