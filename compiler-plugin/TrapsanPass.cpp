@@ -14,13 +14,17 @@
 // or opt-14 -load-pass-plugin=TrapsanPlugin.so -passes=trapsan.
 // docs/compiler-plugin.md says what is instrumented and what is skipped.
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/PostOrderIterator.h"
 #include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringRef.h"
 #include "llvm/ADT/Triple.h"
 #include "llvm/Analysis/AliasAnalysis.h"
+#include "llvm/Analysis/BlockFrequencyInfo.h"
+#include "llvm/Analysis/BranchProbabilityInfo.h"
 #include "llvm/Analysis/CaptureTracking.h"
+#include "llvm/Analysis/LoopInfo.h"
 #include "llvm/IR/Dominators.h"
 #include "llvm/Analysis/ValueTracking.h"
 #include "llvm/Config/llvm-config.h"
@@ -41,6 +45,7 @@
 #include "llvm/Passes/PassBuilder.h"
 #include "llvm/Passes/PassPlugin.h"
 #include "llvm/Support/raw_ostream.h"
+#include "llvm/Support/xxhash.h"
 #include "llvm/Transforms/Utils/BasicBlockUtils.h"
 
 #include <algorithm>
@@ -58,9 +63,14 @@ namespace {
 constexpr char kCountdownName[] = "__trapsan_countdown";
 // The site note's layout: runtime/linux/sites.h.
 constexpr uint32_t kSiteNoteType = 0x54534e01;
-constexpr unsigned kSiteVersion = 3;
+constexpr unsigned kSiteVersion = 4;
 constexpr unsigned kNoOperandIndex = 0xff;
 constexpr unsigned kSiteCountdownInRegister = 1;
+constexpr unsigned kSiteLabel = 2;
+constexpr unsigned kSiteCheck = 4;
+// A label's weight is its expected accesses per pass through its region's
+// check, in 1/kWeightUnit.
+constexpr unsigned kWeightUnit = 1024;
 constexpr char kNoInstrumentAnnotation[] = "trapsan_no_instrument";
 constexpr char kInstrumentedFlag[] = "trapsan.instrumented";
 
@@ -420,8 +430,10 @@ class Instrumenter {
     // successor or its other successors take its accesses directly, and
     // the accesses' bases are available in the join. Done when it saves
     // bytes by that estimate.
+    // (Label sites cost a byte: nothing to save.)
     std::vector<JoinSite> joins;
     for (BasicBlock* j : rpo) {
+      if (use_labels_) break;
       if (j->getSinglePredecessor() != nullptr || j->isEHPad() ||
           !leading.count(j) || segments[leading[j]].promote)
         continue;
@@ -490,11 +502,15 @@ class Instrumenter {
       head.joined = true;
       joins.push_back(std::move(join));
     }
-    // Single-block loops last: their entering blocks' sites are in place.
+    // Labels and their regions' checks first (before the promoted loops'
+    // sites split edges); single-block loops last: their entering blocks'
+    // sites are in place.
+    if (use_labels_) PlaceLabels(f, segments);
     for (int pass = 0; pass < 2; ++pass)
       for (const Segment& s : segments)
-        if (s.promote == (pass == 1) && !s.accesses.empty() && !s.joined)
-          InstrumentSegment(s.at, s.accesses, s.promote);
+        if (s.promote == (pass == 1) && !s.accesses.empty() && !s.joined &&
+            !s.labeled)
+          InstrumentSegment(s.at, s.accesses, s.promote, nullptr);
     for (const JoinSite& join : joins) EmitJoin(join, segments[join.segment]);
     return !accesses.empty();
   }
@@ -506,7 +522,119 @@ class Instrumenter {
     Instruction* at;
     bool promote;  // a single-block loop's: the countdown in a register
     bool joined;   // a join's, with variants (a JoinSite)
+    bool labeled = false;  // placed as label sites (PlaceLabels)
   };
+
+  // Where a label site belongs: its region's id, and how often a pass
+  // through the region's check is expected to reach it (block frequencies).
+  struct LabelInfo {
+    uint64_t region;
+    double per_pass;
+  };
+
+  // Label sites: a segment's site is a 1-byte nop with its note, and the
+  // countdown is updated once per region (the function's blocks outside
+  // loops, or one loop's blocks outside its inner loops) by a check at the
+  // region's head (the function's entry, the loop's header), by the
+  // accesses a pass through the region is expected to make. When a check
+  // expires the runtime picks one of the region's labels (by weight) and
+  // sets an execution breakpoint on its nop; when the thread gets there,
+  // the registers hold the note's operands (runtime/linux/labels.cpp).
+  // A segment whose region's head cannot take a check (a catchswitch)
+  // keeps a calling site.
+  void PlaceLabels(Function& f, std::vector<Segment>& segments) {
+    if (!dt_) dt_.emplace(f);
+    LoopInfo loops(*dt_);
+    BranchProbabilityInfo probabilities(f, loops);
+    BlockFrequencyInfo frequencies(f, probabilities, loops);
+    struct Region {
+      uint64_t id;
+      double expected;  // accesses per pass
+    };
+    MapVector<BasicBlock*, Region> regions;  // by head
+    for (Segment& s : segments) {
+      if (s.promote || s.joined || s.accesses.empty()) continue;
+      BasicBlock* bb = s.at->getParent();
+      Loop* loop = loops.getLoopFor(bb);
+      BasicBlock* head = loop != nullptr ? loop->getHeader() : &f.getEntryBlock();
+      if (head->getFirstInsertionPt() == head->end()) continue;
+      auto [it, inserted] = regions.insert({head, Region{0, 0}});
+      if (inserted) it->second.id = RegionId(f, regions.size() - 1);
+      const uint64_t head_freq = frequencies.getBlockFreq(head).getFrequency();
+      double per_pass =
+          head_freq == 0
+              ? 1.0
+              : static_cast<double>(
+                    frequencies.getBlockFreq(bb).getFrequency()) /
+                    static_cast<double>(head_freq);
+      per_pass = std::max(per_pass, 1.0 / kWeightUnit);
+      const LabelInfo label{it->second.id, per_pass};
+      InstrumentSegment(s.at, s.accesses, false, &label);
+      it->second.expected += per_pass * static_cast<double>(s.accesses.size());
+      s.labeled = true;
+    }
+    for (auto& [head, region] : regions) {
+      const double step = std::min(std::max(region.expected + 0.5, 1.0), 1e6);
+      EmitCheck(f, *head, region.id, static_cast<unsigned>(step));
+    }
+  }
+
+  // A region's id: unique in the program with high probability (the
+  // source file, the function and the head's number in it).
+  uint64_t RegionId(const Function& f, size_t index) {
+    std::string key = m_.getSourceFileName();
+    key += '\0';
+    key += f.getName();
+    key += '\0';
+    key += std::to_string(index);
+    const uint64_t id = xxHash64(key);
+    return id != 0 ? id : 1;
+  }
+
+  // A region's check, at its head: `subl $N, %fs:(tpoff); jg 1f; call
+  // __trapsan_site` with a note saying it is a check, and of which region.
+  void EmitCheck(Function& f, BasicBlock& head, uint64_t region,
+                 unsigned step) {
+    Value* tp = TlsOffset(f);
+    Instruction* at = &*head.getFirstInsertionPt();
+    if (&head == &f.getEntryBlock()) at = cast<Instruction>(tp)->getNextNode();
+    DebugLoc loc;
+    for (Instruction& inst : head)
+      if (inst.getDebugLoc()) { loc = inst.getDebugLoc(); break; }
+    std::string text;
+    raw_string_ostream os(text);
+    os << "subl $$" << step << ", %fs:($0)\njg 1f\ncall __trapsan_site\n2:\n";
+    EmitNoteHeader(os, f, kSiteCheck, /*variants=*/1, /*operands=*/0,
+                   kNoOperandIndex, /*accesses=*/0, step, region);
+    os << ".long " << step << "\n.short 0, 0\n4:\n.balign 4\n.popsection\n1:";
+    IRBuilder<> b(at);
+    FunctionType* type = FunctionType::get(Type::getVoidTy(ctx_),
+                                           {Type::getInt64Ty(ctx_)}, false);
+    InlineAsm* asm_ = InlineAsm::get(
+        type, os.str(),
+        "r,~{cc},~{memory},~{dirflag},~{fpsr},~{flags}",
+        /*hasSideEffects=*/true);
+    b.CreateCall(type, asm_, {tp})->setDebugLoc(loc);
+    f.addFnAttr(Attribute::NoRedZone);
+  }
+
+  // A note's start, up to the variants (runtime/linux/sites.h); `2:` is the
+  // site's pc, `3:` and `4:` delimit the desc (the caller ends it).
+  void EmitNoteHeader(raw_ostream& os, const Function& f, unsigned flags,
+                      size_t variants, unsigned operands, unsigned selector,
+                      unsigned accesses, uint32_t weight, uint64_t region) {
+    os << ".pushsection .note.trapsan,";
+    if (const Comdat* c = f.getComdat()) {
+      os << "\"aG\",@note," << c->getName() << ",comdat\n";
+    } else {
+      os << "\"a\",@note\n";
+    }
+    os << ".balign 4\n.long 8, 4f - 3f, " << kSiteNoteType
+       << "\n.asciz \"trapsan\"\n3:\n.long 2b - .\n";
+    os << ".byte " << kSiteVersion << ", " << flags << ", " << variants
+       << ", " << operands << ", " << selector << ", 0\n.short " << accesses
+       << "\n.long " << weight << "\n.quad " << region << "\n";
+  }
   struct JoinSite {
     BasicBlock* block;
     unsigned segment;
@@ -552,7 +680,7 @@ class Instrumenter {
                            it != step_of.end() ? it->second : own),
           p);
     }
-    EmitSite(head.at, variants, step, /*promote=*/false);
+    EmitSite(head.at, variants, step, /*promote=*/false, nullptr);
   }
 
   // Where sampling must happen before: after it another thread may be
@@ -713,7 +841,7 @@ class Instrumenter {
 
   // A plain segment: longer ones are cut into chunks, each its own site.
   void InstrumentSegment(Instruction* at, ArrayRef<Access> accesses,
-                         bool promote) {
+                         bool promote, const LabelInfo* label) {
     size_t begin = 0;
     while (begin < accesses.size()) {
       SmallPtrSet<Value*, 8> values;
@@ -728,7 +856,7 @@ class Instrumenter {
       Variant v{SmallVector<Access, 8>(accesses.begin() + begin,
                                        accesses.begin() + end),
                 static_cast<unsigned>(end - begin)};
-      EmitSite(at, v, nullptr, promote);
+      EmitSite(at, v, nullptr, promote, label);
       begin = end;
     }
   }
@@ -753,8 +881,11 @@ class Instrumenter {
   // A join's site may have several variants (the accesses its
   // predecessors left to it): then N comes in a register, `selector`, a phi
   // of each way's distinct N, and the runtime picks the variant by it.
+  //
+  // A label site (`label` given; see PlaceLabels) is only `2: nop` and the
+  // note, with the region and the label's weight.
   void EmitSite(Instruction* at, ArrayRef<Variant> variants, Value* selector,
-                bool promote) {
+                bool promote, const LabelInfo* label) {
     BasicBlock& bb = *at->getParent();
     Function& f = *bb.getParent();
     Type* i32 = Type::getInt32Ty(ctx_);
@@ -765,7 +896,8 @@ class Instrumenter {
       hot_loc = v.accesses.back().inst->getDebugLoc();
       break;
     }
-    f.addFnAttr(Attribute::NoRedZone);  // the asm calls
+    // The asm calls (a label: the runtime sends the thread through a stub).
+    f.addFnAttr(Attribute::NoRedZone);
 
     // Operand 0: the countdown (a tied register in a promoted loop: $0 out,
     // $1 in) or the TLS offset of __trapsan_countdown; then the values.
@@ -774,7 +906,9 @@ class Instrumenter {
     unsigned first_value = 0;
     IRBuilder<> b(at);
     b.SetCurrentDebugLocation(hot_loc);
-    if (promote) {
+    if (label != nullptr) {
+      first_value = 0;
+    } else if (promote) {
       inputs.push_back(PromotedCountdown(bb, hot_loc));
       constraints = "=r,0";
       first_value = 2;
@@ -795,7 +929,7 @@ class Instrumenter {
     auto operand = [&](Value* v) {
       auto it = operand_of.find(v);
       if (it != operand_of.end()) return it->second;
-      unsigned index = first_value + (inputs.size() - 1);
+      unsigned index = inputs.size() + first_value - (label ? 0 : 1);
       char kind = 'r';
       auto* alloca = dyn_cast<AllocaInst>(v);
       auto* global = dyn_cast<GlobalVariable>(v);
@@ -823,20 +957,13 @@ class Instrumenter {
     std::string step = selector != nullptr
                            ? "$" + std::to_string(selector_operand)
                            : "$$" + std::to_string(variants[0].n);
-    if (promote) {
-      os << "subl " << step << ", $0\n";
+    if (label != nullptr) {
+      os << "2:\nnop\n";
+    } else if (promote) {
+      os << "subl " << step << ", $0\njg 1f\ncall __trapsan_site\n2:\n";
     } else {
-      os << "subl " << step << ", %fs:($0)\n";
+      os << "subl " << step << ", %fs:($0)\njg 1f\ncall __trapsan_site\n2:\n";
     }
-    os << "jg 1f\ncall __trapsan_site\n2:\n";
-    os << ".pushsection .note.trapsan,";
-    if (const Comdat* c = f.getComdat()) {
-      os << "\"aG\",@note," << c->getName() << ",comdat\n";
-    } else {
-      os << "\"a\",@note\n";
-    }
-    os << ".balign 4\n.long 8, 4f - 3f, " << kSiteNoteType
-       << "\n.asciz \"trapsan\"\n3:\n.long 2b - .\n";
     std::string table;  // the variants (the accesses follow)
     raw_string_ostream ts(table);
     std::string access_table;
@@ -870,12 +997,18 @@ class Instrumenter {
         ++total;
       }
     }
-    const unsigned operands = first_value + (inputs.size() - 1);
-    os << ".byte " << kSiteVersion << ", "
-       << (promote ? kSiteCountdownInRegister : 0u) << ", "
-       << variants.size() << ", " << operands << ", " << selector_operand
-       << ", 0\n.short " << total << "\n"
-       << ts.str() << at_os.str();
+    const unsigned operands = inputs.size() + first_value - (label ? 0 : 1);
+    const unsigned flags = label != nullptr ? kSiteLabel
+                           : promote        ? kSiteCountdownInRegister
+                                            : 0u;
+    uint32_t weight = 0;
+    if (label != nullptr)
+      weight = static_cast<uint32_t>(std::min(
+          label->per_pass * total * kWeightUnit + 0.5, 1e9));
+    EmitNoteHeader(os, f, flags, variants.size(), operands, selector_operand,
+                   total, std::max<uint32_t>(weight, label ? 1 : 0),
+                   label != nullptr ? label->region : 0);
+    os << ts.str() << at_os.str();
     for (unsigned i = 0; i < operands; ++i) {
       if (kinds[i] == 'g') {
         os << ".byte 'g'\n.long ${" << i << ":c} - .\n";
@@ -884,7 +1017,10 @@ class Instrumenter {
       }
     }
     os << "4:\n.balign 4\n.popsection\n1:";
-    constraints += ",~{cc},~{memory},~{dirflag},~{fpsr},~{flags}";
+    constraints += label != nullptr
+                       ? ",~{memory}"
+                       : ",~{cc},~{memory},~{dirflag},~{fpsr},~{flags}";
+    if (!constraints.empty() && constraints[0] == ',') constraints.erase(0, 1);
 
     // Sizes go in as 64-bit registers.
     for (Value*& v : inputs) {
@@ -966,6 +1102,12 @@ class Instrumenter {
     p.phi->addIncoming(next, &bb);
   }
 
+  // Label sites (the default), or calling sites everywhere
+  // (TRAPSAN_PLUGIN_SITES=call: for comparison and as a fallback).
+  const bool use_labels_ = [] {
+    const char* v = std::getenv("TRAPSAN_PLUGIN_SITES");
+    return v == nullptr || std::string(v) != "call";
+  }();
   Module& m_;
   LLVMContext& ctx_;
   const DataLayout& dl_;

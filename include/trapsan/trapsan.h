@@ -90,6 +90,9 @@ typedef struct trapsan_stats {
   uint64_t threads_created;    /* threads started since init */
   uint64_t skipped_ignored;    /* samples skipped: AnnotateIgnore{Reads,Writes} */
   uint64_t skipped_benign;     /* samples skipped: AnnotateBenignRace range */
+  uint64_t labels_armed;       /* label sites armed (execution breakpoint) */
+  uint64_t labels_reached;     /* ... reached: their access sampled */
+  uint64_t labels_unavailable; /* label sites not armed: no breakpoint */
   int hw_slots;                /* hardware watchpoints in use (0-4) */
   int backend;                 /* 0 off, 1 soft (value change only), 2 hw */
 } trapsan_stats;

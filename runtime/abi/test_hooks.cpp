@@ -37,17 +37,19 @@ __attribute__((visibility("default"))) uint64_t __trapsan_testonly_thread_traps(
   return t_thread.traps_received;
 }
 
-// What the calling thread's last expired instrumented site picked:
-// out = {address, size, is_write, line, expiries, phantom expiries}.
+// What the calling thread's last sampled instrumented site picked:
+// out = {address, size, is_write, line, accesses picked (at calling sites
+// and labels), expiries (calling sites and checks), phantom expiries}.
 __attribute__((visibility("default"))) void __trapsan_testonly_last_site_sample(
-    uint64_t out[6]) {
+    uint64_t out[7]) {
   const SiteSample& s = LastSiteSample();
   out[0] = s.addr;
   out[1] = s.size;
   out[2] = s.is_write ? 1 : 0;
   out[3] = s.line;
-  out[4] = s.sites;
-  out[5] = s.phantoms;
+  out[4] = s.picked;
+  out[5] = s.sites;
+  out[6] = s.phantoms;
 }
 
 }  // extern "C"

@@ -56,6 +56,20 @@ bool Budget::TryReserve(uint64_t* reserved_ns) {
   return true;
 }
 
+bool Budget::WouldFit() {
+  if (percent_ <= 0) return true;
+  const uint64_t cpu = CpuNs();
+  const int64_t spent = spent_ns_.load(std::memory_order_relaxed);
+  const uint64_t estimate = mean_window_ns_.load(std::memory_order_relaxed);
+  return Fits(static_cast<uint64_t>(spent > 0 ? spent : 0) + estimate, cpu,
+              percent_);
+}
+
+void Budget::Charge(uint64_t ns) {
+  if (percent_ <= 0) return;
+  spent_ns_.fetch_add(static_cast<int64_t>(ns), std::memory_order_relaxed);
+}
+
 void Budget::Settle(uint64_t reserved_ns, uint64_t actual_ns) {
   if (percent_ <= 0) return;
   spent_ns_.fetch_add(

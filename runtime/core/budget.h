@@ -38,6 +38,12 @@ class Budget {
   // coarse clock read and a CAS) except when the CPU time is refreshed.
   bool TryReserve(uint64_t* reserved_ns);
 
+  // Whether a window would be admitted now (reserves nothing).
+  bool WouldFit();
+
+  // Charges a cost of sampling that is not a window (arming a label).
+  void Charge(uint64_t ns);
+
   // Replaces a reservation by the real cost of the window (0 if none ran).
   void Settle(uint64_t reserved_ns, uint64_t actual_ns);
 

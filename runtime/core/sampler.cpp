@@ -67,19 +67,16 @@ void SetRuntimeReady(bool ready) {
   g_ready.store(ready, std::memory_order_release);
 }
 
-void SampleAccess(const volatile void* addr, size_t size, bool is_write,
-                  uintptr_t return_address, uintptr_t access_pc,
-                  uint32_t line) {
-  ThreadState& t = CurrentThread();
+bool BeginSample(ThreadState& t) {
   if (t.in_runtime != 0) {
     // trapsan's own code, or a signal handler that interrupted it.
     Countdown() = 1;
     Count(Stats().skipped_reentrant);
-    return;
+    return false;
   }
   if (!RuntimeReady() && !InitializeRuntime()) {
     Countdown() = INT32_MAX;  // Off: never sample again.
-    return;
+    return false;
   }
   const Options& options = GetOptions();
   Countdown() = NextCountdown(t, options.sample_rate);
@@ -88,13 +85,36 @@ void SampleAccess(const volatile void* addr, size_t size, bool is_write,
     // sample it (unless every access is to be sampled), or threads starting
     // together would all open windows at once whatever the sample rate.
     t.sampling_started = true;
-    if (options.sample_rate > 1) return;
+    if (options.sample_rate > 1) return false;
   }
   Count(Stats().checks_slow);
   if (ActiveBackend() == Backend::kOff) {
     Countdown() = INT32_MAX;
-    return;
+    return false;
   }
+  return true;
+}
+
+void BackOffOverBudget() {
+  // A refused sample costs a trip through here (and contended counters);
+  // while the budget is spent, sampling at the full rate only buys more
+  // refusals.
+  Countdown() = Countdown() < kMaxCountdown / kOverBudgetBackoff
+                    ? Countdown() * kOverBudgetBackoff
+                    : kMaxCountdown;
+}
+
+void SampleAccess(const volatile void* addr, size_t size, bool is_write,
+                  uintptr_t return_address, uintptr_t access_pc,
+                  uint32_t line) {
+  ThreadState& t = CurrentThread();
+  if (BeginSample(t))
+    RunSample(t, addr, size, is_write, return_address, access_pc, line);
+}
+
+void RunSample(ThreadState& t, const volatile void* addr, size_t size,
+               bool is_write, uintptr_t return_address, uintptr_t access_pc,
+               uint32_t line) {
   if (size == 0) return;
   if (is_write ? t.ignore_writes != 0 : t.ignore_reads != 0) {
     Count(Stats().skipped_ignored);
@@ -110,12 +130,7 @@ void SampleAccess(const volatile void* addr, size_t size, bool is_write,
   uint64_t reserved_ns;
   if (!WindowBudget().TryReserve(&reserved_ns)) {
     Count(Stats().skipped_budget);
-    // Over budget: come back less often. A refused sample costs a trip
-    // through here (and contended counters); while the budget is spent,
-    // sampling at the full rate only buys more refusals.
-    Countdown() = Countdown() < kMaxCountdown / kOverBudgetBackoff
-                      ? Countdown() * kOverBudgetBackoff
-                      : kMaxCountdown;
+    BackOffOverBudget();  // Over budget: come back less often.
     return;
   }
   AccessInfo access;

@@ -23,6 +23,19 @@ void SampleAccess(const volatile void* addr, size_t size, bool is_write,
                   uintptr_t return_address, uintptr_t access_pc,
                   uint32_t line = 0);
 
+struct ThreadState;
+
+// SampleAccess in two steps, for samples picked in two places (a label
+// site: runtime/linux/labels.h). BeginSample refills the countdown and says
+// whether to sample at all (not reentrant, initialized, not the thread's
+// first check, a backend on); RunSample samples the access.
+bool BeginSample(ThreadState& t);
+void RunSample(ThreadState& t, const volatile void* addr, size_t size,
+               bool is_write, uintptr_t return_address, uintptr_t access_pc,
+               uint32_t line);
+// Over budget: the next countdown is longer.
+void BackOffOverBudget();
+
 // The sampling fast path, shared by every entry point: one initial-exec TLS
 // decrement and a predicted branch. True when this access goes to
 // SampleAccess (which refills the countdown).

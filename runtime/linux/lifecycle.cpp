@@ -25,7 +25,9 @@
 #include "runtime/linux/breakpoints.h"
 #include "runtime/linux/exit.h"
 #include "runtime/linux/kernel.h"
+#include "runtime/linux/labels.h"
 #include "runtime/linux/probe.h"
+#include "runtime/linux/sites.h"
 #include "runtime/linux/sigtrap.h"
 #include "runtime/linux/threads.h"
 #include "runtime/report/reporter.h"
@@ -52,7 +54,8 @@ bool StartHardware(std::string* why) {
   sigemptyset(&trap);
   sigaddset(&trap, SIGTRAP);
   pthread_sigmask(SIG_UNBLOCK, &trap, nullptr);
-  int slots = OpenBreakpoints(kMaxSlots, why);
+  // Label sites need a debug register of their own in each thread.
+  int slots = OpenBreakpoints(HaveLabelSites() ? kMaxSlots - 1 : kMaxSlots, why);
   if (slots == 0) return false;
   SetSlotCount(slots);
   ProbeResult probe = ProbeHardware();
@@ -186,6 +189,7 @@ void AfterForkInChild() {
   Conflicts().Reset();
   WindowBudget().Reset();
   t_thread.watching_cookie = 0;
+  ResetLabelsInChild();
   g_finished.store(false);
   std::string why;
   int slots = ReopenBreakpointsInChild(&why);  // Also frees the create lock.

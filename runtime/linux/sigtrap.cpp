@@ -19,6 +19,7 @@
 #include "runtime/core/counters.h"
 #include "runtime/core/slots.h"
 #include "runtime/core/thread_state.h"
+#include "runtime/linux/labels.h"
 #include "runtime/linux/unwind.h"
 
 namespace trapsan {
@@ -178,7 +179,10 @@ void OnSigtrap(int sig, siginfo_t* si, void* uc) {
   Cookie c;
   PerfFields perf = ReadPerfFields(si);
   if (si->si_code == TRAP_PERF && perf.type == kPerfTypeBreakpoint &&
-      DecodeCookie(perf.data, &c) && c.slot < SlotCount()) {
+      perf.data == kLabelCookie) {
+    HandleLabelTrap(uc);
+  } else if (si->si_code == TRAP_PERF && perf.type == kPerfTypeBreakpoint &&
+             DecodeCookie(perf.data, &c) && c.slot < SlotCount()) {
     HandleOurTrap(perf.data, c, (perf.flags & kPerfFlagAsync) != 0,
                   reinterpret_cast<uintptr_t>(si->si_addr), uc);
   } else {

@@ -10,14 +10,18 @@
 // register-held countdown), and restores everything. Instrumented functions
 // have no red zone (the plugin marks them), so the call cannot clobber one.
 //
+// __trapsan_label_resume is the same for label sites (labels.h): the SIGTRAP
+// handler makes the interrupted thread "call" it from the label.
+//
 // Saved block, from its lowest address: r15 r14 r13 r12 r11 r10 r9 r8 rdi rsi
 // rbx rdx rcx rax rflags rbp, then the return address (the site).
 #if defined(__x86_64__)
+        .macro SAVE_ALL_AND_CALL name, slow
         .text
-        .globl  __trapsan_site
-        .type   __trapsan_site,@function
+        .globl  \name
+        .type   \name,@function
         .p2align 4
-__trapsan_site:
+\name:
         .cfi_startproc
         pushq   %rbp                    // a frame record: unwinders walk
         .cfi_adjust_cfa_offset 8        // through to the site
@@ -45,12 +49,12 @@ __trapsan_site:
         andq    $-64, %rsp
         movl    __trapsan_xsave_size(%rip), %eax
         testl   %eax, %eax
-        jnz     .Lsized
+        jnz     .Lsized\@
         call    __trapsan_size_xsave    // first call (before constructors):
         movl    %eax, %eax              // general registers only
-.Lsized:
+.Lsized\@:
         cmpl    $1, %eax
-        je      .Lfxsave
+        je      .Lfxsave\@
         subq    %rax, %rsp              // xsave area, 64-byte aligned; its
         xorl    %eax, %eax              // header must start zeroed
         movq    %rax, 512(%rsp)
@@ -65,18 +69,18 @@ __trapsan_site:
         movl    $-1, %edx
         xsave64 (%rsp)
         movq    %rbx, %rdi
-        call    __trapsan_site_slow
+        call    \slow
         movl    $-1, %eax
         movl    $-1, %edx
         xrstor64 (%rsp)
-        jmp     .Lrestore
-.Lfxsave:
+        jmp     .Lrestore\@
+.Lfxsave\@:
         subq    $512, %rsp
         fxsave64 (%rsp)
         movq    %rbx, %rdi
-        call    __trapsan_site_slow
+        call    \slow
         fxrstor64 (%rsp)
-.Lrestore:
+.Lrestore\@:
         movq    %rbx, %rsp
         popq    %r15
         popq    %r14
@@ -97,6 +101,12 @@ __trapsan_site:
         .cfi_def_cfa %rsp, 8
         ret
         .cfi_endproc
-        .size   __trapsan_site, .-__trapsan_site
+        .size   \name, .-\name
+        .endm
+
+        SAVE_ALL_AND_CALL __trapsan_site, __trapsan_site_slow
+        // A label site's breakpoint handler pushed the label's address and
+        // sent the thread here (runtime/linux/labels.cpp).
+        SAVE_ALL_AND_CALL __trapsan_label_resume, __trapsan_label_slow
 #endif
         .section .note.GNU-stack,"",@progbits

@@ -14,6 +14,7 @@
 
 #include "runtime/core/sampler.h"
 #include "runtime/core/thread_state.h"
+#include "labels.h"
 
 namespace trapsan {
 namespace {
@@ -21,6 +22,8 @@ namespace {
 struct SiteIndex {
   std::mutex mu;
   std::vector<Site> sites;  // sorted by pc
+  // The label sites: (region, index in `sites`), sorted.
+  std::vector<std::pair<uint64_t, uint32_t>> labels;
   unsigned long long adds = ~0ull;  // dl_iterate_phdr's load count at the scan
 };
 
@@ -84,7 +87,25 @@ void Rescan(SiteIndex& index, unsigned long long adds) {
   std::sort(sites.begin(), sites.end(),
             [](const Site& a, const Site& b) { return a.pc < b.pc; });
   index.sites = std::move(sites);
+  index.labels.clear();
+  for (size_t i = 0; i < index.sites.size(); ++i) {
+    if (index.sites[i].flags & kSiteLabel)
+      index.labels.push_back({index.sites[i].region, static_cast<uint32_t>(i)});
+  }
+  std::sort(index.labels.begin(), index.labels.end());
   index.adds = adds;
+}
+
+// dl_iterate_phdr's count of objects loaded so far.
+unsigned long long LoadCount() {
+  unsigned long long adds = 0;
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, size_t, void* data) {
+        *static_cast<unsigned long long*>(data) = info->dlpi_adds;
+        return 1;
+      },
+      &adds);
+  return adds;
 }
 
 thread_local SiteSample t_last_sample;
@@ -92,6 +113,15 @@ thread_local SiteSample t_last_sample;
 }  // namespace
 
 const SiteSample& LastSiteSample() { return t_last_sample; }
+
+void RecordLabelSample(uintptr_t addr, uint64_t size, uint32_t line,
+                       bool is_write) {
+  t_last_sample.addr = addr;
+  t_last_sample.size = size;
+  t_last_sample.line = line;
+  t_last_sample.is_write = is_write;
+  ++t_last_sample.picked;
+}
 
 int SavedSlotOfRegister(const char* name) {
   if (name[0] == '%') ++name;
@@ -144,7 +174,7 @@ bool ParseSiteOperand(const char* text, SiteOperand* out) {
 }
 
 bool ParseSiteNote(const uint8_t* desc, uint32_t size, Site* out) {
-  constexpr size_t kHeader = 12;
+  constexpr size_t kHeader = 24;
   if (size < kHeader) return false;
   int32_t rel;
   std::memcpy(&rel, desc, sizeof rel);
@@ -157,7 +187,19 @@ bool ParseSiteNote(const uint8_t* desc, uint32_t size, Site* out) {
   site.selector = desc[8];
   uint16_t accesses;
   std::memcpy(&accesses, desc + 10, sizeof accesses);
+  site.accesses = accesses;
+  std::memcpy(&site.weight, desc + 12, sizeof site.weight);
+  std::memcpy(&site.region, desc + 16, sizeof site.region);
   if (site.variants == 0 || operands > kMaxSiteOperands) return false;
+  const uint8_t kind = site.flags & (kSiteCountdownInRegister | kSiteLabel |
+                                     kSiteCheck);
+  if (kind != site.flags) return false;  // unknown flags
+  if (kind == kSiteLabel || kind == kSiteCheck) {
+    if (site.region == 0 || site.weight == 0 || site.variants != 1) return false;
+    if (kind == kSiteCheck && accesses != 0) return false;
+  } else if (kind != 0 && kind != kSiteCountdownInRegister) {
+    return false;
+  }
   if ((site.variants > 1) != (site.selector != kNoOperand)) return false;
   const size_t table = kHeader + size_t{site.variants} * sizeof(SiteVariant) +
                        size_t{accesses} * sizeof(SiteAccess);
@@ -225,16 +267,40 @@ bool FindSite(uintptr_t pc, Site* out) {
   };
   if (find()) return true;
   // Unknown: maybe in an object loaded since the last scan.
-  unsigned long long adds = 0;
-  dl_iterate_phdr(
-      [](dl_phdr_info* info, size_t, void* data) {
-        *static_cast<unsigned long long*>(data) = info->dlpi_adds;
-        return 1;
-      },
-      &adds);
+  const unsigned long long adds = LoadCount();
   if (adds == index.adds) return false;
   Rescan(index, adds);
   return find();
+}
+
+bool PickLabel(uint64_t region, uint64_t random, Site* out) {
+  SiteIndex& index = Index();
+  std::lock_guard<std::mutex> lock(index.mu);
+  auto begin = std::lower_bound(index.labels.begin(), index.labels.end(),
+                                std::make_pair(region, uint32_t{0}));
+  auto end = begin;
+  uint64_t total = 0;
+  for (; end != index.labels.end() && end->first == region; ++end)
+    total += index.sites[end->second].weight;
+  if (total == 0) return false;
+  uint64_t pick = random % total;
+  for (auto it = begin; it != end; ++it) {
+    const Site& site = index.sites[it->second];
+    if (pick < site.weight) {
+      *out = site;
+      return true;
+    }
+    pick -= site.weight;
+  }
+  return false;
+}
+
+bool HaveLabelSites() {
+  SiteIndex& index = Index();
+  std::lock_guard<std::mutex> lock(index.mu);
+  const unsigned long long adds = LoadCount();
+  if (adds != index.adds) Rescan(index, adds);
+  return !index.labels.empty();
 }
 
 }  // namespace trapsan
@@ -276,7 +342,12 @@ __attribute__((visibility("hidden"))) void __trapsan_site_slow(
     InRuntime guard;
     found = FindSite(pc, &site);
   }
-  if (!found) {
+  if (found) ++t_last_sample.sites;
+  if (found && (site.flags & kSiteCheck)) {
+    CheckExpired(site.region, pc);  // labels.cpp: may arm a label
+    return;
+  }
+  if (!found || (site.flags & kSiteLabel)) {
     // Reentered, or no metadata: refill the countdown, sample nothing.
     // (A register-held countdown stays as it is: the loop's next site call
     // comes back here, until the site can be read.)
@@ -313,7 +384,6 @@ __attribute__((visibility("hidden"))) void __trapsan_site_slow(
     index = n - 1 - static_cast<unsigned>(
                         (0u - static_cast<uint32_t>(left)) % n);
   }
-  ++t_last_sample.sites;
   if (n == 0 || index >= variant->count) {
     ++t_last_sample.phantoms;
     // A phantom step (or an unknown way in): refill, sample nothing.
@@ -333,6 +403,7 @@ __attribute__((visibility("hidden"))) void __trapsan_site_slow(
   t_last_sample.size = size;
   t_last_sample.line = a.line;
   t_last_sample.is_write = a.is_write != 0;
+  ++t_last_sample.picked;
   SampleAccess(reinterpret_cast<const volatile void*>(addr), size,
                a.is_write != 0, pc, 0, a.line);
   if (in_register) *countdown_reg = static_cast<uint32_t>(Countdown());

@@ -12,10 +12,14 @@
 namespace trapsan {
 
 // Note: name "trapsan", type kSiteNoteType, desc:
-//   int32  site - &this field    (the return address of the call)
-//   uint8  version (kSiteVersion), flags (kSiteCountdownInRegister),
-//          variants, operands, selector operand (kNoOperand: one variant), 0
+//   int32  site - &this field    (the return address of the call; a label's
+//                                 nop)
+//   uint8  version (kSiteVersion), flags (kSite*), variants, operands,
+//          selector operand (kNoOperand: one variant), 0
 //   uint16 accesses
+//   uint32 weight  (a label: expected accesses per pass through its region's
+//                   check, in 1/kLabelWeightUnit; a check: its step)
+//   uint64 region  (labels and checks: the region's id; else 0)
 //   variants x { uint32 n (the countdown step); uint16 first, count }
 //   accesses x { int32 offset; uint32 size; uint32 line;
 //                uint8 base_operand, size_operand (kNoOperand: `size` holds),
@@ -27,9 +31,19 @@ namespace trapsan {
 // then holds the step taken, which tells the variant. A variant's accesses
 // are `count` from `first`; steps past `count` are phantoms (padding that
 // keeps the variants' steps distinct) and sample nothing.
+//
+// Three kinds of sites. A calling site (flags 0 or kSiteCountdownInRegister)
+// decrements the countdown and calls __trapsan_site when it runs out. A
+// check (kSiteCheck, no accesses) does the same for a whole region (a
+// function's code outside loops, or one loop's body): when it runs out, the
+// runtime picks one of the region's label sites (kSiteLabel: a 1-byte nop,
+// no call) and sets an execution breakpoint on it (labels.h).
 inline constexpr uint32_t kSiteNoteType = 0x54534e01;
-inline constexpr uint8_t kSiteVersion = 3;
+inline constexpr uint8_t kSiteVersion = 4;
 inline constexpr uint8_t kSiteCountdownInRegister = 1;  // operand 0
+inline constexpr uint8_t kSiteLabel = 2;
+inline constexpr uint8_t kSiteCheck = 4;
+inline constexpr uint32_t kLabelWeightUnit = 1024;
 inline constexpr uint8_t kNoOperand = 0xff;
 inline constexpr int kMaxSiteOperands = 16;
 
@@ -73,6 +87,9 @@ struct Site {
   uint8_t flags = 0;
   uint8_t variants = 0;
   uint8_t selector = kNoOperand;
+  uint16_t accesses = 0;
+  uint32_t weight = 0;
+  uint64_t region = 0;
   const SiteVariant* variant = nullptr;  // in the note (mapped read-only)
   const SiteAccess* access = nullptr;
   SiteOperand operand[kMaxSiteOperands];
@@ -85,17 +102,28 @@ bool ParseSiteNote(const uint8_t* desc, uint32_t size, Site* out);
 // object (rescanned when objects were loaded since the last scan).
 bool FindSite(uintptr_t pc, Site* out);
 
-// What the calling thread's last expired site picked (for tests): the
-// access's address, size, kind and line; `sites` counts the expiries, and
-// `phantoms` those that picked no access.
+// Picks one of `region`'s label sites, each with the chance of its weight,
+// by `random`. False if the region has none.
+bool PickLabel(uint64_t region, uint64_t random, Site* out);
+
+// Whether any loaded object has label sites (scans the notes).
+bool HaveLabelSites();
+
+// What the calling thread's last sampled site picked (for tests): the
+// access's address, size, kind and line; `picked` counts the accesses
+// picked (at calling sites and labels reached), `sites` the expiries of
+// calling sites and checks, `phantoms` those that picked no access.
 struct SiteSample {
   uintptr_t addr;
   uint64_t size;
   uint32_t line;
   bool is_write;
-  uint64_t sites, phantoms;
+  uint64_t picked, sites, phantoms;
 };
 const SiteSample& LastSiteSample();
+// Records a sample picked at a label (labels.cpp).
+void RecordLabelSample(uintptr_t addr, uint64_t size, uint32_t line,
+                       bool is_write);
 
 }  // namespace trapsan
 

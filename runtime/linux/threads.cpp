@@ -21,6 +21,7 @@
 #include "runtime/core/counters.h"
 #include "runtime/core/thread_state.h"
 #include "runtime/linux/breakpoints.h"
+#include "runtime/linux/labels.h"
 #include "runtime/linux/unwind.h"
 
 namespace trapsan {
@@ -124,6 +125,7 @@ pthread_key_t g_exit_key;
 pthread_once_t g_exit_key_once = PTHREAD_ONCE_INIT;
 void OnThreadExit(void* tid) {
   MarkFinished(static_cast<int>(reinterpret_cast<intptr_t>(tid)));
+  CloseThreadLabel();
 }
 void MakeExitKey() { pthread_key_create(&g_exit_key, OnThreadExit); }
 

@@ -66,35 +66,57 @@ TEST_P(PluginRacyTest, ModeCiReportsTheRacyLines) {
 
 INSTANTIATE_TEST_SUITE_P(Levels, PluginRacyTest, ::testing::Values("O0", "O2"));
 
-// The runtime finds each sampled access from the registers the site saved:
+// The runtime finds each sampled access from the registers at its site:
 // through a register, a frame slot, a global's address, a memcpy's run-time
-// length, a promoted loop's register countdown and a join's variants
-// (site_cases.c checks each against the real address; no windows needed).
+// length, a promoted loop's register countdown, a loop region's label and
+// both ways of a branch (site_cases.c checks each against the real
+// address). Label sites (O0, O2) are reached through execution breakpoints:
+// the hw backend; calling sites (call_O2) also have a join's variants.
 class PluginSiteTest : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(PluginSiteTest, EverySiteKindPicksTheRightAccess) {
+  const bool call_sites = std::string(GetParam()).rfind("call_", 0) == 0;
   RunOptions o;
-  o.trapsan_options = "backend=off";
-  RunResult r = RunProgram(std::string("plugin_site_cases_") + GetParam(), {}, o);
+  std::vector<std::string> args;
+  if (call_sites) {
+    o.trapsan_options = "backend=off";
+    args.push_back("call");
+  } else {
+    RequireHardwareBackend();
+    if (IsSkipped() || HasFailure()) return;
+    o.trapsan_options = "delay_us=0:print_stats=1";
+  }
+  RunResult r = RunProgram(std::string("plugin_site_cases_") + GetParam(), args, o);
   ASSERT_TRUE(r.exited) << r.Describe();
   EXPECT_EQ(r.exit_code, 0) << r.Describe();
   EXPECT_EQ(r.Value("FAILURES"), "0") << r.Describe();
-  for (const char* c : {"global", "register", "frame_slot", "memcpy", "loop"}) {
+  for (const char* c :
+       {"global", "register", "frame_slot", "memcpy", "loop", "loop_region"}) {
     EXPECT_TRUE(Contains(r.out, std::string("CASE ") + c + " ok=1")) << c << "\n"
                                                                      << r.out;
   }
-  // Both ways through the join expired at each of their accesses.
-  for (const char* line :
-       {"JOIN c=0 k=1 expired=1", "JOIN c=0 k=2 expired=1", "JOIN c=0 k=3 expired=0",
-        "JOIN c=1 k=1 expired=1", "JOIN c=1 k=3 expired=1", "JOIN c=1 k=4 expired=0"})
-    EXPECT_TRUE(Contains(r.out, line)) << line << "\n" << r.out;
+  if (call_sites) {
+    // Both ways through the join expired at each of their accesses.
+    for (const char* line :
+         {"JOIN c=0 k=1 expired=1", "JOIN c=0 k=2 expired=1",
+          "JOIN c=0 k=3 expired=0", "JOIN c=1 k=1 expired=1",
+          "JOIN c=1 k=3 expired=1", "JOIN c=1 k=4 expired=0"})
+      EXPECT_TRUE(Contains(r.out, line)) << line << "\n" << r.out;
+  } else {
+    // Each way was sampled (3 times, within 200 tries), always on the way.
+    EXPECT_EQ(r.Value("BRANCH_PICKED_0"), "3") << r.Describe();
+    EXPECT_EQ(r.Value("BRANCH_PICKED_1"), "3") << r.Describe();
+    EXPECT_TRUE(std::regex_search(r.err, std::regex("labels_reached +[1-9]")))
+        << r.Describe();
+  }
   EXPECT_FALSE(Contains(r.out, "on_path=0")) << r.out;
   EXPECT_EQ(r.Int("LINE_STORE_GLOBAL"),
             LineOf("plugin/site_cases.c", "LINE_STORE_GLOBAL"));
   EXPECT_EQ(r.Value("MEMCPY_SIZE"), "40");
 }
 
-INSTANTIATE_TEST_SUITE_P(Levels, PluginSiteTest, ::testing::Values("O0", "O2"));
+INSTANTIATE_TEST_SUITE_P(Levels, PluginSiteTest,
+                         ::testing::Values("O0", "O2", "call_O2"));
 
 // A signal handler's instrumented code expiring while its thread is in a
 // site's slow path (holding the site index lock): no deadlock.
@@ -156,12 +178,15 @@ TEST_P(PluginRaceFreeTest, NoReportOverThousandsOfWindows) {
 INSTANTIATE_TEST_SUITE_P(Levels, PluginRaceFreeTest,
                          ::testing::Values("O0", "O2"));
 
-// The IR: instrumented sites (inline asm: `subl $$N, <countdown>` and a call
-// of __trapsan_site) per function, and the !dbg lines of sites.
+// The IR: instrumented sites per function (inline asm: a label site's
+// `2: nop` and note, or a calling site's `subl $$N, <countdown>` and call
+// of __trapsan_site), region checks, and the !dbg lines of sites.
 struct Ir {
   std::map<std::string, int> samples;           // function -> sites
-  // function -> accesses counted: the sum of the sites' countdown steps.
+  // function -> accesses: the sum of the label sites' note counts and the
+  // calling sites' countdown steps.
   std::map<std::string, int> accesses;
+  std::map<std::string, int> checks;            // function -> region checks
   std::map<std::string, std::vector<std::string>> dbgs;  // "!N" of each call
   std::map<std::string, std::string> first_dbg;  // function -> "!N" of 1st call
   std::map<std::string, int> line_of;           // "!N" -> DILocation line
@@ -177,6 +202,11 @@ Ir ReadIr(const std::string& name) {
   const std::regex dbg_re("!dbg (![0-9]+)");
   const std::regex loc_re("^(![0-9]+) = !DILocation\\(line: ([0-9]+)");
   const std::regex site_re("asm sideeffect \"subl \\$\\$([0-9]+), ");
+  // The note header: version 4, flags (2: a label, 4: a check), ...
+  const std::regex label_re(
+      "asm sideeffect \"2:\\\\0Anop\\\\0A.*\\.byte 4, 2, 1, [0-9]+, "
+      "[0-9]+, 0\\\\0A\\.short ([0-9]+)");
+  const std::regex check_re("\\.byte 4, 4, 1, 0, 255, 0");
   std::smatch m;
   while (std::getline(in, line)) {
     ir.text += line + "\n";
@@ -186,7 +216,10 @@ Ir ReadIr(const std::string& name) {
       ir.accesses[function] += 0;
     } else if (line == "}") {
       function.clear();
-    } else if (!function.empty() && std::regex_search(line, m, site_re)) {
+    } else if (!function.empty() && std::regex_search(line, check_re)) {
+      ++ir.checks[function];
+    } else if (!function.empty() && (std::regex_search(line, m, label_re) ||
+                                     std::regex_search(line, m, site_re))) {
       ++ir.samples[function];
       ir.accesses[function] += std::stoi(m[1]);
       if (std::regex_search(line, m, dbg_re)) {
@@ -251,6 +284,11 @@ TEST_P(PluginIrTest, InstrumentsPlainAccessesOnly) {
   EXPECT_TRUE(Contains(ir.text, "movq __trapsan_countdown@GOTTPOFF(%rip), $0"))
       << "countdown offset";
   EXPECT_TRUE(Contains(ir.text, "%fs:($0)\\0Ajg 1f\\0Acall __trapsan_site\\0A"));
+  // Label sites, and a check for the region of each function that has
+  // them (here: no loop in these).
+  EXPECT_TRUE(Contains(ir.text, "asm sideeffect \"2:\\0Anop\\0A"));
+  for (const char* f : {"write_global", "read_pointer", "copy"})
+    EXPECT_EQ(ir.checks[f], 1) << f;
   EXPECT_TRUE(Contains(ir.text, ".pushsection .note.trapsan,"));
   // The call carries the access's line: the report's top frame.
   ASSERT_TRUE(ir.first_dbg.count("write_global")) << "no !dbg on the call";

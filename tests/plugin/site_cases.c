@@ -1,19 +1,25 @@
-/* The runtime reads each sampled access's address out of the registers an
- * instrumented site saved (compiler-plugin/TrapsanPass.cpp, runtime/linux/
- * sites.cpp): one function per way an operand reaches the site (a register,
- * a frame slot, a global's address, a run-time memcpy length, a promoted
- * loop's countdown, a join's variants). Each case sets the countdown so that
- * its site expires, runs, and prints what the runtime picked against what it
- * must be:
+/* The runtime reads each sampled access's address out of the registers at
+ * an instrumented site (compiler-plugin/TrapsanPass.cpp, runtime/linux/
+ * sites.cpp, labels.cpp): one function per way an operand reaches the site
+ * (a register, a frame slot, a global's address, a run-time memcpy length, a
+ * promoted loop's countdown, a loop's region, both ways of a branch). Each
+ * case sets the countdown so that the next check or calling site expires,
+ * runs, and prints what the runtime picked against what it must be:
  *   CASE <name> ok=<0|1> addr=... want=... size=... kind=... line=...
- * Run with TRAPSAN_OPTIONS=backend=off (no windows: only the picking). */
+ * Built with label sites (the default): run with the hw backend (a label is
+ * reached through an execution breakpoint). Built with
+ * TRAPSAN_PLUGIN_SITES=call, run with argument "call" (a join's variants
+ * are then checked too) and backend=off: only the picking. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <trapsan/compiler_abi.h>
 
-void __trapsan_testonly_last_site_sample(uint64_t out[6]);
+void __trapsan_testonly_last_site_sample(uint64_t out[7]);
+
+/* Calling sites (argument "call") or label sites. */
+static int g_call_mode;
 
 long g_long;
 long* volatile g_escaped;
@@ -37,10 +43,11 @@ NOINLINE void load_pointer(const long* p) {
   g_sink = *p; /* LINE_LOAD_POINTER */
 }
 
-NOINLINE long frame_slot(long v) {
+NOINLINE long frame_slot(long v, int call_mode) {
   long x;
   escape(&x);
-  __trapsan_countdown = 1; /* (escape's own site has run) */
+  /* A calling site after escape's own; a label was armed at the entry. */
+  if (call_mode) __trapsan_countdown = 1;
   x = v; /* LINE_FRAME_SLOT */
   escape(0);
   return 0;
@@ -50,6 +57,14 @@ NOINLINE void copy_n(size_t n) { memcpy(g_dst, g_src, n); }
 
 NOINLINE void fill_loop(int* p, int n) {
   for (int i = 0; i < n; ++i) p[i] = i;
+}
+
+/* A loop with a call in it: several blocks, a region of its own. */
+NOINLINE void bump_all(int* p, int n) {
+  for (int i = 0; i < n; ++i) {
+    p[i] += 1;
+    if (p[i] == 1000) escape(0);
+  }
 }
 
 NOINLINE void join(long* p, int c) {
@@ -66,9 +81,9 @@ static int failures;
 
 static void check(const char* name, uintptr_t lo, uintptr_t hi, int is_write,
                   int any_size) {
-  uint64_t s[6];
+  uint64_t s[7];
   __trapsan_testonly_last_site_sample(s);
-  int ok = s[0] >= lo && s[0] < hi && (int)s[2] == is_write &&
+  int ok = s[0] >= lo && s[0] < hi && (is_write < 0 || (int)s[2] == is_write) &&
            (any_size || s[0] + s[1] <= hi);
   if (!ok) ++failures;
   printf("CASE %s ok=%d addr=%#lx want=[%#lx,%#lx) size=%lu kind=%s line=%lu\n",
@@ -79,11 +94,12 @@ static void check(const char* name, uintptr_t lo, uintptr_t hi, int is_write,
 /* Makes the next site expire at its first access. */
 static void expire_next(void) { __trapsan_countdown = 1; }
 
-int main(void) {
-  uint64_t s[6];
+int main(int argc, char** argv) {
+  uint64_t s[7];
   long local = 7;
   long buf[4] = {0, 0, 0, 0};
   int ints[64];
+  g_call_mode = argc > 1 && strcmp(argv[1], "call") == 0;
 
   /* The first expiry of a thread only draws its countdown. */
   expire_next();
@@ -96,20 +112,26 @@ int main(void) {
   printf("LINE_STORE_GLOBAL=%lu\n", (unsigned long)s[3]);
 
   {
-    /* The site also has the store to g_sink: 1 picks the load (the first). */
-    __trapsan_countdown = 1;
+    /* The site has the load through p and the store to g_sink: either. */
+    expire_next();
     load_pointer(&local);
-    check("register", (uintptr_t)&local, (uintptr_t)(&local + 1), 0, 0);
+    __trapsan_testonly_last_site_sample(s);
+    int ok = (s[0] == (uintptr_t)&local && s[2] == 0 && s[1] == 8) ||
+             (s[0] == (uintptr_t)&g_sink && s[2] == 1 && s[1] == 8);
+    if (!ok) ++failures;
+    printf("CASE register ok=%d addr=%#lx local=%p g_sink=%p\n", ok,
+           (unsigned long)s[0], (void*)&local, (void*)&g_sink);
   }
 
-  frame_slot(3);
+  if (!g_call_mode) expire_next();
+  frame_slot(3, g_call_mode);
   check("frame_slot", (uintptr_t)g_frame, (uintptr_t)(g_frame + 1), 1, 0);
 
   expire_next();
   copy_n(40);
   {
     /* The source (read) or the destination (write): either may be picked. */
-    uint64_t m[6];
+    uint64_t m[7];
     __trapsan_testonly_last_site_sample(m);
     int ok = (m[0] == (uintptr_t)g_src && m[2] == 0) ||
              (m[0] == (uintptr_t)g_dst && m[2] == 1);
@@ -124,34 +146,62 @@ int main(void) {
   fill_loop(ints, 64);
   check("loop", (uintptr_t)ints, (uintptr_t)(ints + 64), 1, 0);
 
-  for (int c = 0; c < 2; ++c) {
-    /* The countdown at k crosses zero at the k-th access of the way taken
-     * (c=1 writes p[0], p[1], p[3]; c=0 writes p[2], p[3]), if there is one:
-     * every pick must be on that way. */
-    for (int k = 1; k <= 4; ++k) {
-      uint64_t before[6];
-      __trapsan_testonly_last_site_sample(before);
-      __trapsan_countdown = k;
-      join(buf, c);
-      __trapsan_testonly_last_site_sample(s);
-      if (s[4] == before[4]) {
-        printf("JOIN c=%d k=%d expired=0\n", c, k);
-        continue;
+  expire_next();
+  bump_all(ints, 64);
+  check("loop_region", (uintptr_t)ints, (uintptr_t)(ints + 64), -1, 0);
+
+  if (g_call_mode) {
+    for (int c = 0; c < 2; ++c) {
+      /* The countdown at k crosses zero at the k-th access of the way taken
+       * (c=1 writes p[0], p[1], p[3]; c=0 writes p[2], p[3]), if there is
+       * one: every pick must be on that way. */
+      for (int k = 1; k <= 4; ++k) {
+        uint64_t before[7];
+        __trapsan_testonly_last_site_sample(before);
+        __trapsan_countdown = k;
+        join(buf, c);
+        __trapsan_testonly_last_site_sample(s);
+        if (s[5] == before[5]) {
+          printf("JOIN c=%d k=%d expired=0\n", c, k);
+          continue;
+        }
+        if (s[6] != before[6]) {
+          printf("JOIN c=%d k=%d expired=1 phantom=1\n", c, k);
+          continue;
+        }
+        int index = (int)((s[0] - (uintptr_t)buf) / sizeof(long));
+        int on_path = c ? (index == 0 || index == 1 || index == 3)
+                        : (index == 2 || index == 3);
+        if (!on_path) ++failures;
+        printf("JOIN c=%d k=%d expired=1 index=%d on_path=%d\n", c, k, index,
+               on_path);
       }
-      if (s[5] != before[5]) {
-        printf("JOIN c=%d k=%d expired=1 phantom=1\n", c, k);
-        continue;
+    }
+  } else {
+    /* Labels: the region's check picks one of the three blocks' labels; one
+     * on the other way is not reached. What is sampled is on the way taken. */
+    for (int c = 0; c < 2; ++c) {
+      int picked = 0;
+      for (int tries = 0; tries < 200 && picked < 3; ++tries) {
+        uint64_t before[7];
+        __trapsan_testonly_last_site_sample(before);
+        expire_next();
+        join(buf, c);
+        __trapsan_testonly_last_site_sample(s);
+        if (s[4] == before[4]) continue;
+        ++picked;
+        int index = (int)((s[0] - (uintptr_t)buf) / sizeof(long));
+        int on_path = c ? (index == 0 || index == 1 || index == 3)
+                        : (index == 2 || index == 3);
+        if (!on_path) ++failures;
+        printf("BRANCH c=%d index=%d on_path=%d\n", c, index, on_path);
       }
-      int index = (int)((s[0] - (uintptr_t)buf) / sizeof(long));
-      int on_path = c ? (index == 0 || index == 1 || index == 3)
-                      : (index == 2 || index == 3);
-      if (!on_path) ++failures;
-      printf("JOIN c=%d k=%d expired=1 index=%d on_path=%d\n", c, k, index,
-             on_path);
+      printf("BRANCH_PICKED_%d=%d\n", c, picked);
     }
   }
   __trapsan_testonly_last_site_sample(s);
-  printf("SITES=%lu PHANTOMS=%lu\n", (unsigned long)s[4], (unsigned long)s[5]);
+  printf("PICKED=%lu SITES=%lu PHANTOMS=%lu\n", (unsigned long)s[4],
+         (unsigned long)s[5], (unsigned long)s[6]);
   printf("FAILURES=%d\n", failures);
   return failures != 0;
 }

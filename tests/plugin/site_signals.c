@@ -12,7 +12,7 @@
 
 #include <trapsan/compiler_abi.h>
 
-void __trapsan_testonly_last_site_sample(unsigned long out[6]);
+void __trapsan_testonly_last_site_sample(unsigned long out[7]);
 
 volatile long g_data[8];
 volatile long g_from_handler;
@@ -51,9 +51,9 @@ int main(void) {
            1000000000L);
   struct itimerval off = {{0, 0}, {0, 0}};
   setitimer(ITIMER_REAL, &off, NULL);
-  unsigned long s[6];
+  unsigned long s[7];
   __trapsan_testonly_last_site_sample(s);
   printf("ITERATIONS=%ld\nSIGNALS=%ld\nSITE_EXPIRIES=%lu\nDONE=1\n", iterations,
-         (long)g_signals, s[4]);
+         (long)g_signals, s[5]);
   return 0;
 }

@@ -59,12 +59,17 @@ struct NoteBuilder {
   }
 };
 
-NoteBuilder OneAccessNote(uint8_t version, const char* base_register) {
+// A calling site's (flags 0, region 0) or a label's (operand 0 unused).
+NoteBuilder OneAccessNote(uint8_t version, const char* base_register,
+                          uint8_t flags = 0, uint32_t weight = 0,
+                          uint64_t region = 0) {
   NoteBuilder b;
   b.Put<int32_t>(0x100);  // pc - &field
-  b.bytes.insert(b.bytes.end(), {version, 0, /*variants=*/1, /*operands=*/2,
-                                 kNoOperand, 0});
+  b.bytes.insert(b.bytes.end(), {version, flags, /*variants=*/1,
+                                 /*operands=*/2, kNoOperand, 0});
   b.Put<uint16_t>(1);  // accesses
+  b.Put<uint32_t>(weight);
+  b.Put<uint64_t>(region);
   b.Put(SiteVariant{1, 0, 1});
   b.Put(SiteAccess{8, 4, 42, /*base=*/1, kNoOperand, /*write=*/1, 0});
   b.Name("%rax");  // operand 0: the TLS offset
@@ -101,6 +106,21 @@ TEST(SitesTest, RefusesMalformedNotes) {
         << "truncated to " << cut;
   }
   EXPECT_TRUE(ParseSiteNote(good.bytes.data(), good.bytes.size(), &site));
+  // Labels and checks belong to a region and have a weight.
+  NoteBuilder label = OneAccessNote(kSiteVersion, "%rcx", kSiteLabel, 1024, 7);
+  ASSERT_TRUE(ParseSiteNote(label.bytes.data(), label.bytes.size(), &site));
+  EXPECT_EQ(site.region, 7u);
+  EXPECT_EQ(site.weight, 1024u);
+  NoteBuilder no_region = OneAccessNote(kSiteVersion, "%rcx", kSiteLabel, 1, 0);
+  EXPECT_FALSE(ParseSiteNote(no_region.bytes.data(), no_region.bytes.size(),
+                             &site));
+  NoteBuilder check_with_access =
+      OneAccessNote(kSiteVersion, "%rcx", kSiteCheck, 1, 7);
+  EXPECT_FALSE(ParseSiteNote(check_with_access.bytes.data(),
+                             check_with_access.bytes.size(), &site));
+  NoteBuilder unknown_flag = OneAccessNote(kSiteVersion, "%rcx", 0x40);
+  EXPECT_FALSE(ParseSiteNote(unknown_flag.bytes.data(),
+                             unknown_flag.bytes.size(), &site));
 }
 
 }  // namespace

@@ -1,0 +1,202 @@
+#include "labels.h"
+
+#include <errno.h>
+#include <linux/hw_breakpoint.h>
+#include <linux/perf_event.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "runtime/core/budget.h"
+#include "runtime/core/clock.h"
+#include "runtime/core/counters.h"
+#include "runtime/core/sampler.h"
+#include "runtime/core/thread_state.h"
+#include "sites.h"
+
+extern "C" void __trapsan_label_resume();  // site_stub.S
+
+namespace trapsan {
+namespace {
+
+// The calling thread's label breakpoint and the access it is armed for.
+// Zero-initialized: no event yet.
+struct LabelState {
+  int fd_plus_one;  // the event's fd + 1; 0: none yet
+  bool closed;      // exiting, or the event cannot be opened: no more labels
+  bool armed;       // the breakpoint is on `pc`
+  uintptr_t pc;
+  // The armed access, from the label's note.
+  SiteOperand base, size_operand;
+  bool size_in_operand;
+  int32_t offset;
+  uint32_t size, line;
+  bool is_write;
+  // Set by the handler when the label was reached: the access to sample.
+  bool pending;
+  uintptr_t addr;
+  uint64_t len;
+};
+
+thread_local LabelState t_label __attribute__((tls_model("initial-exec")));
+
+// The event, enabled on `pc`. MODIFY_ATTRIBUTES wants all of it again.
+perf_event_attr LabelAttr(uintptr_t pc) {
+  perf_event_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.type = PERF_TYPE_BREAKPOINT;
+  attr.size = sizeof(attr);
+  attr.sample_period = 1;
+  attr.bp_type = HW_BREAKPOINT_X;
+  attr.bp_addr = pc;
+  attr.bp_len = sizeof(long);
+  attr.remove_on_exec = 1;
+  attr.sigtrap = 1;
+  attr.sig_data = kLabelCookie;
+  attr.exclude_kernel = 1;
+  attr.exclude_hv = 1;
+  return attr;
+}
+
+// Points the breakpoint at `pc` and enables it.
+bool Arm(LabelState& s, uintptr_t pc) {
+  perf_event_attr attr = LabelAttr(pc);
+  if (s.fd_plus_one == 0) {
+    const int fd = static_cast<int>(
+        syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC));
+    if (fd < 0) {
+      // No debug register left (ENOSPC), or no breakpoints at all.
+      s.closed = true;
+      return false;
+    }
+    s.fd_plus_one = fd + 1;
+    return true;
+  }
+  return ioctl(s.fd_plus_one - 1, PERF_EVENT_IOC_MODIFY_ATTRIBUTES, &attr) == 0;
+}
+
+// A saved register of the interrupted context, by sites.h's SavedSlot.
+uintptr_t RegisterOf(const mcontext_t& m, int slot) {
+  static constexpr int kGreg[] = {
+      REG_R15, REG_R14, REG_R13, REG_R12, REG_R11, REG_R10, REG_R9, REG_R8,
+      REG_RDI, REG_RSI, REG_RBX, REG_RDX, REG_RCX, REG_RAX, REG_EFL, REG_RBP,
+      REG_RIP, REG_RSP};
+  static_assert(sizeof(kGreg) / sizeof(kGreg[0]) == kSlotRsp + 1, "slots");
+  if (slot < 0 || slot > kSlotRsp) return 0;
+  return static_cast<uintptr_t>(m.gregs[kGreg[slot]]);
+}
+
+uintptr_t ValueOf(const mcontext_t& m, const SiteOperand& op) {
+  const uintptr_t reg =
+      op.slot == SiteOperand::kNoSlot ? 0 : RegisterOf(m, op.slot);
+  return reg + static_cast<uintptr_t>(op.add);
+}
+
+}  // namespace
+
+void CheckExpired(uint64_t region, uintptr_t pc) {
+  (void)pc;
+  ThreadState& t = CurrentThread();
+  if (!BeginSample(t)) return;
+  LabelState& s = t_label;
+  if (s.closed) {
+    Count(Stats().labels_unavailable);
+    return;
+  }
+  if (!WindowBudget().WouldFit()) {
+    // As a refused window: come back later.
+    Count(Stats().skipped_budget);
+    BackOffOverBudget();
+    return;
+  }
+  InRuntime guard;
+  const uint64_t start = MonotonicNs();
+  Site site;
+  if (!PickLabel(region, NextRandom(t), &site)) return;
+  const SiteVariant& variant = site.variant[0];
+  if (variant.count == 0) return;
+  const SiteAccess& a =
+      site.access[variant.first + NextRandom(t) % variant.count];
+  s.armed = false;  // (a trap meanwhile is stale)
+  s.base = site.operand[a.base_operand];
+  s.size_in_operand = a.size_operand != kNoOperand;
+  if (s.size_in_operand) s.size_operand = site.operand[a.size_operand];
+  s.offset = a.offset;
+  s.size = a.size;
+  s.line = a.line;
+  s.is_write = a.is_write != 0;
+  s.pc = site.pc;
+  if (!Arm(s, site.pc)) {
+    Count(Stats().labels_unavailable);
+    return;
+  }
+  s.armed = true;
+  Count(Stats().labels_armed);
+  // Arming is part of what sampling costs.
+  const uint64_t cost = MonotonicNs() - start;
+  WindowBudget().Charge(cost);
+  Count(Stats().budget_ns, cost);
+}
+
+void HandleLabelTrap(void* ucontext) {
+  LabelState& s = t_label;
+  if (s.fd_plus_one != 0) ioctl(s.fd_plus_one - 1, PERF_EVENT_IOC_DISABLE, 0);
+  mcontext_t& m = static_cast<ucontext_t*>(ucontext)->uc_mcontext;
+  const uintptr_t rip = static_cast<uintptr_t>(m.gregs[REG_RIP]);
+  if (!s.armed || s.pending || rip != s.pc) {
+    s.armed = false;
+    return;
+  }
+  s.armed = false;
+  s.addr = ValueOf(m, s.base) +
+           static_cast<uintptr_t>(static_cast<intptr_t>(s.offset));
+  s.len = s.size_in_operand ? ValueOf(m, s.size_operand) : s.size;
+  s.pending = true;
+  // Resume in the stub, which returns to the nop: push the nop's address as
+  // the return address. (Instrumented functions have no red zone.)
+  const uintptr_t sp = static_cast<uintptr_t>(m.gregs[REG_RSP]) - 8;
+  *reinterpret_cast<uintptr_t*>(sp) = rip;
+  m.gregs[REG_RSP] = static_cast<greg_t>(sp);
+  m.gregs[REG_RIP] =
+      static_cast<greg_t>(reinterpret_cast<uintptr_t>(&__trapsan_label_resume));
+}
+
+void CloseThreadLabel() {
+  LabelState& s = t_label;
+  s.closed = true;
+  s.armed = false;
+  if (s.fd_plus_one != 0) close(s.fd_plus_one - 1);
+  s.fd_plus_one = 0;
+}
+
+void ResetLabelsInChild() {
+  LabelState& s = t_label;
+  if (s.fd_plus_one != 0) close(s.fd_plus_one - 1);
+  s = LabelState();
+}
+
+}  // namespace trapsan
+
+using namespace trapsan;
+
+// Called by __trapsan_label_resume with its saved block; the return address
+// in it is the label's nop.
+extern "C" __attribute__((visibility("hidden"))) void __trapsan_label_slow(
+    uint64_t* saved) {
+  LabelState& s = t_label;
+  if (!s.pending) return;
+  s.pending = false;
+  const uintptr_t pc = saved[kSlotReturn];
+  RecordLabelSample(s.addr, s.len, s.line, s.is_write);
+  Count(Stats().labels_reached);
+  ThreadState& t = CurrentThread();
+  if (t.in_runtime != 0) {
+    Count(Stats().skipped_reentrant);
+    return;
+  }
+  // pc as the access's pc: the nop's line is the site's.
+  RunSample(t, reinterpret_cast<const volatile void*>(s.addr),
+            static_cast<size_t>(s.len), s.is_write, pc, pc, s.line);
+}

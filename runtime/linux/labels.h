@@ -1,0 +1,41 @@
+// Label sites: the compiler plugin's default sites cost one byte (a nop and
+// an ELF note) and make no call; a region's check (a calling site at a
+// function's entry or a loop's header) counts for all of them. When a check
+// runs out, CheckExpired picks one of its region's labels by weight and sets
+// a thread-private execution breakpoint (a perf PERF_TYPE_BREAKPOINT event,
+// HW_BREAKPOINT_X, sigtrap) on its nop. When the thread gets there, the
+// SIGTRAP handler (HandleLabelTrap) disables the breakpoint, reads the
+// access's address out of the interrupted registers (before the nop runs
+// they hold the note's operands) and sends the thread through
+// __trapsan_label_resume (site_stub.S), which samples it outside the
+// handler and returns to the nop. A label that is not reached stays armed
+// until it is, or until the thread's next expiry re-points the breakpoint.
+//
+// The breakpoint takes one of the thread's four debug registers: with label
+// sites in the program, the window backend opens at most three watchpoints.
+#ifndef TRAPSAN_RUNTIME_LINUX_LABELS_H_
+#define TRAPSAN_RUNTIME_LINUX_LABELS_H_
+
+#include <cstdint>
+
+namespace trapsan {
+
+// sig_data of the label breakpoints (DecodeCookie rejects it).
+inline constexpr uint64_t kLabelCookie = 0x7a5b000000000001ull;
+
+// A check of `region` ran out (called by __trapsan_site_slow; `pc` is the
+// check's).
+void CheckExpired(uint64_t region, uintptr_t pc);
+
+// The SIGTRAP handler's part, for a trap carrying kLabelCookie.
+// Async-signal-safe.
+void HandleLabelTrap(void* ucontext);
+
+// Thread exit: closes the thread's breakpoint (none is opened again).
+void CloseThreadLabel();
+// fork(), in the child: the inherited fd is the parent thread's event.
+void ResetLabelsInChild();
+
+}  // namespace trapsan
+
+#endif  // TRAPSAN_RUNTIME_LINUX_LABELS_H_
