@@ -1,24 +1,33 @@
 /* The ABI between instrumented code and the trapsan runtime. Not for
  * hand-written code: use trapsan_check_read/write from trapsan.h.
  *
- * The compiler plugin (compiler-plugin/, docs/compiler-plugin.md) emits, per
- * run of N accesses (a segment: a block's accesses up to the next call that
- * may synchronize, atomic or fence, possibly joined across blocks), one
- * inline-assembly site right after them:
+ * The compiler plugin (compiler-plugin/, docs/compiler-plugin.md) cuts a
+ * function's accesses into segments (a block's accesses up to the next call
+ * that may synchronize, atomic or fence) and marks the end of each with a
+ * label site: a 1-byte nop and an ELF note "trapsan" naming, per access, the
+ * register or frame slot holding its base, offset, size, kind and line.
+ * The countdown is updated once per region (a function's code outside
+ * loops, or one loop's body) by a check at its head (the function's entry,
+ * the loop's header), by the number of accesses a pass through the region
+ * is expected to make (N):
  *
- *     subl $N, %fs:<__trapsan_countdown>   # initial-exec TLS (or a register
- *     jg   1f                              #   in a single-block loop)
+ *     subl $N, %fs:<__trapsan_countdown>   # initial-exec TLS
+ *     jg   1f
  *     call __trapsan_site                  # saves every register
- *   2:                                     # + an ELF note "trapsan" naming,
- *   1:                                     #   per access, the register or
- *                                          #   frame slot holding its base,
- *                                          #   offset, size, kind and line
+ *   2:                                     # + a note: a check, its region
+ *   1:
+ *
+ * When a check expires the runtime sets an execution breakpoint on one of
+ * the region's labels; the thread traps there and the access is read out of
+ * its registers. Single-block loops keep calling sites instead: the same asm
+ * with the countdown in a register, after the accesses, whose note names
+ * them (as every site does with TRAPSAN_PLUGIN_SITES=call).
  *
  * __trapsan_site (runtime/linux/site_stub.S) is not a C function: it
  * preserves everything, finds the site's note by its return address, reads
  * the access at which the countdown crossed zero out of the saved registers
- * and samples it like __trapsan_sample. The note layout is in
- * runtime/linux/sites.h.
+ * (or, for a check, arms a label) and samples it like __trapsan_sample. The
+ * note layout is in runtime/linux/sites.h; labels in runtime/linux/labels.h.
  *
  * __trapsan_sample is the same slow path as a C call, for instrumenters
  * that pass the access explicitly:

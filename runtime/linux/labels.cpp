@@ -9,11 +9,15 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <atomic>
+
+#include "absl/strings/str_cat.h"
 #include "runtime/core/budget.h"
 #include "runtime/core/clock.h"
 #include "runtime/core/counters.h"
 #include "runtime/core/sampler.h"
 #include "runtime/core/thread_state.h"
+#include "runtime/report/reporter.h"
 #include "sites.h"
 
 extern "C" void __trapsan_label_resume();  // site_stub.S
@@ -60,6 +64,18 @@ perf_event_attr LabelAttr(uintptr_t pc) {
   return attr;
 }
 
+// Says once per process that label sites go unsampled.
+void WarnOnce(int error) {
+  static std::atomic<bool> warned{false};
+  if (warned.exchange(true)) return;
+  PrintToSink(absl::StrCat(
+      "trapsan: WARNING: thread ", CurrentThread().tid,
+      " cannot set an execution breakpoint for instrumented code's label "
+      "sites (perf_event_open: ", strerror(error),
+      "): their accesses are not sampled in that thread", error == ENOSPC
+          ? " (every debug register is taken)" : "", "\n"));
+}
+
 // Points the breakpoint at `pc` and enables it.
 bool Arm(LabelState& s, uintptr_t pc) {
   perf_event_attr attr = LabelAttr(pc);
@@ -69,6 +85,7 @@ bool Arm(LabelState& s, uintptr_t pc) {
     if (fd < 0) {
       // No debug register left (ENOSPC), or no breakpoints at all.
       s.closed = true;
+      WarnOnce(errno);
       return false;
     }
     s.fd_plus_one = fd + 1;

@@ -118,6 +118,26 @@ TEST_P(PluginSiteTest, EverySiteKindPicksTheRightAccess) {
 INSTANTIATE_TEST_SUITE_P(Levels, PluginSiteTest,
                          ::testing::Values("O0", "O2", "call_O2"));
 
+// Label breakpoints belong to threads: 300 threads each reach a label (each
+// opened its own breakpoint), none is left open after they exit, and a fork
+// child (and its parent after the fork) still reach labels.
+TEST(PluginLabelTest, BreakpointsArePerThreadClosedAtExitAndReopenedInAChild) {
+  RequireHardwareBackend();
+  if (IsSkipped() || HasFailure()) return;
+  RunOptions o;
+  o.trapsan_options = "delay_us=0:max_overhead=0";
+  RunResult r = RunProgram("plugin_label_threads_O2", {}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.Value("THREADS_SAMPLED"), "300") << r.Describe();
+  EXPECT_LT(r.Int("FDS"), 40) << r.Describe();
+  EXPECT_EQ(r.Value("MAIN_SAMPLED"), "1") << r.Describe();
+  EXPECT_EQ(r.Value("CHILD_SAMPLED"), "1") << r.Describe();
+  EXPECT_EQ(r.Value("PARENT_AFTER_FORK_SAMPLED"), "1") << r.Describe();
+  EXPECT_GE(r.Int("STAT_labels_reached"), 302) << r.Describe();
+  EXPECT_EQ(r.Value("STAT_labels_unavailable"), "0") << r.Describe();
+}
+
 // A signal handler's instrumented code expiring while its thread is in a
 // site's slow path (holding the site index lock): no deadlock.
 TEST(PluginSiteSignalTest, HandlerSitesDuringTheSlowPathDoNotDeadlock) {
