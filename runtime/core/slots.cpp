@@ -1,5 +1,9 @@
 #include "slots.h"
 
+#include <sched.h>
+
+#include "clock.h"
+
 namespace trapsan {
 namespace {
 Slot g_slots[kMaxSlots];
@@ -9,6 +13,22 @@ std::atomic<int> g_slot_count{0};
 int SlotCount() { return g_slot_count.load(std::memory_order_relaxed); }
 void SetSlotCount(int n) { g_slot_count.store(n, std::memory_order_relaxed); }
 Slot& GetSlot(int index) { return g_slots[index]; }
+
+bool RetireLastSlot(uint64_t max_wait_ns) {
+  const int n = SlotCount();
+  if (n <= 1) return false;
+  Slot& last = GetSlot(n - 1);
+  const uint64_t start = MonotonicNs();
+  uint32_t expected = 0;
+  while (!last.busy.compare_exchange_weak(expected, 1,
+                                          std::memory_order_acquire)) {
+    expected = 0;
+    if (MonotonicNs() - start > max_wait_ns) return false;
+    sched_yield();
+  }
+  SetSlotCount(n - 1);
+  return true;
+}
 
 void ResetSlots() {
   for (Slot& s : g_slots) {

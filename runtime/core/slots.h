@@ -67,6 +67,11 @@ void SetSlotCount(int n);
 Slot& GetSlot(int index);
 void ResetSlots();  // after fork, in the single-threaded child
 
+// Takes the last slot out of use: waits (up to `max_wait_ns`) until no
+// window holds it, keeps it claimed for good and lowers SlotCount(). False
+// if only one slot is left or it stayed busy.
+bool RetireLastSlot(uint64_t max_wait_ns);
+
 // Publishes `info` as the description of window info.cookie on `slot`.
 void PublishWindow(Slot& slot, uint64_t generation, const WindowInfo& info);
 

@@ -164,6 +164,22 @@ void DisarmBreakpoint(int slot) {
   for (int i = 0; i < n; ++i) ioctl(s.fds[i], PERF_EVENT_IOC_DISABLE, 0);
 }
 
+bool CloseLastBreakpoint() {
+  LockForThreadCreation();
+  struct Unlock {
+    ~Unlock() { UnlockForThreadCreation(); }
+  } unlock;
+  if (g_open_slots <= 1) return false;
+  SlotFds& s = g_fds[g_open_slots - 1];
+  // Closing the initializing thread's event removes its inherited copies.
+  const int n = s.count.load(std::memory_order_relaxed);
+  for (int i = 0; i < n; ++i) close(s.fds[i]);
+  s.count.store(0, std::memory_order_relaxed);
+  --g_open_slots;
+  g_requested_slots = g_open_slots;  // a fork child opens as many
+  return true;
+}
+
 void LockForThreadCreation() { pthread_rwlock_wrlock(&g_create_lock); }
 void UnlockForThreadCreation() { pthread_rwlock_unlock(&g_create_lock); }
 

@@ -30,6 +30,10 @@ bool ArmBreakpoint(int slot, uintptr_t addr, int len, bool watch_reads,
                    uint64_t cookie);
 void DisarmBreakpoint(int slot);
 
+// Closes the last open slot's events, in every thread (the caller owns the
+// slot: no window uses it). False if one slot or none is open.
+bool CloseLastBreakpoint();
+
 // Serializes thread creation against arming and disarming: a thread cloned
 // while MODIFY_ATTRIBUTES is in flight can keep stale watchpoint settings
 // (measured here: about 0.1% of traps missed under thread churn).

@@ -10,13 +10,18 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "runtime/core/budget.h"
 #include "runtime/core/clock.h"
+#include "runtime/core/cookie.h"
 #include "runtime/core/counters.h"
 #include "runtime/core/sampler.h"
+#include "runtime/core/slots.h"
 #include "runtime/core/thread_state.h"
+#include "runtime/core/window.h"
+#include "runtime/linux/breakpoints.h"
 #include "runtime/report/reporter.h"
 #include "sites.h"
 
@@ -76,12 +81,29 @@ void WarnOnce(int error) {
           ? " (every debug register is taken)" : "", "\n"));
 }
 
+// A program without label sites at start-up (a library with them loaded
+// later) gave the window backend all four debug registers: when a thread
+// finds none free, the backend gives up its last watchpoint (waiting for
+// its window to end), in every thread. True when the open may be retried.
+bool FreeADebugRegister() {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  if (ActiveBackend() != Backend::kHw) return false;
+  if (SlotCount() < kMaxSlots) return true;  // Done already, by another thread.
+  if (!RetireLastSlot(/*max_wait_ns=*/100000000)) return false;
+  return CloseLastBreakpoint();
+}
+
 // Points the breakpoint at `pc` and enables it.
 bool Arm(LabelState& s, uintptr_t pc) {
   perf_event_attr attr = LabelAttr(pc);
   if (s.fd_plus_one == 0) {
-    const int fd = static_cast<int>(
+    int fd = static_cast<int>(
         syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC));
+    if (fd < 0 && errno == ENOSPC && FreeADebugRegister()) {
+      fd = static_cast<int>(syscall(SYS_perf_event_open, &attr, 0, -1, -1,
+                                    PERF_FLAG_FD_CLOEXEC));
+    }
     if (fd < 0) {
       // No debug register left (ENOSPC), or no breakpoints at all.
       s.closed = true;

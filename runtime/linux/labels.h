@@ -12,7 +12,9 @@
 // until it is, or until the thread's next expiry re-points the breakpoint.
 //
 // The breakpoint takes one of the thread's four debug registers: with label
-// sites in the program, the window backend opens at most three watchpoints.
+// sites in the program at start-up, the window backend opens at most three
+// watchpoints; when label sites arrive later (dlopen) and a thread finds no
+// debug register free, the backend gives up its fourth.
 #ifndef TRAPSAN_RUNTIME_LINUX_LABELS_H_
 #define TRAPSAN_RUNTIME_LINUX_LABELS_H_
 

@@ -138,6 +138,27 @@ TEST(PluginLabelTest, BreakpointsArePerThreadClosedAtExitAndReopenedInAChild) {
   EXPECT_EQ(r.Value("STAT_labels_unavailable"), "0") << r.Describe();
 }
 
+// A program without label sites dlopen()s an instrumented library: the
+// first label breakpoint finds the four debug registers taken by the
+// watchpoints, which give one up; the library's labels are then reached.
+TEST(PluginLabelTest, LibraryLoadedLaterGetsADebugRegister) {
+  RequireHardwareBackend();
+  if (IsSkipped() || HasFailure()) return;
+  RunOptions o;
+  o.trapsan_options = "delay_us=0:max_overhead=0";
+  RunResult r = RunProgram("plugin_label_dlopen",
+                           {std::string(TRAPSAN_TEST_PROGRAMS_DIR) +
+                            "/plugin_label_lib.so"},
+                           o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.Value("HW_SLOTS_BEFORE"), "4") << r.Describe();
+  EXPECT_EQ(r.Value("HW_SLOTS_AFTER"), "3") << r.Describe();
+  EXPECT_EQ(r.Value("SAMPLED"), "2") << r.Describe();  // the first only draws
+  EXPECT_EQ(r.Value("STAT_labels_unavailable"), "0") << r.Describe();
+  EXPECT_FALSE(Contains(r.err, "WARNING")) << r.Describe();
+}
+
 // A signal handler's instrumented code expiring while its thread is in a
 // site's slow path (holding the site index lock): no deadlock.
 TEST(PluginSiteSignalTest, HandlerSitesDuringTheSlowPathDoNotDeadlock) {
