@@ -43,6 +43,9 @@ struct LabelState {
   int32_t offset;
   uint32_t size, line;
   bool is_write;
+  // The self-test's: traps at `pc` are only counted.
+  bool probing;
+  int probe_traps;
   // Set by the handler when the label was reached: the access to sample.
   bool pending;
   uintptr_t addr;
@@ -50,6 +53,9 @@ struct LabelState {
 };
 
 thread_local LabelState t_label __attribute__((tls_model("initial-exec")));
+
+// Off when the start-up self-test failed.
+std::atomic<bool> g_labels_usable{true};
 
 // The event, enabled on `pc`. MODIFY_ATTRIBUTES wants all of it again.
 perf_event_attr LabelAttr(uintptr_t pc) {
@@ -133,14 +139,55 @@ uintptr_t ValueOf(const mcontext_t& m, const SiteOperand& op) {
   return reg + static_cast<uintptr_t>(op.add);
 }
 
+// The self-test's label: a nop of trapsan's own.
+extern "C" char __trapsan_probe_label[];
+__attribute__((noinline)) void ProbeLabelTarget() {
+  asm volatile(
+      ".globl __trapsan_probe_label\n.hidden __trapsan_probe_label\n"
+      "__trapsan_probe_label: nop" ::: "memory");
+}
+
 }  // namespace
+
+bool ProbeLabels(std::string* evidence) {
+  LabelState& s = t_label;
+  const uintptr_t pc = reinterpret_cast<uintptr_t>(&__trapsan_probe_label);
+  s.armed = false;
+  s.probing = true;
+  s.probe_traps = 0;
+  s.pc = pc;
+  const uint64_t start = MonotonicNs();
+  bool ok = Arm(s, pc);
+  if (!ok) {
+    *evidence = absl::StrCat("cannot set an execution breakpoint (",
+                             strerror(errno), ")");
+  } else {
+    s.armed = true;
+    ProbeLabelTarget();  // traps once: the handler counts it, disables
+    ProbeLabelTarget();  // no trap: disabled
+    const int traps = s.probe_traps;
+    if (traps == 1) {
+      *evidence = absl::StrCat(
+          "label breakpoint self-test trap delivered in ",
+          (MonotonicNs() - start) / 1000, " us");
+    } else {
+      ok = false;
+      *evidence = absl::StrCat("an execution breakpoint on a label produced ",
+                               traps, " SIGTRAPs, not 1");
+    }
+  }
+  s.armed = false;
+  s.probing = false;
+  g_labels_usable.store(ok, std::memory_order_relaxed);
+  return ok;
+}
 
 void CheckExpired(uint64_t region, uintptr_t pc) {
   (void)pc;
   ThreadState& t = CurrentThread();
   if (!BeginSample(t)) return;
   LabelState& s = t_label;
-  if (s.closed) {
+  if (s.closed || !g_labels_usable.load(std::memory_order_relaxed)) {
     Count(Stats().labels_unavailable);
     return;
   }
@@ -189,6 +236,10 @@ void HandleLabelTrap(void* ucontext) {
     return;
   }
   s.armed = false;
+  if (s.probing) {
+    ++s.probe_traps;
+    return;
+  }
   s.addr = ValueOf(m, s.base) +
            static_cast<uintptr_t>(static_cast<intptr_t>(s.offset));
   s.len = s.size_in_operand ? ValueOf(m, s.size_operand) : s.size;

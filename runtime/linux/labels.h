@@ -19,6 +19,7 @@
 #define TRAPSAN_RUNTIME_LINUX_LABELS_H_
 
 #include <cstdint>
+#include <string>
 
 namespace trapsan {
 
@@ -32,6 +33,13 @@ void CheckExpired(uint64_t region, uintptr_t pc);
 // The SIGTRAP handler's part, for a trap carrying kLabelCookie.
 // Async-signal-safe.
 void HandleLabelTrap(void* ucontext);
+
+// The start-up self-test of label breakpoints (with label sites in the
+// program): arms the calling thread's breakpoint on a label of trapsan's
+// own and runs it; ok when exactly one trap arrived there, in this thread.
+// On failure label sites are not used (checks arm nothing) and *evidence
+// says why.
+bool ProbeLabels(std::string* evidence);
 
 // Thread exit: closes the thread's breakpoint (none is opened again).
 void CloseThreadLabel();

@@ -68,6 +68,15 @@ bool StartHardware(std::string* why) {
     return false;
   }
   SetActiveBackend(Backend::kHw);
+  if (HaveLabelSites() && !probe.skipped) {
+    std::string evidence;
+    const bool labels_ok = ProbeLabels(&evidence);
+    if (!labels_ok) {
+      Say(absl::StrCat("WARNING: label sites of instrumented code will not be "
+                       "sampled: ", evidence));
+    }
+    absl::StrAppend(&g_probe_evidence, "; ", evidence);
+  }
   return true;
 }
 

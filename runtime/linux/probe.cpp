@@ -37,6 +37,7 @@ ProbeResult ProbeHardware() {
   ProbeResult r;
   if (BeingTraced()) {
     r.ok = true;
+    r.skipped = true;
     r.evidence = "self-test skipped: a debugger is attached";
     return r;
   }

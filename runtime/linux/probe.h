@@ -14,6 +14,7 @@ struct ProbeResult {
   bool ok = false;
   std::string evidence;  // what was seen, for the start-up line
   uint64_t elapsed_ns = 0;
+  bool skipped = false;  // a debugger is attached: no self-test trap
 };
 
 // Needs the SIGTRAP handler installed and at least one slot open

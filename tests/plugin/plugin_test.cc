@@ -84,7 +84,7 @@ TEST_P(PluginSiteTest, EverySiteKindPicksTheRightAccess) {
   } else {
     RequireHardwareBackend();
     if (IsSkipped() || HasFailure()) return;
-    o.trapsan_options = "delay_us=0:print_stats=1";
+    o.trapsan_options = "delay_us=0:print_stats=1:verbosity=1";
   }
   RunResult r = RunProgram(std::string("plugin_site_cases_") + GetParam(), args, o);
   ASSERT_TRUE(r.exited) << r.Describe();
@@ -108,6 +108,11 @@ TEST_P(PluginSiteTest, EverySiteKindPicksTheRightAccess) {
     EXPECT_EQ(r.Value("BRANCH_PICKED_1"), "3") << r.Describe();
     EXPECT_TRUE(std::regex_search(r.err, std::regex("labels_reached +[1-9]")))
         << r.Describe();
+    // The start-up self-test of label breakpoints ran, and trapsan says so;
+    // one debug register is left to the labels.
+    EXPECT_TRUE(Contains(r.err, "label breakpoint self-test trap delivered in"))
+        << r.Describe();
+    EXPECT_TRUE(Contains(r.err, "backend=hw, 3 watchpoint slot(s)")) << r.Describe();
   }
   EXPECT_FALSE(Contains(r.out, "on_path=0")) << r.out;
   EXPECT_EQ(r.Int("LINE_STORE_GLOBAL"),
