@@ -8,7 +8,7 @@ import sys
 PROPERTIES = [
     "sigtrap", "inherit_thread", "remove_on_exec", "modify_reaches_threads",
     "exactly_once", "many_overflows", "refresh", "blocked_async",
-    "create_during_modify", "exit_exec_pending",
+    "create_during_modify", "exit_exec_pending", "exec_breakpoint",
 ]
 
 

@@ -65,9 +65,9 @@ perf_event_attr Attr(const BpSpec& s) {
   a.type = PERF_TYPE_BREAKPOINT;
   a.size = sizeof(a);
   a.sample_period = 1;
-  a.bp_type = s.rw ? HW_BREAKPOINT_RW : HW_BREAKPOINT_W;
+  a.bp_type = s.exec ? HW_BREAKPOINT_X : s.rw ? HW_BREAKPOINT_RW : HW_BREAKPOINT_W;
   a.bp_addr = reinterpret_cast<uintptr_t>(s.addr);
-  a.bp_len = static_cast<uint64_t>(s.len);
+  a.bp_len = s.exec ? sizeof(long) : static_cast<uint64_t>(s.len);
   a.disabled = s.disabled;
   a.inherit = s.inherit;
   a.inherit_thread = s.inherit;

@@ -78,6 +78,7 @@ struct BpSpec {
   const volatile void* addr = nullptr;
   int len = 8;            // HW_BREAKPOINT_LEN_*
   bool rw = false;        // HW_BREAKPOINT_RW rather than HW_BREAKPOINT_W
+  bool exec = false;      // HW_BREAKPOINT_X (length: sizeof(long))
   uint64_t sig_data = 0;
   bool disabled = false;
   bool inherit = true;    // inherit + inherit_thread
@@ -197,6 +198,7 @@ void CheckRefresh(const Options& o, Report* r);             // 7
 void CheckBlockedAsync(const Options& o, Report* r);        // 8
 void CheckCreateDuringModify(const Options& o, Report* r);  // 9
 void CheckExitExecPending(const Options& o, Report* r);     // 10
+void CheckExecBreakpoint(const Options& o, Report* r);      // 11
 
 }  // namespace kcheck
 

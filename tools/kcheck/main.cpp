@@ -58,6 +58,10 @@ const Property kProperties[] = {
      "threads and processes that exit, and processes that exec, with a "
      "SIGTRAP pending neither crash nor hang",
      true, CheckExitExecPending, 30},
+    {11, "exec_breakpoint",
+     "a thread's own execution breakpoint traps once, before the "
+     "instruction, in that thread; DISABLE and MODIFY_ATTRIBUTES work on it",
+     true, CheckExecBreakpoint, 10},
 };
 
 struct Outcome {
