@@ -45,21 +45,12 @@ class ReaderLock {
 };
 
 perf_event_attr BaseAttr() {
-  perf_event_attr attr;
-  memset(&attr, 0, sizeof(attr));
-  attr.type = PERF_TYPE_BREAKPOINT;
-  attr.size = sizeof(attr);
-  attr.sample_period = 1;
-  attr.bp_type = HW_BREAKPOINT_W;
-  attr.bp_addr = reinterpret_cast<uintptr_t>(&g_parking_spot);
-  attr.bp_len = HW_BREAKPOINT_LEN_8;
+  perf_event_attr attr = SigtrapBreakpointAttr(
+      HW_BREAKPOINT_W, reinterpret_cast<uintptr_t>(&g_parking_spot),
+      HW_BREAKPOINT_LEN_8);
   attr.disabled = 1;
   attr.inherit = 1;
   attr.inherit_thread = 1;
-  attr.remove_on_exec = 1;
-  attr.sigtrap = 1;
-  attr.exclude_kernel = 1;
-  attr.exclude_hv = 1;
   return attr;
 }
 
@@ -98,6 +89,23 @@ int OpenSlots(int max_slots, std::string* why) {
 }
 
 }  // namespace
+
+perf_event_attr SigtrapBreakpointAttr(uint32_t bp_type, uintptr_t addr,
+                                      uint64_t len) {
+  perf_event_attr attr;
+  memset(&attr, 0, sizeof(attr));
+  attr.type = PERF_TYPE_BREAKPOINT;
+  attr.size = sizeof(attr);
+  attr.sample_period = 1;
+  attr.bp_type = bp_type;
+  attr.bp_addr = addr;
+  attr.bp_len = len;
+  attr.remove_on_exec = 1;
+  attr.sigtrap = 1;
+  attr.exclude_kernel = 1;
+  attr.exclude_hv = 1;
+  return attr;
+}
 
 int OpenBreakpoints(int max_slots, std::string* why) {
   g_requested_slots = max_slots;

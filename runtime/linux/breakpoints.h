@@ -11,10 +11,18 @@
 #ifndef TRAPSAN_RUNTIME_LINUX_BREAKPOINTS_H_
 #define TRAPSAN_RUNTIME_LINUX_BREAKPOINTS_H_
 
+#include <linux/perf_event.h>
+
 #include <cstdint>
 #include <string>
 
 namespace trapsan {
+
+// The attributes every trapsan breakpoint event shares: a user-only
+// PERF_TYPE_BREAKPOINT of `bp_type` on [addr, addr+len), one overflow per
+// hit, a synchronous SIGTRAP (sigtrap, which wants remove_on_exec).
+perf_event_attr SigtrapBreakpointAttr(uint32_t bp_type, uintptr_t addr,
+                                      uint64_t len);
 
 // Opens up to `max_slots` breakpoint events on the calling thread. Returns
 // how many opened (0 on failure, with the reason in *why).

@@ -59,19 +59,9 @@ std::atomic<bool> g_labels_usable{true};
 
 // The event, enabled on `pc`. MODIFY_ATTRIBUTES wants all of it again.
 perf_event_attr LabelAttr(uintptr_t pc) {
-  perf_event_attr attr;
-  memset(&attr, 0, sizeof(attr));
-  attr.type = PERF_TYPE_BREAKPOINT;
-  attr.size = sizeof(attr);
-  attr.sample_period = 1;
-  attr.bp_type = HW_BREAKPOINT_X;
-  attr.bp_addr = pc;
-  attr.bp_len = sizeof(long);
-  attr.remove_on_exec = 1;
-  attr.sigtrap = 1;
+  perf_event_attr attr =
+      SigtrapBreakpointAttr(HW_BREAKPOINT_X, pc, sizeof(long));
   attr.sig_data = kLabelCookie;
-  attr.exclude_kernel = 1;
-  attr.exclude_hv = 1;
   return attr;
 }
 
