@@ -550,6 +550,7 @@ class Instrumenter {
     struct Region {
       uint64_t id;
       double expected;  // accesses per pass
+      Loop* loop;       // null: the function's region
     };
     MapVector<BasicBlock*, Region> regions;  // by head
     for (Segment& s : segments) {
@@ -558,7 +559,7 @@ class Instrumenter {
       Loop* loop = loops.getLoopFor(bb);
       BasicBlock* head = loop != nullptr ? loop->getHeader() : &f.getEntryBlock();
       if (head->getFirstInsertionPt() == head->end()) continue;
-      auto [it, inserted] = regions.insert({head, Region{0, 0}});
+      auto [it, inserted] = regions.insert({head, Region{0, 0, loop}});
       if (inserted) it->second.id = RegionId(f, regions.size() - 1);
       const uint64_t head_freq = frequencies.getBlockFreq(head).getFrequency();
       double per_pass =
@@ -573,10 +574,55 @@ class Instrumenter {
       it->second.expected += per_pass * static_cast<double>(s.accesses.size());
       s.labeled = true;
     }
+    // Exit edges of the loops whose countdown goes in a register, found
+    // before any edge is split.
+    DenseMap<BasicBlock*, SmallVector<std::pair<BasicBlock*, BasicBlock*>, 4>>
+        exits;
+    for (auto& [head, region] : regions) {
+      if (region.loop != nullptr && CountdownFitsInRegister(*region.loop)) {
+        auto& edges = exits[head];
+        for (BasicBlock* bb : region.loop->blocks())
+          for (BasicBlock* succ : successors(bb))
+            if (!region.loop->contains(succ)) edges.push_back({bb, succ});
+      }
+    }
     for (auto& [head, region] : regions) {
       const double step = std::min(std::max(region.expected + 0.5, 1.0), 1e6);
-      EmitCheck(f, *head, region.id, static_cast<unsigned>(step));
+      auto edges = exits.find(head);
+      EmitCheck(f, *head, region.id, static_cast<unsigned>(step), region.loop,
+                edges != exits.end() ? &edges->second : nullptr);
     }
+    dt_.reset();  // (edges were split)
+  }
+
+  // Whether a loop's check can keep the countdown in a register, as a
+  // single-block loop's calling site does: an innermost loop whose blocks
+  // call nothing that may be instrumented (which would update the countdown
+  // in memory meanwhile), and whose exit edges can be split. A loop-carried
+  // update in memory costs the store-to-load latency per iteration.
+  static bool CountdownFitsInRegister(const Loop& loop) {
+    if (!loop.getSubLoops().empty() || loop.getHeader()->isEHPad())
+      return false;
+    for (BasicBlock* bb : loop.blocks()) {
+      Instruction* term = bb->getTerminator();
+      if (isa<IndirectBrInst>(term) || isa<CallBrInst>(term) ||
+          isa<InvokeInst>(term) || bb->isEHPad())
+        return false;
+      for (BasicBlock* succ : successors(bb))
+        if (!loop.contains(succ) && succ->isEHPad()) return false;
+      for (Instruction& inst : *bb) {
+        // (Inline asm, the labels' included, calls nothing instrumented.)
+        auto* call = dyn_cast<CallBase>(&inst);
+        if (call == nullptr || isa<IntrinsicInst>(call) || call->isInlineAsm())
+          continue;
+        const Function* callee = call->getCalledFunction();
+        if (callee == nullptr ||
+            !callee->isDeclaration() ||
+            !IsNonSyncLibraryFunction(callee->getName()))
+          return false;
+      }
+    }
+    return true;
   }
 
   // A region's id: unique in the program with high probability (the
@@ -593,29 +639,74 @@ class Instrumenter {
 
   // A region's check, at its head: `subl $N, %fs:(tpoff); jg 1f; call
   // __trapsan_site` with a note saying it is a check, and of which region.
-  void EmitCheck(Function& f, BasicBlock& head, uint64_t region,
-                 unsigned step) {
+  //
+  // With `exits` (a loop whose countdown fits in a register), the check
+  // works on a register instead (the asm's tied operand, as a single-block
+  // loop's calling site): a phi at the header, loaded from TLS on the edges
+  // into the loop, stored back on each exit edge (split for it).
+  void EmitCheck(
+      Function& f, BasicBlock& head, uint64_t region, unsigned step,
+      const Loop* loop,
+      const SmallVectorImpl<std::pair<BasicBlock*, BasicBlock*>>* exits) {
     Value* tp = TlsOffset(f);
     Instruction* at = &*head.getFirstInsertionPt();
     if (&head == &f.getEntryBlock()) at = cast<Instruction>(tp)->getNextNode();
     DebugLoc loc;
     for (Instruction& inst : head)
       if (inst.getDebugLoc()) { loc = inst.getDebugLoc(); break; }
+    const bool in_register = exits != nullptr;
     std::string text;
     raw_string_ostream os(text);
-    os << "subl $$" << step << ", %fs:($0)\njg 1f\ncall __trapsan_site\n2:\n";
-    EmitNoteHeader(os, f, kSiteCheck, /*variants=*/1, /*operands=*/0,
+    os << "subl $$" << step << (in_register ? ", $0" : ", %fs:($0)")
+       << "\njg 1f\ncall __trapsan_site\n2:\n";
+    EmitNoteHeader(os, f,
+                   kSiteCheck | (in_register ? kSiteCountdownInRegister : 0u),
+                   /*variants=*/1, /*operands=*/in_register ? 1 : 0,
                    kNoOperandIndex, /*accesses=*/0, step, region);
-    os << ".long " << step << "\n.short 0, 0\n4:\n.balign 4\n.popsection\n1:";
-    IRBuilder<> b(at);
-    FunctionType* type = FunctionType::get(Type::getVoidTy(ctx_),
-                                           {Type::getInt64Ty(ctx_)}, false);
-    InlineAsm* asm_ = InlineAsm::get(
-        type, os.str(),
-        "r,~{cc},~{memory},~{dirflag},~{fpsr},~{flags}",
-        /*hasSideEffects=*/true);
-    b.CreateCall(type, asm_, {tp})->setDebugLoc(loc);
+    os << ".long " << step << "\n.short 0, 0\n";
+    if (in_register) os << ".byte 'r'\n.asciz \"$0\"\n";
+    os << "4:\n.balign 4\n.popsection\n1:";
+    const std::string clobbers = ",~{cc},~{memory},~{dirflag},~{fpsr},~{flags}";
     f.addFnAttr(Attribute::NoRedZone);
+    IRBuilder<> b(at);
+    b.SetCurrentDebugLocation(loc);
+    if (!in_register) {
+      FunctionType* type = FunctionType::get(Type::getVoidTy(ctx_),
+                                             {Type::getInt64Ty(ctx_)}, false);
+      InlineAsm* asm_ = InlineAsm::get(type, os.str(), "r" + clobbers,
+                                       /*hasSideEffects=*/true);
+      b.CreateCall(type, asm_, {tp})->setDebugLoc(loc);
+      return;
+    }
+    Type* i32 = Type::getInt32Ty(ctx_);
+    IRBuilder<> phi_b(&head, head.begin());
+    PHINode* phi = phi_b.CreatePHI(i32, 2, "trapsan.cd");
+    FunctionType* type = FunctionType::get(i32, {i32}, false);
+    InlineAsm* asm_ = InlineAsm::get(type, os.str(), "=r,0" + clobbers,
+                                     /*hasSideEffects=*/true);
+    CallInst* next = b.CreateCall(type, asm_, {phi});
+    next->setDebugLoc(loc);
+    DenseMap<BasicBlock*, Value*> entry_loads;
+    SmallVector<BasicBlock*, 4> preds(predecessors(&head));
+    for (BasicBlock* pred : preds) {
+      if (loop->contains(pred)) {  // a latch
+        phi->addIncoming(next, pred);
+        continue;
+      }
+      Value*& v = entry_loads[pred];
+      if (v == nullptr) {
+        IRBuilder<> pb(pred->getTerminator());
+        pb.SetCurrentDebugLocation(loc);
+        v = pb.CreateLoad(i32, CountdownPointer(pb, f), "trapsan.cd.entry");
+      }
+      phi->addIncoming(v, pred);
+    }
+    for (const auto& [from, to] : *exits) {
+      BasicBlock* edge = SplitEdge(from, to);
+      IRBuilder<> eb(edge->getTerminator());
+      eb.SetCurrentDebugLocation(loc);
+      eb.CreateStore(next, CountdownPointer(eb, f));
+    }
   }
 
   // A note's start, up to the variants (runtime/linux/sites.h); `2:` is the

@@ -194,11 +194,13 @@ bool ParseSiteNote(const uint8_t* desc, uint32_t size, Site* out) {
   const uint8_t kind = site.flags & (kSiteCountdownInRegister | kSiteLabel |
                                      kSiteCheck);
   if (kind != site.flags) return false;  // unknown flags
-  if (kind == kSiteLabel || kind == kSiteCheck) {
+  if (kind & (kSiteLabel | kSiteCheck)) {
+    // A label, or a check (whose countdown may be in a register: a loop's).
+    if (kind != kSiteLabel && kind != kSiteCheck &&
+        kind != (kSiteCheck | kSiteCountdownInRegister))
+      return false;
     if (site.region == 0 || site.weight == 0 || site.variants != 1) return false;
-    if (kind == kSiteCheck && accesses != 0) return false;
-  } else if (kind != 0 && kind != kSiteCountdownInRegister) {
-    return false;
+    if ((kind & kSiteCheck) && accesses != 0) return false;
   }
   if ((site.variants > 1) != (site.selector != kNoOperand)) return false;
   const size_t table = kHeader + size_t{site.variants} * sizeof(SiteVariant) +
@@ -345,6 +347,9 @@ __attribute__((visibility("hidden"))) void __trapsan_site_slow(
   if (found) ++t_last_sample.sites;
   if (found && (site.flags & kSiteCheck)) {
     CheckExpired(site.region, pc);  // labels.cpp: may arm a label
+    // A loop's check keeps the countdown in a register: refill that.
+    if (site.flags & kSiteCountdownInRegister)
+      saved[site.operand[0].slot] = static_cast<uint32_t>(Countdown());
     return;
   }
   if (!found || (site.flags & kSiteLabel)) {

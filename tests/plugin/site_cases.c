@@ -67,6 +67,20 @@ NOINLINE void bump_all(int* p, int n) {
   }
 }
 
+/* A loop of several blocks with no call: its check keeps the countdown in
+ * a register. */
+NOINLINE int scan(int* p, int n) {
+  int s = 0;
+  for (int i = 0; i < n; ++i) {
+    if (p[i] & 1)
+      s += p[i];
+    else
+      p[i] = s;
+    if (s > 100000) break;
+  }
+  return s;
+}
+
 NOINLINE void join(long* p, int c) {
   if (c) {
     p[0] = 1;
@@ -149,6 +163,10 @@ int main(int argc, char** argv) {
   expire_next();
   bump_all(ints, 64);
   check("loop_region", (uintptr_t)ints, (uintptr_t)(ints + 64), -1, 0);
+
+  expire_next();
+  g_sink = scan(ints, 64);
+  check("loop_register", (uintptr_t)ints, (uintptr_t)(ints + 64), -1, 0);
 
   if (g_call_mode) {
     for (int c = 0; c < 2; ++c) {
