@@ -11,8 +11,8 @@
  * the loop's header), by the number of accesses a pass through the region
  * is expected to make (N):
  *
- *     subl $N, %fs:<__trapsan_countdown>   # initial-exec TLS
- *     jg   1f
+ *     subl $N, %fs:<__trapsan_countdown>   # initial-exec TLS (a register
+ *     jg   1f                              #   in a call-free inner loop)
  *     call __trapsan_site                  # saves every register
  *   2:                                     # + a note: a check, its region
  *   1:
