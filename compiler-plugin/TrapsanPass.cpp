@@ -582,8 +582,10 @@ class Instrumenter {
       if (region.loop != nullptr && CountdownFitsInRegister(*region.loop)) {
         auto& edges = exits[head];
         for (BasicBlock* bb : region.loop->blocks())
-          for (BasicBlock* succ : successors(bb))
-            if (!region.loop->contains(succ)) edges.push_back({bb, succ});
+          for (BasicBlock* succ : successors(bb))  // (a switch: once per pair)
+            if (!region.loop->contains(succ) &&
+                !is_contained(edges, std::make_pair(bb, succ)))
+              edges.push_back({bb, succ});
       }
     }
     for (auto& [head, region] : regions) {
