@@ -93,6 +93,7 @@ typedef struct trapsan_stats {
   uint64_t labels_armed;       /* label sites armed (execution breakpoint) */
   uint64_t labels_reached;     /* ... reached: their access sampled */
   uint64_t labels_unavailable; /* label sites not armed: no breakpoint */
+  uint64_t labels_stale;       /* label traps ignored: re-pointed or busy */
   int hw_slots;                /* hardware watchpoints in use (0-4) */
   int backend;                 /* 0 off, 1 soft (value change only), 2 hw */
 } trapsan_stats;

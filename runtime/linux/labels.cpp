@@ -46,10 +46,15 @@ struct LabelState {
   // The self-test's: traps at `pc` are only counted.
   bool probing;
   int probe_traps;
-  // Set by the handler when the label was reached: the access to sample.
+  // Set by the handler when the label was reached: the access to sample
+  // (a copy: a signal handler's check may re-arm before it is sampled).
   bool pending;
-  uintptr_t addr;
-  uint64_t len;
+  struct {
+    uintptr_t addr;
+    uint64_t len;
+    uint32_t line;
+    bool is_write;
+  } sample;
 };
 
 thread_local LabelState t_label __attribute__((tls_model("initial-exec")));
@@ -146,13 +151,13 @@ bool ProbeLabels(std::string* evidence) {
   s.probing = true;
   s.probe_traps = 0;
   s.pc = pc;
+  s.armed = true;
   const uint64_t start = MonotonicNs();
   bool ok = Arm(s, pc);
   if (!ok) {
     *evidence = absl::StrCat("cannot set an execution breakpoint (",
                              strerror(errno), ")");
   } else {
-    s.armed = true;
     ProbeLabelTarget();  // traps once: the handler counts it, disables
     ProbeLabelTarget();  // no trap: disabled
     const int traps = s.probe_traps;
@@ -177,6 +182,9 @@ void CheckExpired(uint64_t region, uintptr_t pc) {
   ThreadState& t = CurrentThread();
   if (!BeginSample(t)) return;
   LabelState& s = t_label;
+  // A label's sample still waits for the stub (a signal handler runs first):
+  // a trap now would be stale.
+  if (s.pending) return;
   if (s.closed || !g_labels_usable.load(std::memory_order_relaxed)) {
     Count(Stats().labels_unavailable);
     return;
@@ -195,7 +203,12 @@ void CheckExpired(uint64_t region, uintptr_t pc) {
   if (variant.count == 0) return;
   const SiteAccess& a =
       site.access[variant.first + NextRandom(t) % variant.count];
-  s.armed = false;  // (a trap meanwhile is stale)
+  // The handler may run between any two of these steps (a trap of the old
+  // label, or of the new one reached by a signal handler as soon as the
+  // ioctl returns): it must see either "not armed" (a trap then is stale)
+  // or the complete new label, before the breakpoint moves.
+  s.armed = false;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   s.base = site.operand[a.base_operand];
   s.size_in_operand = a.size_operand != kNoOperand;
   if (s.size_in_operand) s.size_operand = site.operand[a.size_operand];
@@ -204,11 +217,14 @@ void CheckExpired(uint64_t region, uintptr_t pc) {
   s.line = a.line;
   s.is_write = a.is_write != 0;
   s.pc = site.pc;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  s.armed = true;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   if (!Arm(s, site.pc)) {
+    s.armed = false;
     Count(Stats().labels_unavailable);
     return;
   }
-  s.armed = true;
   Count(Stats().labels_armed);
   // Arming is part of what sampling costs.
   const uint64_t cost = MonotonicNs() - start;
@@ -223,6 +239,7 @@ void HandleLabelTrap(void* ucontext) {
   const uintptr_t rip = static_cast<uintptr_t>(m.gregs[REG_RIP]);
   if (!s.armed || s.pending || rip != s.pc) {
     s.armed = false;
+    Count(Stats().labels_stale);
     return;
   }
   s.armed = false;
@@ -230,9 +247,12 @@ void HandleLabelTrap(void* ucontext) {
     ++s.probe_traps;
     return;
   }
-  s.addr = ValueOf(m, s.base) +
-           static_cast<uintptr_t>(static_cast<intptr_t>(s.offset));
-  s.len = s.size_in_operand ? ValueOf(m, s.size_operand) : s.size;
+  s.sample.addr = ValueOf(m, s.base) +
+                  static_cast<uintptr_t>(static_cast<intptr_t>(s.offset));
+  s.sample.len = s.size_in_operand ? ValueOf(m, s.size_operand) : s.size;
+  s.sample.line = s.line;
+  s.sample.is_write = s.is_write;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   s.pending = true;
   // Resume in the stub, which returns to the nop: push the nop's address as
   // the return address. (Instrumented functions have no red zone.)
@@ -267,9 +287,11 @@ extern "C" __attribute__((visibility("hidden"))) void __trapsan_label_slow(
     uint64_t* saved) {
   LabelState& s = t_label;
   if (!s.pending) return;
+  const auto sample = s.sample;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   s.pending = false;
   const uintptr_t pc = saved[kSlotReturn];
-  RecordLabelSample(s.addr, s.len, s.line, s.is_write);
+  RecordLabelSample(sample.addr, sample.len, sample.line, sample.is_write);
   Count(Stats().labels_reached);
   ThreadState& t = CurrentThread();
   if (t.in_runtime != 0) {
@@ -277,6 +299,7 @@ extern "C" __attribute__((visibility("hidden"))) void __trapsan_label_slow(
     return;
   }
   // pc as the access's pc: the nop's line is the site's.
-  RunSample(t, reinterpret_cast<const volatile void*>(s.addr),
-            static_cast<size_t>(s.len), s.is_write, pc, pc, s.line);
+  RunSample(t, reinterpret_cast<const volatile void*>(sample.addr),
+            static_cast<size_t>(sample.len), sample.is_write, pc, pc,
+            sample.line);
 }

@@ -130,14 +130,21 @@ void Chain(int sig, siginfo_t* si, void* uc) {
     dfl.sa_handler = SIG_DFL;
     WriteChain(dfl);
   }
+  // The mask the kernel would have given it: the interrupted code's, plus
+  // its sa_mask, plus SIGTRAP itself (as before trapsan's handler ran).
+  sigset_t mask = static_cast<const ucontext_t*>(uc)->uc_sigmask;
   sigset_t old;
-  pthread_sigmask(SIG_BLOCK, &act.sa_mask, &old);
+  for (int s = 1; s < NSIG; ++s) {
+    if (sigismember(&act.sa_mask, s) == 1) sigaddset(&mask, s);
+  }
+  sigaddset(&mask, SIGTRAP);
+  RealPthreadSigmask()(SIG_SETMASK, &mask, &old);
   if (act.sa_flags & SA_SIGINFO) {
     act.sa_sigaction(sig, si, uc);
   } else {
     act.sa_handler(sig);
   }
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  RealPthreadSigmask()(SIG_SETMASK, &old, nullptr);
 }
 
 void HandleOurTrap(uint64_t cookie, const Cookie& c, bool async,
@@ -210,7 +217,12 @@ bool InstallSigtrapHandler(std::string* why) {
   // SA_RESTART: a trap never interrupts a system call of the trapping thread
   // (it is raised by a user-mode access), but keep restarting semantics.
   act.sa_flags = SA_SIGINFO | SA_RESTART;
-  sigemptyset(&act.sa_mask);
+  // Every signal blocked while the handler runs: another handler nesting in
+  // it would run instrumented code with SIGTRAP blocked, so that a label it
+  // reaches could only trap after it returned, too late (a 20 us timer whose
+  // handler is instrumented lost every label that way). A chained handler
+  // gets the mask it asked for (Chain).
+  sigfillset(&act.sa_mask);
   if (RealSigaction()(SIGTRAP, &act, nullptr) != 0) {
     *why = std::string("sigaction(SIGTRAP): ") + strerror(errno);
     return false;
