@@ -177,8 +177,7 @@ bool ProbeLabels(std::string* evidence) {
   return ok;
 }
 
-void CheckExpired(uint64_t region, uintptr_t pc) {
-  (void)pc;
+void CheckExpired(uint64_t region) {
   ThreadState& t = CurrentThread();
   if (!BeginSample(t)) return;
   LabelState& s = t_label;

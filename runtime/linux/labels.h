@@ -26,9 +26,8 @@ namespace trapsan {
 // sig_data of the label breakpoints (DecodeCookie rejects it).
 inline constexpr uint64_t kLabelCookie = 0x7a5b000000000001ull;
 
-// A check of `region` ran out (called by __trapsan_site_slow; `pc` is the
-// check's).
-void CheckExpired(uint64_t region, uintptr_t pc);
+// A check of `region` ran out (called by __trapsan_site_slow).
+void CheckExpired(uint64_t region);
 
 // The SIGTRAP handler's part, for a trap carrying kLabelCookie.
 // Async-signal-safe.

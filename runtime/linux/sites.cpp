@@ -346,7 +346,7 @@ __attribute__((visibility("hidden"))) void __trapsan_site_slow(
   }
   if (found) ++t_last_sample.sites;
   if (found && (site.flags & kSiteCheck)) {
-    CheckExpired(site.region, pc);  // labels.cpp: may arm a label
+    CheckExpired(site.region);  // labels.cpp: may arm a label
     // A loop's check keeps the countdown in a register: refill that.
     if (site.flags & kSiteCountdownInRegister)
       saved[site.operand[0].slot] = static_cast<uint32_t>(Countdown());
