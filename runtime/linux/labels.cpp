@@ -62,6 +62,26 @@ thread_local LabelState t_label __attribute__((tls_model("initial-exec")));
 // Off when the start-up self-test failed.
 std::atomic<bool> g_labels_usable{true};
 
+// Every thread's breakpoint fd (+ 1; 0: free entry), so that a fork child,
+// where only the forking thread lives on, can close the others'.
+constexpr int kMaxLabelFds = 4096;
+std::atomic<int> g_label_fds[kMaxLabelFds];
+
+void RegisterFd(int fd) {
+  for (auto& entry : g_label_fds) {
+    int free = 0;
+    if (entry.compare_exchange_strong(free, fd + 1, std::memory_order_relaxed))
+      return;
+  }  // Full: that fd stays open in fork children.
+}
+
+void UnregisterFd(int fd) {
+  for (auto& entry : g_label_fds) {
+    int mine = fd + 1;
+    if (entry.compare_exchange_strong(mine, 0, std::memory_order_relaxed)) return;
+  }
+}
+
 // The event, enabled on `pc`. MODIFY_ATTRIBUTES wants all of it again.
 perf_event_attr LabelAttr(uintptr_t pc) {
   perf_event_attr attr =
@@ -112,6 +132,7 @@ bool Arm(LabelState& s, uintptr_t pc) {
       return false;
     }
     s.fd_plus_one = fd + 1;
+    RegisterFd(fd);
     return true;
   }
   return ioctl(s.fd_plus_one - 1, PERF_EVENT_IOC_MODIFY_ATTRIBUTES, &attr) == 0;
@@ -266,14 +287,20 @@ void CloseThreadLabel() {
   LabelState& s = t_label;
   s.closed = true;
   s.armed = false;
-  if (s.fd_plus_one != 0) close(s.fd_plus_one - 1);
+  if (s.fd_plus_one != 0) {
+    UnregisterFd(s.fd_plus_one - 1);
+    close(s.fd_plus_one - 1);
+  }
   s.fd_plus_one = 0;
 }
 
 void ResetLabelsInChild() {
-  LabelState& s = t_label;
-  if (s.fd_plus_one != 0) close(s.fd_plus_one - 1);
-  s = LabelState();
+  // The parent's threads' events, this thread's included: none is ours.
+  for (auto& entry : g_label_fds) {
+    const int fd_plus_one = entry.exchange(0, std::memory_order_relaxed);
+    if (fd_plus_one != 0) close(fd_plus_one - 1);
+  }
+  t_label = LabelState();
 }
 
 }  // namespace trapsan

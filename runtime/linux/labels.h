@@ -42,7 +42,9 @@ bool ProbeLabels(std::string* evidence);
 
 // Thread exit: closes the thread's breakpoint (none is opened again).
 void CloseThreadLabel();
-// fork(), in the child: the inherited fd is the parent thread's event.
+// fork(), in the child: closes every thread's breakpoint fd (they are the
+// parent's threads' events, the forking thread's included) and resets this
+// thread's state; it opens a breakpoint of its own when it needs one.
 void ResetLabelsInChild();
 
 }  // namespace trapsan

@@ -3,8 +3,9 @@
  * a fork child opens a fresh one (the inherited fd is its parent thread's).
  * 300 short threads each force an expiry and reach the label; then the
  * process's open fds are counted (a leak would leave ~300), and a child
- * samples at a label too. Prints THREADS_SAMPLED, FDS, CHILD_SAMPLED, and
- * the labels_* counters. Run with the hw backend. */
+ * forked while 5 more threads hold breakpoints closes theirs and samples at a
+ * label too. Prints THREADS_SAMPLED, FDS, CHILD_FDS_CLOSED, CHILD_SAMPLED,
+ * and the labels_* counters. Run with the hw backend. */
 #include <dirent.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -40,6 +41,21 @@ static void* worker(void* arg) {
   return (void*)(intptr_t)sample_once(i);
 }
 
+/* Threads that hold a breakpoint until main lets them go. */
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
+static int g_holding, g_release;
+
+static void* holder(void* arg) {
+  worker(arg);
+  pthread_mutex_lock(&g_mu);
+  ++g_holding;
+  pthread_cond_broadcast(&g_cv);
+  while (!g_release) pthread_cond_wait(&g_cv, &g_mu);
+  pthread_mutex_unlock(&g_mu);
+  return NULL;
+}
+
 static int count_fds(void) {
   DIR* d = opendir("/proc/self/fd");
   int n = 0;
@@ -66,12 +82,33 @@ int main(void) {
   store(0);
   int main_sampled = sample_once(1);
   printf("MAIN_SAMPLED=%d\n", main_sampled);
+  pthread_t holders[5];
+  for (int k = 0; k < 5; ++k)
+    pthread_create(&holders[k], NULL, holder, (void*)(intptr_t)(1000 + k));
+  pthread_mutex_lock(&g_mu);
+  while (g_holding < 5) pthread_cond_wait(&g_cv, &g_mu);
+  pthread_mutex_unlock(&g_mu);
+  int pipefd[2];
+  if (pipe(pipefd) != 0) return 1;
+  const int parent_fds = count_fds();
   fflush(stdout);
   pid_t pid = fork();
-  if (pid == 0) _exit(sample_once(2) && sample_once(3) ? 0 : 1);
-  int status = 0;
+  if (pid == 0) {
+    int closed = parent_fds - count_fds();
+    int ok = sample_once(2) && sample_once(3);
+    if (write(pipefd[1], &closed, sizeof closed) != sizeof closed) _exit(2);
+    _exit(ok ? 0 : 1);
+  }
+  int status = 0, closed = -1;
+  if (read(pipefd[0], &closed, sizeof closed) != sizeof closed) closed = -1;
   waitpid(pid, &status, 0);
+  printf("CHILD_FDS_CLOSED=%d\n", closed);
   printf("CHILD_SAMPLED=%d\n", WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  pthread_mutex_lock(&g_mu);
+  g_release = 1;
+  pthread_cond_broadcast(&g_cv);
+  pthread_mutex_unlock(&g_mu);
+  for (int k = 0; k < 5; ++k) pthread_join(holders[k], NULL);
   printf("PARENT_AFTER_FORK_SAMPLED=%d\n", sample_once(4));
   trapsan_stats s;
   trapsan_get_stats(&s);

@@ -126,7 +126,8 @@ INSTANTIATE_TEST_SUITE_P(Levels, PluginSiteTest,
 
 // Label breakpoints belong to threads: 300 threads each reach a label (each
 // opened its own breakpoint), none is left open after they exit, and a fork
-// child (and its parent after the fork) still reach labels.
+// child closes the breakpoint fds it inherited and (like its parent after
+// the fork) still reaches labels.
 TEST(PluginLabelTest, BreakpointsArePerThreadClosedAtExitAndReopenedInAChild) {
   RequireHardwareBackend();
   if (IsSkipped() || HasFailure()) return;
@@ -139,6 +140,9 @@ TEST(PluginLabelTest, BreakpointsArePerThreadClosedAtExitAndReopenedInAChild) {
   EXPECT_LT(r.Int("FDS"), 40) << r.Describe();
   EXPECT_EQ(r.Value("MAIN_SAMPLED"), "1") << r.Describe();
   EXPECT_EQ(r.Value("CHILD_SAMPLED"), "1") << r.Describe();
+  // The child closed the breakpoints of the 5 threads alive at the fork and
+  // the forking thread's (parent's events all).
+  EXPECT_EQ(r.Value("CHILD_FDS_CLOSED"), "6") << r.Describe();
   EXPECT_EQ(r.Value("PARENT_AFTER_FORK_SAMPLED"), "1") << r.Describe();
   EXPECT_GE(r.Int("STAT_labels_reached"), 302) << r.Describe();
   EXPECT_EQ(r.Value("STAT_labels_unavailable"), "0") << r.Describe();
