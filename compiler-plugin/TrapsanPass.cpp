@@ -1,14 +1,22 @@
 // trapsan's LLVM pass plugin (new pass manager): instruments plain loads,
 // stores and memcpy/memset/memmove with the inline sampling fast path of
-// include/trapsan/compiler_abi.h, batched: one countdown update for the
-// accesses of a segment (up to the next call that may synchronize, atomic or
-// fence; joined across blocks where every path still counts them once),
-// placed after them as one inline-asm site:
+// include/trapsan/compiler_abi.h, batched. The accesses of a segment (up to
+// the next call that may synchronize, atomic or fence; moved across blocks
+// where every path still counts them once) get one label site after them:
+//
+//     2: nop; <note>
+//
+// whose ELF note says in which registers or frame slots their addresses
+// are. A region (a function's code outside loops, or one loop's body) gets
+// one countdown check at its head, by the accesses a pass is expected to
+// make:
 //
 //     subl $N, %fs:(tpoff); jg 1f; call __trapsan_site; 2: <note>; 1:
 //
-// The site's ELF note says in which registers or frame slots the accesses'
-// addresses are; the runtime (runtime/linux/sites.cpp) samples one of them.
+// and the runtime (runtime/linux/labels.cpp) sets an execution breakpoint on
+// one of the region's labels when it expires. Single-block loops keep a
+// calling site (the check's asm after their accesses, naming them in its
+// note, with the countdown in a register: runtime/linux/sites.cpp).
 //
 // Use: clang-14 -fpass-plugin=TrapsanPlugin.so -g -fno-omit-frame-pointer ...
 // or opt-14 -load-pass-plugin=TrapsanPlugin.so -passes=trapsan.
