@@ -198,6 +198,10 @@ bool ProbeLabels(std::string* evidence) {
   return ok;
 }
 
+void DisableLabels() {
+  g_labels_usable.store(false, std::memory_order_relaxed);
+}
+
 void CheckExpired(uint64_t region) {
   ThreadState& t = CurrentThread();
   if (!BeginSample(t)) return;

@@ -40,6 +40,10 @@ void HandleLabelTrap(void* ucontext);
 // says why.
 bool ProbeLabels(std::string* evidence);
 
+// Under a debugger (the start-up probe saw a tracer), label sites are not
+// used: each label's SIGTRAP would stop the program in the debugger.
+void DisableLabels();
+
 // Thread exit: closes the thread's breakpoint (none is opened again).
 void CloseThreadLabel();
 // fork(), in the child: closes every thread's breakpoint fd (they are the

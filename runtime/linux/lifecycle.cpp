@@ -68,7 +68,11 @@ bool StartHardware(std::string* why) {
     return false;
   }
   SetActiveBackend(Backend::kHw);
-  if (HaveLabelSites() && !probe.skipped) {
+  if (HaveLabelSites() && probe.skipped) {
+    DisableLabels();
+    absl::StrAppend(&g_probe_evidence,
+                    "; label sites not used under a debugger");
+  } else if (HaveLabelSites()) {
     std::string evidence;
     const bool labels_ok = ProbeLabels(&evidence);
     if (!labels_ok) {

@@ -182,6 +182,25 @@ RunResult RunSignalStorm(const std::string& options) {
   return r;
 }
 
+// Under a debugger (a ptrace tracer), label sites are not used: none of
+// their SIGTRAPs stops the program, and trapsan says so. (Without the tracer
+// the same run reaches hundreds of labels: the test above.)
+TEST(PluginLabelTest, UnderADebuggerLabelsStayQuiet) {
+  RequireHardwareBackend();
+  if (IsSkipped() || HasFailure()) return;
+  RunOptions o;
+  o.trapsan_options = "delay_us=0:max_overhead=0:verbosity=1";
+  RunResult r = RunProgram(
+      "plugin_traced_launcher",
+      {std::string(TRAPSAN_TEST_PROGRAMS_DIR) + "/plugin_label_threads_O2"}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.Value("TRACED_SIGTRAPS"), "0") << r.Describe();
+  EXPECT_EQ(r.Value("STAT_labels_reached"), "0") << r.Describe();
+  EXPECT_TRUE(Contains(r.err, "label sites not used under a debugger"))
+      << r.Describe();
+}
+
 // A signal handler's instrumented code expiring while its thread is in a
 // site's slow path (holding the site index lock): no deadlock.
 TEST(PluginSiteSignalTest, HandlerSitesDuringTheSlowPathDoNotDeadlock) {
