@@ -689,34 +689,17 @@ class Instrumenter {
       return;
     }
     Type* i32 = Type::getInt32Ty(ctx_);
-    IRBuilder<> phi_b(&head, head.begin());
-    PHINode* phi = phi_b.CreatePHI(i32, 2, "trapsan.cd");
+    auto inside = [&](BasicBlock* pred) { return loop->contains(pred); };
+    PHINode* phi = CountdownPhi(head, inside, loc);
     FunctionType* type = FunctionType::get(i32, {i32}, false);
     InlineAsm* asm_ = InlineAsm::get(type, os.str(), "=r,0" + clobbers,
                                      /*hasSideEffects=*/true);
     CallInst* next = b.CreateCall(type, asm_, {phi});
     next->setDebugLoc(loc);
-    DenseMap<BasicBlock*, Value*> entry_loads;
-    SmallVector<BasicBlock*, 4> preds(predecessors(&head));
-    for (BasicBlock* pred : preds) {
-      if (loop->contains(pred)) {  // a latch
-        phi->addIncoming(next, pred);
-        continue;
-      }
-      Value*& v = entry_loads[pred];
-      if (v == nullptr) {
-        IRBuilder<> pb(pred->getTerminator());
-        pb.SetCurrentDebugLocation(loc);
-        v = pb.CreateLoad(i32, CountdownPointer(pb, f), "trapsan.cd.entry");
-      }
-      phi->addIncoming(v, pred);
-    }
-    for (const auto& [from, to] : *exits) {
-      BasicBlock* edge = SplitEdge(from, to);
-      IRBuilder<> eb(edge->getTerminator());
-      eb.SetCurrentDebugLocation(loc);
-      eb.CreateStore(next, CountdownPointer(eb, f));
-    }
+    for (BasicBlock* pred : predecessors(&head))
+      if (inside(pred)) phi->addIncoming(next, pred);  // the latches
+    for (const auto& [from, to] : *exits)
+      StoreCountdownOnExit(from, to, next, loc);
   }
 
   // A note's start, up to the variants (runtime/linux/sites.h); `2:` is the
@@ -1162,24 +1145,45 @@ class Instrumenter {
   Value* PromotedCountdown(BasicBlock& bb, const DebugLoc& loc) {
     auto it = promoted_.find(&bb);
     if (it != promoted_.end()) return it->second.current;
+    PHINode* phi = CountdownPhi(
+        bb, [&](BasicBlock* pred) { return pred == &bb; }, loc);
+    promoted_[&bb] = Promoted{phi, phi, nullptr};
+    return phi;
+  }
+
+  // A countdown kept in a register through a loop: a phi at its `head`,
+  // loaded from TLS at the end of each predecessor outside the loop (the
+  // caller adds the incoming values of those `inside` it).
+  PHINode* CountdownPhi(BasicBlock& head,
+                        function_ref<bool(BasicBlock*)> inside,
+                        const DebugLoc& loc) {
     Type* i32 = Type::getInt32Ty(ctx_);
-    IRBuilder<> head(&bb, bb.begin());
-    head.SetCurrentDebugLocation(loc);
-    PHINode* phi = head.CreatePHI(i32, 2, "trapsan.cd");
+    IRBuilder<> b(&head, head.begin());
+    b.SetCurrentDebugLocation(loc);
+    PHINode* phi = b.CreatePHI(i32, 2, "trapsan.cd");
     DenseMap<BasicBlock*, Value*> entry_loads;
-    for (BasicBlock* pred : predecessors(&bb)) {
-      if (pred == &bb) continue;
+    for (BasicBlock* pred : predecessors(&head)) {
+      if (inside(pred)) continue;
       Value*& v = entry_loads[pred];
       if (v == nullptr) {
         IRBuilder<> pb(pred->getTerminator());
         pb.SetCurrentDebugLocation(loc);
-        v = pb.CreateLoad(i32, CountdownPointer(pb, *bb.getParent()),
+        v = pb.CreateLoad(i32, CountdownPointer(pb, *head.getParent()),
                           "trapsan.cd.entry");
       }
       phi->addIncoming(v, pred);
     }
-    promoted_[&bb] = Promoted{phi, phi, nullptr};
     return phi;
+  }
+
+  // Stores a register-held countdown back to TLS on the loop exit edge
+  // from -> to (split for it).
+  StoreInst* StoreCountdownOnExit(BasicBlock* from, BasicBlock* to,
+                                  Value* countdown, const DebugLoc& loc) {
+    BasicBlock* edge = SplitEdge(from, to);
+    IRBuilder<> eb(edge->getTerminator());
+    eb.SetCurrentDebugLocation(loc);
+    return eb.CreateStore(countdown, CountdownPointer(eb, *from->getParent()));
   }
 
   // After a site of a promoted block: its output is the countdown from
@@ -1196,10 +1200,7 @@ class Instrumenter {
     auto* br = cast<BranchInst>(bb.getTerminator());
     BasicBlock* exit = br->getSuccessor(0) == &bb ? br->getSuccessor(1)
                                                   : br->getSuccessor(0);
-    BasicBlock* exit_edge = SplitEdge(&bb, exit);
-    IRBuilder<> eb(exit_edge->getTerminator());
-    eb.SetCurrentDebugLocation(loc);
-    p.exit_store = eb.CreateStore(next, CountdownPointer(eb, *bb.getParent()));
+    p.exit_store = StoreCountdownOnExit(&bb, exit, next, loc);
     p.phi->addIncoming(next, &bb);
   }
 

@@ -321,7 +321,7 @@ extern "C" __attribute__((visibility("hidden"))) void __trapsan_label_slow(
   std::atomic_signal_fence(std::memory_order_seq_cst);
   s.pending = false;
   const uintptr_t pc = saved[kSlotReturn];
-  RecordLabelSample(sample.addr, sample.len, sample.line, sample.is_write);
+  RecordSiteSample(sample.addr, sample.len, sample.line, sample.is_write);
   Count(Stats().labels_reached);
   ThreadState& t = CurrentThread();
   if (t.in_runtime != 0) {

@@ -55,7 +55,8 @@ bool StartHardware(std::string* why) {
   sigaddset(&trap, SIGTRAP);
   pthread_sigmask(SIG_UNBLOCK, &trap, nullptr);
   // Label sites need a debug register of their own in each thread.
-  int slots = OpenBreakpoints(HaveLabelSites() ? kMaxSlots - 1 : kMaxSlots, why);
+  const bool labels = HaveLabelSites();
+  int slots = OpenBreakpoints(labels ? kMaxSlots - 1 : kMaxSlots, why);
   if (slots == 0) return false;
   SetSlotCount(slots);
   ProbeResult probe = ProbeHardware();
@@ -68,11 +69,11 @@ bool StartHardware(std::string* why) {
     return false;
   }
   SetActiveBackend(Backend::kHw);
-  if (HaveLabelSites() && probe.skipped) {
+  if (labels && probe.skipped) {
     DisableLabels();
     absl::StrAppend(&g_probe_evidence,
                     "; label sites not used under a debugger");
-  } else if (HaveLabelSites()) {
+  } else if (labels) {
     std::string evidence;
     const bool labels_ok = ProbeLabels(&evidence);
     if (!labels_ok) {

@@ -134,9 +134,7 @@ void Chain(int sig, siginfo_t* si, void* uc) {
   // its sa_mask, plus SIGTRAP itself (as before trapsan's handler ran).
   sigset_t mask = static_cast<const ucontext_t*>(uc)->uc_sigmask;
   sigset_t old;
-  for (int s = 1; s < NSIG; ++s) {
-    if (sigismember(&act.sa_mask, s) == 1) sigaddset(&mask, s);
-  }
+  sigorset(&mask, &mask, &act.sa_mask);
   sigaddset(&mask, SIGTRAP);
   RealPthreadSigmask()(SIG_SETMASK, &mask, &old);
   if (act.sa_flags & SA_SIGINFO) {

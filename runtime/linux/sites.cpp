@@ -114,8 +114,8 @@ thread_local SiteSample t_last_sample;
 
 const SiteSample& LastSiteSample() { return t_last_sample; }
 
-void RecordLabelSample(uintptr_t addr, uint64_t size, uint32_t line,
-                       bool is_write) {
+void RecordSiteSample(uintptr_t addr, uint64_t size, uint32_t line,
+                      bool is_write) {
   t_last_sample.addr = addr;
   t_last_sample.size = size;
   t_last_sample.line = line;
@@ -187,7 +187,6 @@ bool ParseSiteNote(const uint8_t* desc, uint32_t size, Site* out) {
   site.selector = desc[8];
   uint16_t accesses;
   std::memcpy(&accesses, desc + 10, sizeof accesses);
-  site.accesses = accesses;
   std::memcpy(&site.weight, desc + 12, sizeof site.weight);
   std::memcpy(&site.region, desc + 16, sizeof site.region);
   if (site.variants == 0 || operands > kMaxSiteOperands) return false;
@@ -404,11 +403,7 @@ __attribute__((visibility("hidden"))) void __trapsan_site_slow(
                           ? a.size
                           : static_cast<size_t>(
                                 value(site.operand[a.size_operand]));
-  t_last_sample.addr = addr;
-  t_last_sample.size = size;
-  t_last_sample.line = a.line;
-  t_last_sample.is_write = a.is_write != 0;
-  ++t_last_sample.picked;
+  RecordSiteSample(addr, size, a.line, a.is_write != 0);
   SampleAccess(reinterpret_cast<const volatile void*>(addr), size,
                a.is_write != 0, pc, 0, a.line);
   if (in_register) *countdown_reg = static_cast<uint32_t>(Countdown());

@@ -87,7 +87,6 @@ struct Site {
   uint8_t flags = 0;
   uint8_t variants = 0;
   uint8_t selector = kNoOperand;
-  uint16_t accesses = 0;
   uint32_t weight = 0;
   uint64_t region = 0;
   const SiteVariant* variant = nullptr;  // in the note (mapped read-only)
@@ -121,9 +120,10 @@ struct SiteSample {
   uint64_t picked, sites, phantoms;
 };
 const SiteSample& LastSiteSample();
-// Records a sample picked at a label (labels.cpp).
-void RecordLabelSample(uintptr_t addr, uint64_t size, uint32_t line,
-                       bool is_write);
+// Records the access a site picked (a calling site's, or a label's:
+// labels.cpp) as the calling thread's last sample.
+void RecordSiteSample(uintptr_t addr, uint64_t size, uint32_t line,
+                      bool is_write);
 
 }  // namespace trapsan
 
