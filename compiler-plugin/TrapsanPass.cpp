@@ -11,7 +11,8 @@
 // one countdown check at its head, by the accesses a pass is expected to
 // make:
 //
-//     subl $N, %fs:(tpoff); jg 1f; call __trapsan_site; 2: <note>; 1:
+//     subl $N, %fs:(tpoff); jg 1f
+//     call *__trapsan_site@GOTPCREL(%rip); 2: <note>; 1:
 //
 // and the runtime (runtime/linux/labels.cpp) sets an execution breakpoint on
 // one of the region's labels when it expires. Single-block loops keep a
@@ -69,6 +70,16 @@ using namespace llvm;
 namespace {
 
 constexpr char kCountdownName[] = "__trapsan_countdown";
+// How a check or calling site calls the runtime: through the GOT, never
+// through a PLT. The site's registers, flags and vector state are all live
+// (site_stub.S saves them), and a PLT's first, lazily bound call would run
+// the dynamic linker's resolver first, which clobbers r10, r11 and flags
+// (the program then loses live values on its first sample). A GOT entry is
+// bound when the object is loaded (R_X86_64_GLOB_DAT) whatever the binding
+// mode (-z lazy, -z now, dlopen); where the symbol is local (libtrapsan.a
+// linked in) the linker relaxes this to a direct call (GOTPCRELX). The note's
+// site is the return address, so the call's length (6 bytes) matters not.
+constexpr char kSiteCall[] = "call *__trapsan_site@GOTPCREL(%rip)";
 // The site note's layout: runtime/linux/sites.h.
 constexpr uint32_t kSiteNoteType = 0x54534e01;
 constexpr unsigned kSiteVersion = 4;
@@ -668,7 +679,7 @@ class Instrumenter {
     std::string text;
     raw_string_ostream os(text);
     os << "subl $$" << step << (in_register ? ", $0" : ", %fs:($0)")
-       << "\njg 1f\ncall __trapsan_site\n2:\n";
+       << "\njg 1f\n" << kSiteCall << "\n2:\n";
     EmitNoteHeader(os, f,
                    kSiteCheck | (in_register ? kSiteCountdownInRegister : 0u),
                    /*variants=*/1, /*operands=*/in_register ? 1 : 0,
@@ -950,7 +961,7 @@ class Instrumenter {
   //
   //     subl $N, %fs:(tpoff)        // or a register, in a promoted loop
   //     jg 1f
-  //     call __trapsan_site         // saves everything; see site_stub.S
+  //     call *__trapsan_site@GOTPCREL(%rip)  // no PLT; saves everything
   //   2: (an ELF note: the site's accesses, as register + offset)
   //   1:
   //
@@ -1044,9 +1055,9 @@ class Instrumenter {
     if (label != nullptr) {
       os << "2:\nnop\n";
     } else if (promote) {
-      os << "subl " << step << ", $0\njg 1f\ncall __trapsan_site\n2:\n";
+      os << "subl " << step << ", $0\njg 1f\n" << kSiteCall << "\n2:\n";
     } else {
-      os << "subl " << step << ", %fs:($0)\njg 1f\ncall __trapsan_site\n2:\n";
+      os << "subl " << step << ", %fs:($0)\njg 1f\n" << kSiteCall << "\n2:\n";
     }
     std::string table;  // the variants (the accesses follow)
     raw_string_ostream ts(table);

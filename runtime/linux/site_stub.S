@@ -1,7 +1,12 @@
 // __trapsan_site: the slow path of an instrumented site (the compiler
 // plugin's inline asm, compiler-plugin/TrapsanPass.cpp):
 //
-//     subl $N, <countdown>; jg 1f; call __trapsan_site; 2: ... 1:
+//     subl $N, <countdown>; jg 1f; call *__trapsan_site@GOTPCREL(%rip); 2: ... 1:
+//
+// The call goes through the GOT, bound when the object is loaded, never
+// through a lazily bound PLT entry: the dynamic linker's resolver would run
+// before anything here and clobber live registers (r10, r11). It is
+// an indirect call, so the stub starts with endbr64 (a nop without CET).
 //
 // The site's code makes no preparations for a call (its registers, flags,
 // vector state are all live), so this saves everything, hands the saved
@@ -23,6 +28,7 @@
         .p2align 4
 \name:
         .cfi_startproc
+        endbr64                         // reached by an indirect call
         pushq   %rbp                    // a frame record: unwinders walk
         .cfi_adjust_cfa_offset 8        // through to the site
         .cfi_offset %rbp, -16

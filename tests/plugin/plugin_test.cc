@@ -381,7 +381,11 @@ TEST_P(PluginIrTest, InstrumentsPlainAccessesOnly) {
   // the GOT once per function), the stub, the site's note.
   EXPECT_TRUE(Contains(ir.text, "movq __trapsan_countdown@GOTTPOFF(%rip), $0"))
       << "countdown offset";
-  EXPECT_TRUE(Contains(ir.text, "%fs:($0)\\0Ajg 1f\\0Acall __trapsan_site\\0A"));
+  // The stub is called through the GOT, never a lazily bound PLT entry
+  // (whose resolver would clobber the site's live registers).
+  EXPECT_TRUE(Contains(ir.text,
+                       "%fs:($0)\\0Ajg 1f\\0Acall *__trapsan_site@GOTPCREL(%rip)\\0A"));
+  EXPECT_FALSE(Contains(ir.text, "call __trapsan_site"));
   // Label sites, and a check for the region of each function that has
   // them (here: no loop in these).
   EXPECT_TRUE(Contains(ir.text, "asm sideeffect \"2:\\0Anop\\0A"));
