@@ -90,10 +90,14 @@ typedef struct trapsan_stats {
   uint64_t threads_created;    /* threads started since init */
   uint64_t skipped_ignored;    /* samples skipped: AnnotateIgnore{Reads,Writes} */
   uint64_t skipped_benign;     /* samples skipped: AnnotateBenignRace range */
-  uint64_t labels_armed;       /* label sites armed (execution breakpoint) */
+  uint64_t labels_armed;       /* label sites armed (execution breakpoint
+                                  or int3 patch) */
   uint64_t labels_reached;     /* ... reached: their access sampled */
-  uint64_t labels_unavailable; /* label sites not armed: no breakpoint */
+  uint64_t labels_unavailable; /* label sites not armed: no mechanism */
   uint64_t labels_stale;       /* label traps ignored: re-pointed or busy */
+  uint64_t labels_passed;      /* int3 label traps resumed past the label
+                                  without a sample (another thread took it,
+                                  or a sample was waiting) */
   int hw_slots;                /* hardware watchpoints in use (0-4) */
   int backend;                 /* 0 off, 1 soft (value change only), 2 hw */
 } trapsan_stats;

@@ -188,6 +188,16 @@ bool CloseLastBreakpoint() {
   return true;
 }
 
+void CloseBreakpoints() {
+  for (int i = 0; i < g_open_slots; ++i) {
+    const int n = g_fds[i].count.load(std::memory_order_relaxed);
+    for (int j = 0; j < n; ++j) close(g_fds[i].fds[j]);
+    g_fds[i].count.store(0, std::memory_order_relaxed);
+  }
+  g_open_slots = 0;
+  g_requested_slots = 0;
+}
+
 void LockForThreadCreation() { pthread_rwlock_wrlock(&g_create_lock); }
 void UnlockForThreadCreation() { pthread_rwlock_unlock(&g_create_lock); }
 

@@ -42,6 +42,10 @@ void DisarmBreakpoint(int slot);
 // slot: no window uses it). False if one slot or none is open.
 bool CloseLastBreakpoint();
 
+// Closes every slot's events (the start-up self-test failed: the soft
+// backend keeps no perf fd). A fork child then opens none.
+void CloseBreakpoints();
+
 // Serializes thread creation against arming and disarming: a thread cloned
 // while MODIFY_ATTRIBUTES is in flight can keep stale watchpoint settings
 // (measured here: about 0.1% of traps missed under thread churn).

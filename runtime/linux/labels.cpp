@@ -22,6 +22,9 @@
 #include "runtime/core/thread_state.h"
 #include "runtime/core/window.h"
 #include "runtime/linux/breakpoints.h"
+#include "runtime/core/options.h"
+#include "runtime/linux/label_int3.h"
+#include "runtime/linux/sigtrap.h"
 #include "runtime/report/reporter.h"
 #include "sites.h"
 
@@ -37,21 +40,15 @@ struct LabelState {
   bool closed;      // exiting, or the event cannot be opened: no more labels
   bool armed;       // the breakpoint is on `pc`
   uintptr_t pc;
-  // The armed access, from the label's note.
-  SiteOperand base, size_operand;
-  bool size_in_operand;
-  int32_t offset;
-  uint32_t size, line;
-  bool is_write;
-  // The self-test's: traps at `pc` are only counted.
-  bool probing;
-  int probe_traps;
+  LabelAccess access;  // the armed access, from the label's note
+  int probe_traps;     // the self-test's traps (access.probe)
   // Set by the handler when the label was reached: the access to sample
   // (a copy: a signal handler's check may re-arm before it is sampled).
   bool pending;
   struct {
     uintptr_t addr;
     uint64_t len;
+    uintptr_t pc;  // the label
     uint32_t line;
     bool is_write;
   } sample;
@@ -59,8 +56,12 @@ struct LabelState {
 
 thread_local LabelState t_label __attribute__((tls_model("initial-exec")));
 
-// Off when the start-up self-test failed.
-std::atomic<bool> g_labels_usable{true};
+// How labels are armed (a LabelMechanism).
+std::atomic<int> g_mechanism{static_cast<int>(LabelMechanism::kUnknown)};
+
+LabelMechanism Mechanism() {
+  return static_cast<LabelMechanism>(g_mechanism.load(std::memory_order_acquire));
+}
 
 // Every thread's breakpoint fd (+ 1; 0: free entry), so that a fork child,
 // where only the forking thread lives on, can close the others'.
@@ -116,7 +117,7 @@ bool FreeADebugRegister() {
 }
 
 // Points the breakpoint at `pc` and enables it.
-bool Arm(LabelState& s, uintptr_t pc) {
+bool Arm(LabelState& s, uintptr_t pc, bool warn = true) {
   perf_event_attr attr = LabelAttr(pc);
   if (s.fd_plus_one == 0) {
     int fd = static_cast<int>(
@@ -128,7 +129,7 @@ bool Arm(LabelState& s, uintptr_t pc) {
     if (fd < 0) {
       // No debug register left (ENOSPC), or no breakpoints at all.
       s.closed = true;
-      WarnOnce(errno);
+      if (warn) WarnOnce(errno);
       return false;
     }
     s.fd_plus_one = fd + 1;
@@ -155,26 +156,44 @@ uintptr_t ValueOf(const mcontext_t& m, const SiteOperand& op) {
   return reg + static_cast<uintptr_t>(op.add);
 }
 
-// The self-test's label: a nop of trapsan's own.
+// The self-test's label: a nop of trapsan's own; and one that is never run
+// (TRAPSAN_TESTONLY_EXEC_BREAKPOINTS=undelivered points the breakpoint
+// self-test there).
 extern "C" char __trapsan_probe_label[];
+extern "C" char __trapsan_unreached_label[];
 __attribute__((noinline)) void ProbeLabelTarget() {
   asm volatile(
       ".globl __trapsan_probe_label\n.hidden __trapsan_probe_label\n"
-      "__trapsan_probe_label: nop" ::: "memory");
+      "__trapsan_probe_label: nop\n"
+      "jmp 1f\n"
+      ".globl __trapsan_unreached_label\n.hidden __trapsan_unreached_label\n"
+      "__trapsan_unreached_label: nop\n"
+      "1:" ::: "memory");
 }
 
-}  // namespace
+void CloseFd(LabelState& s) {
+  if (s.fd_plus_one != 0) {
+    UnregisterFd(s.fd_plus_one - 1);
+    close(s.fd_plus_one - 1);
+  }
+  s.fd_plus_one = 0;
+}
 
-bool ProbeLabels(std::string* evidence) {
+// The self-test of execution breakpoints, on the calling thread.
+bool ProbeBreakpoints(std::string* evidence) {
   LabelState& s = t_label;
-  const uintptr_t pc = reinterpret_cast<uintptr_t>(&__trapsan_probe_label);
+  uintptr_t pc = reinterpret_cast<uintptr_t>(&__trapsan_probe_label);
+  const char* hook = getenv("TRAPSAN_TESTONLY_EXEC_BREAKPOINTS");
+  const bool undelivered = hook != nullptr && strcmp(hook, "undelivered") == 0;
+  if (undelivered) pc = reinterpret_cast<uintptr_t>(&__trapsan_unreached_label);
   s.armed = false;
-  s.probing = true;
+  s.access = LabelAccess();
+  s.access.probe = true;
   s.probe_traps = 0;
   s.pc = pc;
   s.armed = true;
   const uint64_t start = MonotonicNs();
-  bool ok = Arm(s, pc);
+  bool ok = Arm(s, pc, /*warn=*/false);
   if (!ok) {
     *evidence = absl::StrCat("cannot set an execution breakpoint (",
                              strerror(errno), ")");
@@ -189,18 +208,120 @@ bool ProbeLabels(std::string* evidence) {
     } else {
       ok = false;
       *evidence = absl::StrCat("an execution breakpoint on a label produced ",
-                               traps, " SIGTRAPs, not 1");
+                               traps, " SIGTRAPs, not 1",
+                               undelivered ? " (test hook)" : "");
     }
   }
   s.armed = false;
-  s.probing = false;
-  g_labels_usable.store(ok, std::memory_order_relaxed);
+  s.access = LabelAccess();
+  // Not proven: nothing of it is kept (no perf fd left open).
+  if (!ok) CloseFd(s);
+  s.closed = false;
   return ok;
 }
 
-void DisableLabels() {
-  g_labels_usable.store(false, std::memory_order_relaxed);
+}  // namespace
+
+const char* LabelMechanismName(LabelMechanism m) {
+  switch (m) {
+    case LabelMechanism::kUnknown: return "not decided";
+    case LabelMechanism::kNone: return "none";
+    case LabelMechanism::kBreakpoint: return "execution breakpoints";
+    case LabelMechanism::kInt3: return "int3 patching";
+  }
+  return "?";
 }
+
+LabelMechanism CurrentLabelMechanism() { return Mechanism(); }
+
+LabelMechanism ProbeLabels(bool breakpoints, std::string* evidence) {
+  LabelMechanism chosen = LabelMechanism::kNone;
+  std::string seen;
+  if (breakpoints) {
+    if (ProbeBreakpoints(&seen)) {
+      chosen = LabelMechanism::kBreakpoint;
+    } else {
+      absl::StrAppend(&seen, "; ");
+    }
+  } else {
+    seen = "execution breakpoints not used (no hardware backend); ";
+  }
+  if (chosen == LabelMechanism::kNone) {
+    std::string int3;
+    if (Int3Probe(reinterpret_cast<uintptr_t>(&__trapsan_probe_label),
+                  ProbeLabelTarget, &int3)) {
+      chosen = LabelMechanism::kInt3;
+    }
+    absl::StrAppend(&seen, int3);
+  }
+  *evidence = absl::StrCat("label sites armed by ", LabelMechanismName(chosen),
+                           " (", seen, ")");
+  g_mechanism.store(static_cast<int>(chosen), std::memory_order_release);
+  return chosen;
+}
+
+void DisableLabels() {
+  g_mechanism.store(static_cast<int>(LabelMechanism::kNone),
+                    std::memory_order_release);
+}
+
+namespace {
+
+// Labels arrived after start-up (a dlopen()ed library): the first check
+// that runs out decides how they are armed.
+LabelMechanism DecideLate() {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  if (Mechanism() != LabelMechanism::kUnknown) return Mechanism();
+  std::string why, evidence;
+  const bool hw = ActiveBackend() == Backend::kHw;
+  if (!hw && !InstallSigtrapHandler(&why)) {
+    DisableLabels();
+    return LabelMechanism::kNone;
+  }
+  if (ProbeLabels(hw, &evidence) == LabelMechanism::kNone) {
+    PrintToSink(absl::StrCat("trapsan: WARNING: label sites of instrumented "
+                             "code will not be sampled: ", evidence, "\n"));
+  } else if (GetOptions().verbosity >= 1) {
+    PrintToSink(absl::StrCat("trapsan: ", evidence, "\n"));
+  }
+  return Mechanism();
+}
+
+LabelAccess AccessOf(const Site& site, const SiteAccess& a) {
+  LabelAccess access;
+  access.base = site.operand[a.base_operand];
+  access.size_in_operand = a.size_operand != kNoOperand;
+  if (access.size_in_operand) access.size_operand = site.operand[a.size_operand];
+  access.offset = a.offset;
+  access.size = a.size;
+  access.line = a.line;
+  access.is_write = a.is_write != 0;
+  return access;
+}
+
+// Points the thread's execution breakpoint at the label.
+bool ArmBreakpointLabel(LabelState& s, const Site& site,
+                        const LabelAccess& access) {
+  // The handler may run between any two of these steps (a trap of the old
+  // label, or of the new one reached by a signal handler as soon as the
+  // ioctl returns): it must see either "not armed" (a trap then is stale)
+  // or the complete new label, before the breakpoint moves.
+  s.armed = false;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  s.access = access;
+  s.pc = site.pc;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  s.armed = true;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (!Arm(s, site.pc)) {
+    s.armed = false;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 void CheckExpired(uint64_t region) {
   ThreadState& t = CurrentThread();
@@ -209,7 +330,12 @@ void CheckExpired(uint64_t region) {
   // A label's sample still waits for the stub (a signal handler runs first):
   // a trap now would be stale.
   if (s.pending) return;
-  if (s.closed || !g_labels_usable.load(std::memory_order_relaxed)) {
+  LabelMechanism mechanism = Mechanism();
+  if (mechanism == LabelMechanism::kUnknown) {
+    InRuntime guard;
+    mechanism = DecideLate();
+  }
+  if (s.closed || mechanism == LabelMechanism::kNone) {
     Count(Stats().labels_unavailable);
     return;
   }
@@ -225,27 +351,12 @@ void CheckExpired(uint64_t region) {
   if (!PickLabel(region, NextRandom(t), &site)) return;
   const SiteVariant& variant = site.variant[0];
   if (variant.count == 0) return;
-  const SiteAccess& a =
-      site.access[variant.first + NextRandom(t) % variant.count];
-  // The handler may run between any two of these steps (a trap of the old
-  // label, or of the new one reached by a signal handler as soon as the
-  // ioctl returns): it must see either "not armed" (a trap then is stale)
-  // or the complete new label, before the breakpoint moves.
-  s.armed = false;
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  s.base = site.operand[a.base_operand];
-  s.size_in_operand = a.size_operand != kNoOperand;
-  if (s.size_in_operand) s.size_operand = site.operand[a.size_operand];
-  s.offset = a.offset;
-  s.size = a.size;
-  s.line = a.line;
-  s.is_write = a.is_write != 0;
-  s.pc = site.pc;
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  s.armed = true;
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  if (!Arm(s, site.pc)) {
-    s.armed = false;
+  const LabelAccess access = AccessOf(
+      site, site.access[variant.first + NextRandom(t) % variant.count]);
+  const bool armed = mechanism == LabelMechanism::kInt3
+                         ? Int3ArmLabel(site.pc, access)
+                         : ArmBreakpointLabel(s, site, access);
+  if (!armed) {
     Count(Stats().labels_unavailable);
     return;
   }
@@ -254,6 +365,32 @@ void CheckExpired(uint64_t region) {
   const uint64_t cost = MonotonicNs() - start;
   WindowBudget().Charge(cost);
   Count(Stats().budget_ns, cost);
+}
+
+bool LabelSampleWaiting() { return t_label.pending; }
+
+bool TakeLabelSample(void* ucontext, uintptr_t label_pc, uintptr_t resume_pc,
+                     const LabelAccess& access) {
+  LabelState& s = t_label;
+  if (s.pending) return false;
+  mcontext_t& m = static_cast<ucontext_t*>(ucontext)->uc_mcontext;
+  s.sample.addr = ValueOf(m, access.base) +
+                  static_cast<uintptr_t>(static_cast<intptr_t>(access.offset));
+  s.sample.len =
+      access.size_in_operand ? ValueOf(m, access.size_operand) : access.size;
+  s.sample.pc = label_pc;
+  s.sample.line = access.line;
+  s.sample.is_write = access.is_write;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  s.pending = true;
+  // Resume in the stub, which returns to `resume_pc`: push it as the return
+  // address. (Instrumented functions have no red zone.)
+  const uintptr_t sp = static_cast<uintptr_t>(m.gregs[REG_RSP]) - 8;
+  *reinterpret_cast<uintptr_t*>(sp) = resume_pc;
+  m.gregs[REG_RSP] = static_cast<greg_t>(sp);
+  m.gregs[REG_RIP] =
+      static_cast<greg_t>(reinterpret_cast<uintptr_t>(&__trapsan_label_resume));
+  return true;
 }
 
 void HandleLabelTrap(void* ucontext) {
@@ -267,35 +404,20 @@ void HandleLabelTrap(void* ucontext) {
     return;
   }
   s.armed = false;
-  if (s.probing) {
+  if (s.access.probe) {
     ++s.probe_traps;
     return;
   }
-  s.sample.addr = ValueOf(m, s.base) +
-                  static_cast<uintptr_t>(static_cast<intptr_t>(s.offset));
-  s.sample.len = s.size_in_operand ? ValueOf(m, s.size_operand) : s.size;
-  s.sample.line = s.line;
-  s.sample.is_write = s.is_write;
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  s.pending = true;
-  // Resume in the stub, which returns to the nop: push the nop's address as
-  // the return address. (Instrumented functions have no red zone.)
-  const uintptr_t sp = static_cast<uintptr_t>(m.gregs[REG_RSP]) - 8;
-  *reinterpret_cast<uintptr_t*>(sp) = rip;
-  m.gregs[REG_RSP] = static_cast<greg_t>(sp);
-  m.gregs[REG_RIP] =
-      static_cast<greg_t>(reinterpret_cast<uintptr_t>(&__trapsan_label_resume));
+  // The breakpoint traps before the nop runs: back to it.
+  TakeLabelSample(ucontext, rip, rip, s.access);
 }
 
 void CloseThreadLabel() {
   LabelState& s = t_label;
   s.closed = true;
   s.armed = false;
-  if (s.fd_plus_one != 0) {
-    UnregisterFd(s.fd_plus_one - 1);
-    close(s.fd_plus_one - 1);
-  }
-  s.fd_plus_one = 0;
+  CloseFd(s);
+  if (Mechanism() == LabelMechanism::kInt3) Int3DisarmThread();
 }
 
 void ResetLabelsInChild() {
@@ -305,6 +427,7 @@ void ResetLabelsInChild() {
     if (fd_plus_one != 0) close(fd_plus_one - 1);
   }
   t_label = LabelState();
+  Int3ResetInChild();
 }
 
 }  // namespace trapsan
@@ -312,7 +435,8 @@ void ResetLabelsInChild() {
 using namespace trapsan;
 
 // Called by __trapsan_label_resume with its saved block; the return address
-// in it is the label's nop.
+// in it is the label's nop (after an execution breakpoint) or just past it
+// (after an int3); the sample says which label.
 extern "C" __attribute__((visibility("hidden"))) void __trapsan_label_slow(
     uint64_t* saved) {
   LabelState& s = t_label;
@@ -320,7 +444,9 @@ extern "C" __attribute__((visibility("hidden"))) void __trapsan_label_slow(
   const auto sample = s.sample;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   s.pending = false;
-  const uintptr_t pc = saved[kSlotReturn];
+  // The label (the stub returns past it after an int3).
+  const uintptr_t pc = sample.pc;
+  (void)saved;
   RecordSiteSample(sample.addr, sample.len, sample.line, sample.is_write);
   Count(Stats().labels_reached);
   ThreadState& t = CurrentThread();

@@ -15,13 +15,49 @@
 // sites in the program at start-up, the window backend opens at most three
 // watchpoints; when label sites arrive later (dlopen) and a thread finds no
 // debug register free, the backend gives up its fourth.
+//
+// Where execution breakpoints do not deliver (their self-test saw no trap)
+// or perf is not used (backend=soft, or hw unavailable), labels are armed by
+// patching the nop to int3 instead (label_int3.h), once its own self-test
+// passed; when neither mechanism is proven, checks arm nothing.
 #ifndef TRAPSAN_RUNTIME_LINUX_LABELS_H_
 #define TRAPSAN_RUNTIME_LINUX_LABELS_H_
 
 #include <cstdint>
 #include <string>
 
+#include "sites.h"
+
 namespace trapsan {
+
+// The access a label is armed for, from its note.
+struct LabelAccess {
+  SiteOperand base, size_operand;
+  bool size_in_operand = false;
+  int32_t offset = 0;
+  uint32_t size = 0, line = 0;
+  bool is_write = false;
+  bool probe = false;  // the self-test's: a trap is only counted
+};
+
+// How label sites are armed.
+enum class LabelMechanism {
+  kUnknown,     // not decided yet (no label sites at start-up)
+  kNone,        // not at all: no mechanism proven, or under a debugger
+  kBreakpoint,  // a per-thread perf execution breakpoint
+  kInt3,        // the nop patched to int3 (label_int3.h)
+};
+const char* LabelMechanismName(LabelMechanism m);
+LabelMechanism CurrentLabelMechanism();
+
+// The thread that reached label `label_pc` with the registers of `ucontext`
+// samples `access`: unless a sample of this thread already waits for the
+// stub (then false), records it and makes the thread resume in
+// __trapsan_label_resume, which returns to `resume_pc`. Async-signal-safe.
+bool TakeLabelSample(void* ucontext, uintptr_t label_pc, uintptr_t resume_pc,
+                     const LabelAccess& access);
+// Whether a sample of the calling thread waits for the stub.
+bool LabelSampleWaiting();
 
 // sig_data of the label breakpoints (DecodeCookie rejects it).
 inline constexpr uint64_t kLabelCookie = 0x7a5b000000000001ull;
@@ -33,12 +69,18 @@ void CheckExpired(uint64_t region);
 // Async-signal-safe.
 void HandleLabelTrap(void* ucontext);
 
-// The start-up self-test of label breakpoints (with label sites in the
-// program): arms the calling thread's breakpoint on a label of trapsan's
-// own and runs it; ok when exactly one trap arrived there, in this thread.
-// On failure label sites are not used (checks arm nothing) and *evidence
-// says why.
-bool ProbeLabels(std::string* evidence);
+// Chooses how labels are armed (at start-up with label sites in the
+// program, else at the first check that runs out): with `breakpoints` (the
+// hw backend is active), the self-test of execution breakpoints arms the
+// calling thread's breakpoint on a label of trapsan's own and runs it (ok
+// when exactly one trap arrived there, in this thread); if it fails, or
+// without `breakpoints`, the self-test of int3 patching runs on that label.
+// The first mechanism proven is used; *evidence says what was seen.
+// Needs the SIGTRAP handler installed.
+// TRAPSAN_TESTONLY_EXEC_BREAKPOINTS=undelivered in the environment points
+// the breakpoint self-test at a nop that is not run (a machine whose
+// breakpoints do not deliver, for tests).
+LabelMechanism ProbeLabels(bool breakpoints, std::string* evidence);
 
 // Under a debugger (the start-up probe saw a tracer), label sites are not
 // used: each label's SIGTRAP would stop the program in the debugger.

@@ -45,9 +45,30 @@ void Say(const std::string& line) { PrintToSink(absl::StrCat("trapsan: ", line, 
 
 // What the start-up probe saw, for the start-up line.
 std::string g_probe_evidence;
+// How label sites are armed and why, for the start-up line.
+std::string g_label_evidence;
+// A debugger is attached (the hw self-test was skipped, or seen directly).
+bool g_traced = false;
+// The warning of a fallback to the soft backend (printed once the label
+// mechanism is known, since it says what detection remains).
+std::string g_fallback_why;
+
+// Warnings that detection is degraded are printed once per process tree:
+// the first process sets this in its environment, which exec'd children
+// (a build tool's compilers and tests) inherit.
+constexpr char kWarnedEnv[] = "TRAPSAN_DEGRADED_WARNED";
+
+void WarnOncePerTree(const std::string& line) {
+  if (getenv(kWarnedEnv) != nullptr) {
+    if (GetOptions().verbosity >= 1) Say(line);
+    return;
+  }
+  Say(line);
+  setenv(kWarnedEnv, "1", 1);
+}
 
 // Opens the hardware backend and checks it with the start-up probe; on
-// failure says why and returns false.
+// failure says why, closes what it opened and returns false.
 bool StartHardware(std::string* why) {
   if (!InstallSigtrapHandler(why)) return false;
   sigset_t trap;  // The initializing thread too: see pthread_sigmask().
@@ -62,26 +83,15 @@ bool StartHardware(std::string* why) {
   ProbeResult probe = ProbeHardware();
   ResetStats();  // The probe's trap is not the program's.
   g_probe_evidence = probe.evidence;
+  g_traced = probe.skipped;
   if (!probe.ok) {
     SetSlotCount(0);
+    CloseBreakpoints();  // Nothing perf-related is kept.
     *why = absl::StrCat("watchpoints opened, but the start-up self-test "
                         "failed: ", probe.evidence);
     return false;
   }
   SetActiveBackend(Backend::kHw);
-  if (labels && probe.skipped) {
-    DisableLabels();
-    absl::StrAppend(&g_probe_evidence,
-                    "; label sites not used under a debugger");
-  } else if (labels) {
-    std::string evidence;
-    const bool labels_ok = ProbeLabels(&evidence);
-    if (!labels_ok) {
-      Say(absl::StrCat("WARNING: label sites of instrumented code will not be "
-                       "sampled: ", evidence));
-    }
-    absl::StrAppend(&g_probe_evidence, "; ", evidence);
-  }
   return true;
 }
 
@@ -102,12 +112,55 @@ void ChooseBackend() {
     SetActiveBackend(Backend::kOff);
     SetSlotCount(0);
   } else {
-    Say(absl::StrCat("WARNING: hardware watchpoints unavailable (", why,
-                     "); falling back to backend=soft: only value changes and "
-                     "checked accesses that meet an open window are caught"));
+    g_fallback_why = why;
     SetActiveBackend(Backend::kSoft);
     SetSlotCount(kMaxSlots);
   }
+}
+
+// Decides how label sites are armed (label_int3.h, labels.h): with label
+// sites in the program now; otherwise at the first check that runs out.
+void StartLabels() {
+  if (ActiveBackend() == Backend::kOff) return;
+  if (ActiveBackend() != Backend::kHw) g_traced = BeingTraced();
+  if (g_traced) {
+    DisableLabels();
+    g_label_evidence = "label sites not used under a debugger";
+    return;
+  }
+  if (!HaveLabelSites()) return;
+  std::string why;
+  if (ActiveBackend() != Backend::kHw && !InstallSigtrapHandler(&why)) {
+    DisableLabels();
+    g_label_evidence = absl::StrCat("label sites not armed: ", why);
+  } else {
+    ProbeLabels(ActiveBackend() == Backend::kHw, &g_label_evidence);
+    ResetStats();  // The self-tests' traps are not the program's.
+  }
+  if (CurrentLabelMechanism() == LabelMechanism::kNone) {
+    WarnOncePerTree(absl::StrCat("WARNING: label sites of instrumented code "
+                                 "will not be sampled: ", g_label_evidence));
+  }
+}
+
+// The fallback to the soft backend, and what it still detects.
+void WarnFallback() {
+  if (g_fallback_why.empty()) return;
+  const LabelMechanism labels = CurrentLabelMechanism();
+  std::string sampled =
+      labels == LabelMechanism::kInt3
+          ? "instrumented code is still sampled (label sites by int3 "
+            "patching)"
+      : labels == LabelMechanism::kNone
+          ? "label sites of instrumented code are not sampled"
+          : "checked accesses are still sampled";
+  WarnOncePerTree(absl::StrCat(
+      "WARNING: hardware watchpoints unavailable (", g_fallback_why,
+      "); falling back to backend=soft: ", sampled,
+      ", and a race is reported when another thread's write changes a "
+      "sampled value during its window (one stack) or another thread's "
+      "sampled access meets the open window (both stacks); other accesses "
+      "(reads, uninstrumented code) are not seen"));
 }
 
 // What trapsan trusts on this kernel, in one line.
@@ -237,6 +290,8 @@ void Initialize() {
                                kFirstArmEstimateNs);
   KernelVersion kernel = RunningKernel();
   ChooseBackend();
+  StartLabels();
+  WarnFallback();
   StartThreads();
   atexit(OnExit);
   pthread_atfork(BeforeFork, AfterForkInParent, AfterForkInChild);
@@ -252,6 +307,7 @@ void Initialize() {
         options.mode.c_str(), options.sample_rate, options.delay_us,
         options.max_overhead));
     if (ActiveBackend() == Backend::kHw) Say(TrustLine(kernel));
+    if (!g_label_evidence.empty()) Say(g_label_evidence);
   }
 }
 

@@ -18,7 +18,8 @@ constexpr uint64_t kProbeGeneration = 0;
 
 alignas(8) volatile uint64_t g_probe_target;
 
-// TracerPid of /proc/self/status is not 0.
+}  // namespace
+
 bool BeingTraced() {
   FILE* f = fopen("/proc/self/status", "re");
   if (f == nullptr) return false;
@@ -30,8 +31,6 @@ bool BeingTraced() {
   fclose(f);
   return tracer != 0;
 }
-
-}  // namespace
 
 ProbeResult ProbeHardware() {
   ProbeResult r;

@@ -23,6 +23,9 @@ struct ProbeResult {
 // program at start-up: it is skipped, and the result says so (ok = true).
 ProbeResult ProbeHardware();
 
+// Whether a debugger is attached (TracerPid of /proc/self/status).
+bool BeingTraced();
+
 }  // namespace trapsan
 
 #endif  // TRAPSAN_RUNTIME_LINUX_PROBE_H_

@@ -19,6 +19,7 @@
 #include "runtime/core/counters.h"
 #include "runtime/core/slots.h"
 #include "runtime/core/thread_state.h"
+#include "runtime/linux/label_int3.h"
 #include "runtime/linux/labels.h"
 #include "runtime/linux/unwind.h"
 
@@ -190,6 +191,8 @@ void OnSigtrap(int sig, siginfo_t* si, void* uc) {
              DecodeCookie(perf.data, &c) && c.slot < SlotCount()) {
     HandleOurTrap(perf.data, c, (perf.flags & kPerfFlagAsync) != 0,
                   reinterpret_cast<uintptr_t>(si->si_addr), uc);
+  } else if (Int3HandleTrap(si, uc)) {
+    // An int3 of a label site (label_int3.h): sampled or resumed past it.
   } else {
     Chain(sig, si, uc);
   }
