@@ -103,6 +103,12 @@ std::string TestSourcePath(const std::string& relative) {
   return std::string(TRAPSAN_TESTS_SOURCE_DIR) + "/" + relative;
 }
 
+double TimeScale() {
+  const char* s = std::getenv("TRAPSAN_TEST_TIME_SCALE");
+  double v = s != nullptr ? std::atof(s) : 1.0;
+  return v >= 1.0 && v <= 1000.0 ? v : 1.0;
+}
+
 RunResult RunProgram(const std::string& program, const std::vector<std::string>& args,
               const RunOptions& options) {
   RunResult r;
@@ -152,7 +158,7 @@ RunResult RunProgram(const std::string& program, const std::vector<std::string>&
   pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
   std::string* sinks[2] = {&r.out, &r.err};
   int open_fds = 2;
-  const double deadline = start + options.timeout_ms / 1000.0;
+  const double deadline = start + options.timeout_ms * TimeScale() / 1000.0;
   bool killed = false;
   while (open_fds > 0) {
     double left = deadline - NowSeconds();

@@ -37,10 +37,16 @@ struct RunResult {
   std::string Describe() const;
 };
 
+// How much slower than a native machine this one is taken to be: the
+// environment's TRAPSAN_TEST_TIME_SCALE (the lab guest sets it; docs/lab.md),
+// at least 1. Time limits scale by it (RunOptions::timeout_ms, the programs'
+// max_ms through tests/programs/common.h), so verdicts do not depend on speed.
+double TimeScale();
+
 struct RunOptions {
   // TRAPSAN_OPTIONS for the child; nullopt removes it from the environment.
   std::optional<std::string> trapsan_options;
-  int timeout_ms = 30000;
+  int timeout_ms = 30000;  // scaled by TimeScale()
   std::vector<std::pair<std::string, std::string>> extra_env;
   // Start the program with SIGTRAP blocked (a blocked mask survives exec:
   // a parent such as a process supervisor can hand it down).

@@ -1,5 +1,6 @@
-# cmake -P: configure, build and run examples/cmake-project against a
-# trapsan build tree (tests/plugin/CMakeLists.txt passes the paths).
+# cmake -P: configure and build examples/cmake-project against a trapsan
+# build tree (tests/plugin/CMakeLists.txt passes the paths); run_race.cmake
+# then runs it (a test of its own, since it needs hardware watchpoints).
 # With INSTALL_PREFIX: install trapsan there first and find the installed
 # package through CMAKE_PREFIX_PATH instead of the build tree.
 file(REMOVE_RECURSE ${BINARY_DIR})
@@ -34,14 +35,4 @@ endif()
 if(NOT out MATCHES "-fpass-plugin=${INSTALL_PREFIX}[^ ]*TrapsanPlugin.so")
   message(FATAL_ERROR "not compiled with the plugin:\n${out}")
 endif()
-execute_process(
-  COMMAND ${CMAKE_COMMAND} -E env TRAPSAN_OPTIONS=mode=ci
-          ${BINARY_DIR}/bank_race
-  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-if(NOT rc EQUAL 66 OR NOT err MATCHES "WARNING: trapsan: data race")
-  message(FATAL_ERROR "bank_race: exit ${rc}, no report?\n${out}\n${err}")
-endif()
-if(NOT err MATCHES "main\\.cpp:[0-9]+")
-  message(FATAL_ERROR "the report names no main.cpp line:\n${err}")
-endif()
-message(STATUS "example project: built with find_package(trapsan), race reported")
+message(STATUS "example project: built with find_package(trapsan) (run_race.cmake runs it)")

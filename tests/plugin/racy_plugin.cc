@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
   const int max_ms = argc > 1 ? std::atoi(argv[1]) : 3000;
   trapsan_set_report_callback(OnReport, nullptr);
   const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::milliseconds(max_ms);
+      std::chrono::steady_clock::now() +
+      std::chrono::milliseconds(static_cast<long>(max_ms * tp_time_scale()));
   std::atomic<bool> stop{false};
   std::thread writer([&] {
     while (!stop.load(std::memory_order_relaxed)) BumpShared();

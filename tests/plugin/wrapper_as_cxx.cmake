@@ -1,6 +1,7 @@
 # cmake -P: trapsan-c++ as a CMake project's CMAKE_CXX_COMPILER (what
 # CXX=trapsan-c++ does): the project knows nothing of trapsan, compiler
-# detection passes, and the program it builds is race-checked.
+# detection passes; run_race.cmake then checks that the program it builds
+# reports its race.
 file(REMOVE_RECURSE ${WORK_DIR})
 file(WRITE ${WORK_DIR}/src/CMakeLists.txt
   "cmake_minimum_required(VERSION 3.20)\n"
@@ -18,11 +19,4 @@ execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK_DIR}/build
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "build failed (${rc}):\n${out}\n${err}")
 endif()
-execute_process(
-  COMMAND ${CMAKE_COMMAND} -E env TRAPSAN_OPTIONS=mode=ci
-          ${WORK_DIR}/build/bank_race
-  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-if(NOT rc EQUAL 66 OR NOT err MATCHES "SUMMARY: trapsan: data race [^ ]*main\\.cpp:[0-9]+")
-  message(FATAL_ERROR "bank_race: exit ${rc}, no report?\n${out}\n${err}")
-endif()
-message(STATUS "CXX=trapsan-c++: built and race-checked")
+message(STATUS "CXX=trapsan-c++: built (run_race.cmake runs it)")

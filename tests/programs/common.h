@@ -32,6 +32,21 @@ static inline uint64_t tp_now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* How much slower than a native machine this one is taken to be: the
+ * environment's TRAPSAN_TEST_TIME_SCALE (the lab guest sets it, see
+ * docs/lab.md), at least 1. Every time limit of a test program scales by it,
+ * so a slow machine gives the verdicts of a fast one. */
+static inline double tp_time_scale(void) {
+  const char* s = getenv("TRAPSAN_TEST_TIME_SCALE");
+  double v = s != NULL ? atof(s) : 1.0;
+  return v >= 1.0 && v <= 1000.0 ? v : 1.0;
+}
+
+/* The monotonic time max_ms (scaled) from now. */
+static inline uint64_t tp_deadline_ns(int max_ms) {
+  return tp_now_ns() + (uint64_t)((double)max_ms * tp_time_scale() * 1e6);
+}
+
 static inline int tp_gettid(void) { return (int)syscall(SYS_gettid); }
 
 static inline void tp_setup_stdout(void) { setvbuf(stdout, NULL, _IOLBF, 0); }

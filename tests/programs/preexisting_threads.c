@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
   }
   printf("BACKEND=%s\n", backend());
   set_callback(on_report, NULL);
-  g_deadline_ns = tp_now_ns() + (uint64_t)max_ms * 1000000u;
+  g_deadline_ns = tp_deadline_ns(max_ms);
   atomic_store(&g_go, 1);
   pthread_join(w, NULL);
   pthread_join(r, NULL);

@@ -23,7 +23,7 @@ static void tp_count_report(const trapsan_report* r, void* data) {
 /* Installs the counting report callback and sets the deadline. */
 static inline void tp_start_race_driver(int max_ms) {
   trapsan_set_report_callback(tp_count_report, NULL);
-  tp_end_ns = tp_now_ns() + (uint64_t)max_ms * 1000000u;
+  tp_end_ns = tp_deadline_ns(max_ms);
 }
 
 static inline int tp_keep_going(void) {

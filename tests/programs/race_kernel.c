@@ -105,7 +105,7 @@ int tp_run_race(int mode, int min_ms, int max_ms, struct tp_race_result* out) {
   trapsan_set_report_callback(on_report, NULL);
   uint64_t start = tp_now_ns();
   g_min_end_ns = start + (uint64_t)min_ms * 1000000u;
-  g_max_end_ns = start + (uint64_t)max_ms * 1000000u;
+  g_max_end_ns = tp_deadline_ns(max_ms);
   pthread_t writer, reader;
   pthread_attr_t reader_attr;
   pthread_attr_init(&reader_attr);

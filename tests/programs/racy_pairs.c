@@ -77,7 +77,7 @@ static int run_pair(const char* name, void* (*writer)(void*),
                     void* (*reader)(void*), int max_ms) {
   atomic_store(&g_stop, 0);
   g_found_at_start = races_found();
-  g_deadline_ns = tp_now_ns() + (uint64_t)max_ms * 1000000u;
+  g_deadline_ns = tp_deadline_ns(max_ms);
   pthread_t w, r;
   pthread_create(&w, NULL, writer, NULL);
   pthread_create(&r, NULL, reader, NULL);

@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   tp_setup_stdout();
   int max_ms = argc > 1 ? atoi(argv[1]) : 3000;
   trapsan_set_report_callback(on_report, NULL);
-  g_deadline_ns = tp_now_ns() + (uint64_t)max_ms * 1000000u;
+  g_deadline_ns = tp_deadline_ns(max_ms);
   pthread_t owner, peeker;
   pthread_create(&owner, NULL, stack_owner, NULL);
   pthread_create(&peeker, NULL, stack_peeker, NULL);

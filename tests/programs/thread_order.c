@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
   pthread_setaffinity_np(first, sizeof all, &all);
   pthread_setaffinity_np(second, sizeof all, &all);
   pthread_setaffinity_np(pthread_self(), sizeof all, &all);
-  g_deadline_ns = tp_now_ns() + (uint64_t)max_ms * 1000000u;
+  g_deadline_ns = tp_deadline_ns(max_ms);
   atomic_store(&g_go, 1);
   pthread_join(first, NULL);
   pthread_join(second, NULL);

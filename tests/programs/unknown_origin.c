@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   int max_ms = argc > 1 ? atoi(argv[1]) : 3000;
   if (pipe(g_pipe) != 0) return 2;
   trapsan_set_report_callback(on_report, NULL);
-  g_deadline_ns = tp_now_ns() + (uint64_t)max_ms * 1000000u;
+  g_deadline_ns = tp_deadline_ns(max_ms);
   pthread_t w, k;
   pthread_create(&w, NULL, unknown_watcher, NULL);
   pthread_create(&k, NULL, kernel_writer, NULL);

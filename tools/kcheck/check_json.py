@@ -30,6 +30,7 @@ def main():
             if key not in c:
                 sys.exit(f"change without {key!r}: {c}")
     ids = [p.get("id") for p in doc["properties"]]
+    count = len(ids)
     if ids != PROPERTIES:
         sys.exit(f"properties {ids}, want {PROPERTIES}")
     for p in doc["properties"]:
@@ -41,7 +42,18 @@ def main():
             sys.exit(f"{p['id']}: no evidence")
         if not isinstance(p.get("numbers"), dict):
             sys.exit(f"{p['id']}: numbers is not an object")
-    print(f"ok: {len(ids)} properties, exit status {proc.returncode}")
+    # --only runs the named properties alone; an unknown id is a usage error.
+    only = subprocess.run([sys.argv[1], "--only", "sigtrap,exec_breakpoint",
+                           "--json"], stdout=subprocess.PIPE, timeout=60)
+    ids = [p.get("id") for p in json.loads(only.stdout)["properties"]]
+    if ids != ["sigtrap", "exec_breakpoint"]:
+        sys.exit(f"--only sigtrap,exec_breakpoint ran {ids}")
+    bad = subprocess.run([sys.argv[1], "--only", "no_such_property"],
+                         capture_output=True, text=True, timeout=60)
+    if bad.returncode != 2 or "no_such_property" not in bad.stderr:
+        sys.exit(f"--only no_such_property: exit {bad.returncode}, "
+                 f"stderr {bad.stderr!r}")
+    print(f"ok: {count} properties, exit status {proc.returncode}")
 
 
 if __name__ == "__main__":

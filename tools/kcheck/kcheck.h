@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 namespace kcheck {
 
@@ -22,6 +23,7 @@ struct Options {
   bool quick = false;
   bool json = false;
   double stress_seconds = 0;  // > 0: exactly_once runs that long
+  std::vector<std::string> only;  // --only: these property ids alone
 };
 
 // How long exactly_once runs under these options.

@@ -1,5 +1,6 @@
 // trapsan-kcheck: the kernel conformance checker. See tools/kcheck/README.md.
 #include <errno.h>
+#include <algorithm>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "runtime/linux/kernel.h"
 #include "tools/kcheck/kcheck.h"
 
@@ -87,6 +90,9 @@ void Usage(FILE* f) {
           "print how\n"
           "                    many watched accesses were checked\n"
           "  --json            machine-readable output on stdout\n"
+          "  --only ID[,ID...] run only these properties (e.g. --only "
+          "sigtrap: does\n"
+          "                    this machine deliver debug traps at all?)\n"
           "  --help            this text\n"
           "\n"
           "Exit status: 0 when every property trapsan relies on passes, 1 "
@@ -186,6 +192,29 @@ int ParseArgs(int argc, char** argv, Options* o) {
       o->quick = true;
     } else if (a == "--json") {
       o->json = true;
+    } else if (a == "--only" || a.rfind("--only=", 0) == 0) {
+      std::string v;
+      if (a == "--only") {
+        if (i + 1 >= argc) {
+          fprintf(stderr, "trapsan-kcheck: --only needs property ids\n");
+          return 2;
+        }
+        v = argv[++i];
+      } else {
+        v = a.substr(7);
+      }
+      for (absl::string_view id : absl::StrSplit(v, ',')) {
+        bool known = false;
+        for (const Property& p : kProperties) known |= id == p.id;
+        if (!known) {
+          fprintf(stderr,
+                  "trapsan-kcheck: --only: no property '%.*s' (the ids are "
+                  "in the second column of a run)\n",
+                  static_cast<int>(id.size()), id.data());
+          return 2;
+        }
+        o->only.emplace_back(id);
+      }
     } else if (a == "--stress" || a.rfind("--stress=", 0) == 0) {
       std::string v;
       if (a == "--stress") {
@@ -294,6 +323,10 @@ int Main(int argc, char** argv) {
   std::string preflight = Preflight(&err);
   std::vector<Outcome> outcomes;
   for (const Property& p : kProperties) {
+    if (!o.only.empty() &&
+        std::find(o.only.begin(), o.only.end(), p.id) == o.only.end()) {
+      continue;
+    }
     Outcome out{&p, kSkip, false, "", {}, 0};
     if (!preflight.empty()) {
       if (p.index == 1 && err != EACCES && err != EPERM) {
