@@ -969,7 +969,7 @@ class Instrumenter {
   // holding its base pointer, a constant offset, its size (or the operand
   // holding it), read/write and its line; the runtime reads the registers
   // the stub saved and samples the access at which the countdown crossed
-  // zero. No spills, no cold block: about 12 bytes per segment. In a
+  // zero. No spills, no cold block: about 13 bytes per segment. In a
   // single-block loop without sync points the countdown is kept in a
   // register (the asm's tied operand): loaded before the loop, stored on
   // exit; the runtime rewrites the saved register when it refills it.

@@ -13,7 +13,7 @@
  *
  *     subl $N, %fs:<__trapsan_countdown>   # initial-exec TLS (a register
  *     jg   1f                              #   in a call-free inner loop)
- *     call __trapsan_site                  # saves every register
+ *     call *__trapsan_site@GOTPCREL(%rip)  # saves every register
  *   2:                                     # + a note: a check, its region
  *   1:
  *
@@ -23,8 +23,10 @@
  * with the countdown in a register, after the accesses, whose note names
  * them (as every site does with TRAPSAN_PLUGIN_SITES=call).
  *
- * __trapsan_site (runtime/linux/site_stub.S) is not a C function: it
- * preserves everything, finds the site's note by its return address, reads
+ * __trapsan_site (runtime/linux/site_stub.S) is not a C function: it is
+ * called through the GOT (bound at load; a lazily bound PLT entry's
+ * resolver would clobber live registers before the stub runs), preserves
+ * everything, finds the site's note by its return address, reads
  * the access at which the countdown crossed zero out of the saved registers
  * (or, for a check, arms a label) and samples it like __trapsan_sample. The
  * note layout is in runtime/linux/sites.h; labels in runtime/linux/labels.h.

@@ -1,6 +1,7 @@
 // The compiler plugin path: programs built by trapsan-c++ (no manual checks)
 // at -O0 and -O2 are race-checked, report the racy file:line and stay quiet
 // when synchronized; the IR of ir_cases.c shows what is instrumented.
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -123,6 +124,50 @@ TEST_P(PluginSiteTest, EverySiteKindPicksTheRightAccess) {
 
 INSTANTIATE_TEST_SUITE_P(Levels, PluginSiteTest,
                          ::testing::Values("O0", "O2", "call_O2"));
+
+// Every register survives a site's first expiry, whatever the binding:
+// registers_site.c keeps distinct values in rax, rcx, rdx, rsi, rdi, r8-r11
+// and xmm0-xmm15 across a single-block loop's calling site and a loop's
+// region check, each the object's first call of __trapsan_site in one of
+// the two runs. Through a lazily bound PLT entry that first call ran the
+// dynamic linker's resolver before the stub, which clobbered r10 and r11
+// (DataRaceBench's DRB070-simd1 crashed). Built -z lazy and -z now, PIE and
+// not, the sites in the program, in a library it links and in one it
+// dlopen()s; run without LD_BIND_NOW. Needs no watchpoint: the sites call
+// the runtime whichever the backend.
+class PluginRegistersTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(PluginRegistersTest, FirstExpiryPreservesEveryCallerSavedRegister) {
+  unsetenv("LD_BIND_NOW");  // (the children inherit the environment)
+  const std::string program = std::string("plugin_registers_") + GetParam();
+  const bool lazy = program.find("_lazy_") != std::string::npos;
+  const std::string lib = std::string(TRAPSAN_TEST_PROGRAMS_DIR) +
+                          "/plugin_registers_lib_" + (lazy ? "lazy" : "now") +
+                          ".so";
+  for (const char* first : {"loop", "check"}) {
+    SCOPED_TRACE(std::string(first) + " first");
+    RunOptions o;
+    // No expiry but the ones the program forces (it sets the countdown to 1
+    // before each loop).
+    o.trapsan_options = "sample_rate=1000000000";
+    RunResult r = RunProgram(program, {first, lib}, o);
+    ASSERT_TRUE(r.exited) << r.Describe();
+    EXPECT_EQ(r.exit_code, 0) << r.Describe();
+    EXPECT_EQ(r.Value("LD_BIND_NOW"), "unset") << r.Describe();
+    EXPECT_FALSE(Contains(r.out, "CLOBBERED ")) << r.Describe();
+    EXPECT_EQ(r.Value("LOOP_CLOBBERED"), "0") << r.Describe();
+    EXPECT_EQ(r.Value("CHECK_CLOBBERED"), "0") << r.Describe();
+    EXPECT_EQ(r.Value("LOOP_EXPIRED"), "1") << r.Describe();
+    EXPECT_EQ(r.Value("CHECK_EXPIRED"), "1") << r.Describe();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Bindings, PluginRegistersTest,
+    ::testing::Values("lazy_pie", "lazy_nopie", "now_pie", "now_nopie",
+                      "lazy_pie_linked", "lazy_nopie_linked", "now_pie_linked",
+                      "now_nopie_linked", "lazy_pie_dlopen", "lazy_nopie_dlopen",
+                      "now_pie_dlopen", "now_nopie_dlopen", "lazy_pie_call"));
 
 // Label breakpoints belong to threads: 300 threads each reach a label (each
 // opened its own breakpoint), none is left open after they exit, and a fork
