@@ -13,6 +13,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/core/cookie.h"
+#include "runtime/linux/perf_fd.h"
+#include "runtime/report/reporter.h"
 
 namespace trapsan {
 namespace {
@@ -22,8 +24,18 @@ constexpr int kMaxFdsPerSlot = 1 + 64;
 
 struct SlotFds {
   int fds[kMaxFdsPerSlot] = {};
+  uint64_t ids[kMaxFdsPerSlot] = {};  // perf_fd.h: the event behind each fd
   std::atomic<int> count{0};
 };
+
+// Says once that the program closed trapsan's watchpoint fds.
+void WarnLost() {
+  static std::atomic<bool> warned{false};
+  if (warned.exchange(true)) return;
+  PrintToSink(
+      "trapsan: WARNING: the program closed trapsan's watchpoint fds; their "
+      "windows now catch value changes only\n");
+}
 
 SlotFds g_fds[kMaxSlots];
 int g_open_slots = 0;
@@ -81,6 +93,7 @@ int OpenSlots(int max_slots, std::string* why) {
       break;
     }
     g_fds[i].fds[0] = fd;
+    g_fds[i].ids[0] = NotePerfFd(fd);
     g_fds[i].count.store(1, std::memory_order_release);
     ++opened;
   }
@@ -132,6 +145,7 @@ bool AdoptExistingThread(int tid, std::string* why) {
       return false;
     }
     g_fds[i].fds[n] = fd;
+    g_fds[i].ids[n] = NotePerfFd(fd);
     g_fds[i].count.store(n + 1, std::memory_order_release);
   }
   return true;
@@ -148,8 +162,13 @@ bool ArmBreakpoint(int slot, uintptr_t addr, int len, bool watch_reads,
   ReaderLock lock;
   SlotFds& s = g_fds[slot];
   int n = s.count.load(std::memory_order_acquire);
+  if (n == 0 || !OwnsPerfFd(s.fds[0], s.ids[0])) {
+    if (n != 0) WarnLost();
+    return false;  // Closed by the program: the window goes on unarmed.
+  }
   bool ok = true;
   for (int i = 0; i < n; ++i) {
+    if (i > 0 && !OwnsPerfFd(s.fds[i], s.ids[i])) continue;
     // An adopted thread that exited leaves an event that can no longer be
     // modified; that is harmless, only the first fd must succeed.
     if (ioctl(s.fds[i], PERF_EVENT_IOC_MODIFY_ATTRIBUTES, &attr) != 0 &&
@@ -160,7 +179,10 @@ bool ArmBreakpoint(int slot, uintptr_t addr, int len, bool watch_reads,
   }
   if (!ok) {
     // A failed MODIFY can leave the event half-changed: make it disabled.
-    for (int i = 0; i < n; ++i) ioctl(s.fds[i], PERF_EVENT_IOC_DISABLE, 0);
+    for (int i = 0; i < n; ++i) {
+      if (OwnsPerfFd(s.fds[i], s.ids[i]))
+        ioctl(s.fds[i], PERF_EVENT_IOC_DISABLE, 0);
+    }
   }
   return ok;
 }
@@ -169,7 +191,10 @@ void DisarmBreakpoint(int slot) {
   ReaderLock lock;
   SlotFds& s = g_fds[slot];
   int n = s.count.load(std::memory_order_acquire);
-  for (int i = 0; i < n; ++i) ioctl(s.fds[i], PERF_EVENT_IOC_DISABLE, 0);
+  for (int i = 0; i < n; ++i) {
+    if (OwnsPerfFd(s.fds[i], s.ids[i]))
+      ioctl(s.fds[i], PERF_EVENT_IOC_DISABLE, 0);
+  }
 }
 
 bool CloseLastBreakpoint() {
@@ -181,7 +206,7 @@ bool CloseLastBreakpoint() {
   SlotFds& s = g_fds[g_open_slots - 1];
   // Closing the initializing thread's event removes its inherited copies.
   const int n = s.count.load(std::memory_order_relaxed);
-  for (int i = 0; i < n; ++i) close(s.fds[i]);
+  for (int i = 0; i < n; ++i) ClosePerfFd(s.fds[i], s.ids[i]);
   s.count.store(0, std::memory_order_relaxed);
   --g_open_slots;
   g_requested_slots = g_open_slots;  // a fork child opens as many
@@ -191,7 +216,7 @@ bool CloseLastBreakpoint() {
 void CloseBreakpoints() {
   for (int i = 0; i < g_open_slots; ++i) {
     const int n = g_fds[i].count.load(std::memory_order_relaxed);
-    for (int j = 0; j < n; ++j) close(g_fds[i].fds[j]);
+    for (int j = 0; j < n; ++j) ClosePerfFd(g_fds[i].fds[j], g_fds[i].ids[j]);
     g_fds[i].count.store(0, std::memory_order_relaxed);
   }
   g_open_slots = 0;
@@ -207,7 +232,7 @@ int ReopenBreakpointsInChild(std::string* why) {
   g_create_lock = fresh;
   for (int i = 0; i < g_open_slots; ++i) {
     int n = g_fds[i].count.load(std::memory_order_relaxed);
-    for (int j = 0; j < n; ++j) close(g_fds[i].fds[j]);
+    for (int j = 0; j < n; ++j) ClosePerfFd(g_fds[i].fds[j], g_fds[i].ids[j]);
     g_fds[i].count.store(0, std::memory_order_relaxed);
   }
   g_open_slots = 0;

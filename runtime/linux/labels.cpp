@@ -24,6 +24,7 @@
 #include "runtime/linux/breakpoints.h"
 #include "runtime/core/options.h"
 #include "runtime/linux/label_int3.h"
+#include "runtime/linux/perf_fd.h"
 #include "runtime/linux/sigtrap.h"
 #include "runtime/report/reporter.h"
 #include "sites.h"
@@ -37,6 +38,7 @@ namespace {
 // Zero-initialized: no event yet.
 struct LabelState {
   int fd_plus_one;  // the event's fd + 1; 0: none yet
+  uint64_t fd_id;   // its event id (perf_fd.h)
   bool closed;      // exiting, or the event cannot be opened: no more labels
   bool armed;       // the breakpoint is on `pc`
   uintptr_t pc;
@@ -133,8 +135,16 @@ bool Arm(LabelState& s, uintptr_t pc, bool warn = true) {
       return false;
     }
     s.fd_plus_one = fd + 1;
+    s.fd_id = NotePerfFd(fd);
     RegisterFd(fd);
     return true;
+  }
+  if (!OwnsPerfFd(s.fd_plus_one - 1, s.fd_id)) {
+    // The program closed it (and may have opened a file there): forget it,
+    // open a new one next time.
+    UnregisterFd(s.fd_plus_one - 1);
+    s.fd_plus_one = 0;
+    return false;
   }
   return ioctl(s.fd_plus_one - 1, PERF_EVENT_IOC_MODIFY_ATTRIBUTES, &attr) == 0;
 }
@@ -174,7 +184,7 @@ __attribute__((noinline)) void ProbeLabelTarget() {
 void CloseFd(LabelState& s) {
   if (s.fd_plus_one != 0) {
     UnregisterFd(s.fd_plus_one - 1);
-    close(s.fd_plus_one - 1);
+    ClosePerfFd(s.fd_plus_one - 1, s.fd_id);
   }
   s.fd_plus_one = 0;
 }
@@ -395,7 +405,8 @@ bool TakeLabelSample(void* ucontext, uintptr_t label_pc, uintptr_t resume_pc,
 
 void HandleLabelTrap(void* ucontext) {
   LabelState& s = t_label;
-  if (s.fd_plus_one != 0) ioctl(s.fd_plus_one - 1, PERF_EVENT_IOC_DISABLE, 0);
+  if (s.fd_plus_one != 0 && OwnsPerfFd(s.fd_plus_one - 1, s.fd_id))
+    ioctl(s.fd_plus_one - 1, PERF_EVENT_IOC_DISABLE, 0);
   mcontext_t& m = static_cast<ucontext_t*>(ucontext)->uc_mcontext;
   const uintptr_t rip = static_cast<uintptr_t>(m.gregs[REG_RIP]);
   if (!s.armed || s.pending || rip != s.pc) {
@@ -424,7 +435,8 @@ void ResetLabelsInChild() {
   // The parent's threads' events, this thread's included: none is ours.
   for (auto& entry : g_label_fds) {
     const int fd_plus_one = entry.exchange(0, std::memory_order_relaxed);
-    if (fd_plus_one != 0) close(fd_plus_one - 1);
+    // (Only the fstat check: the ids are the parent's threads'.)
+    if (fd_plus_one != 0) ClosePerfFd(fd_plus_one - 1, 0);
   }
   t_label = LabelState();
   Int3ResetInChild();

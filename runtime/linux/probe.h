@@ -17,7 +17,9 @@ struct ProbeResult {
   bool skipped = false;  // a debugger is attached: no self-test trap
 };
 
-// Needs the SIGTRAP handler installed and at least one slot open
+// TRAPSAN_TESTONLY_WATCHPOINTS=undelivered in the environment leaves out
+// the self-test's write (a machine whose watchpoints do not deliver, for
+// tests). Needs the SIGTRAP handler installed and at least one slot open
 // (SlotCount() > 0). Leaves the slot disarmed and the conflict table empty.
 // Under a debugger (a tracer attached), the self-test trap would stop the
 // program at start-up: it is skipped, and the result says so (ok = true).
