@@ -25,6 +25,7 @@
 #include "runtime/core/options.h"
 #include "runtime/linux/label_int3.h"
 #include "runtime/linux/perf_fd.h"
+#include "runtime/linux/probe.h"
 #include "runtime/linux/sigtrap.h"
 #include "runtime/report/reporter.h"
 #include "sites.h"
@@ -285,6 +286,11 @@ LabelMechanism DecideLate() {
   if (Mechanism() != LabelMechanism::kUnknown) return Mechanism();
   std::string why, evidence;
   const bool hw = ActiveBackend() == Backend::kHw;
+  if (BeingTraced()) {
+    // Each label's trap would stop the program in the debugger.
+    DisableLabels();
+    return LabelMechanism::kNone;
+  }
   if (!hw && !InstallSigtrapHandler(&why)) {
     DisableLabels();
     return LabelMechanism::kNone;

@@ -122,8 +122,9 @@ void ChooseBackend() {
 // sites in the program now; otherwise at the first check that runs out.
 void StartLabels() {
   if (ActiveBackend() == Backend::kOff) return;
-  if (ActiveBackend() != Backend::kHw) g_traced = BeingTraced();
-  if (g_traced) {
+  // (The hw self-test looked for a debugger already.)
+  if (ActiveBackend() == Backend::kHw ? g_traced
+                                      : HaveLabelSites() && BeingTraced()) {
     DisableLabels();
     g_label_evidence = "label sites not used under a debugger";
     return;

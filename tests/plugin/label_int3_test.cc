@@ -130,6 +130,38 @@ TEST(LabelInt3Test, VerbosityNamesTheMechanism) {
       << r.Describe();
 }
 
+// Under a debugger (a ptrace tracer) label sites are not patched either:
+// no int3 stops the program in the tracer.
+TEST(LabelInt3Test, UnderADebuggerNoLabelIsPatched) {
+  RunOptions o;
+  o.trapsan_options = "backend=soft:delay_us=0:max_overhead=0:verbosity=1";
+  RunResult r = RunProgram(
+      "plugin_traced_launcher",
+      {std::string(TRAPSAN_TEST_PROGRAMS_DIR) + "/plugin_label_threads_O2"}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.Value("TRACED_SIGTRAPS"), "0") << r.Describe();
+  EXPECT_EQ(r.Value("STAT_labels_reached"), "0") << r.Describe();
+  EXPECT_TRUE(Contains(r.err, "label sites not used under a debugger"))
+      << r.Describe();
+}
+
+// A program without label sites dlopen()s an instrumented library: the
+// first check that runs out chooses the mechanism (the self-test of int3
+// patching in soft mode), and the library's labels are sampled.
+TEST(LabelInt3Test, LibraryLoadedLaterIsSampledByInt3) {
+  RunOptions o;
+  o.trapsan_options = "backend=soft:delay_us=0:max_overhead=0:verbosity=1";
+  RunResult r = RunProgram("plugin_label_dlopen", {LibPath()}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.Value("SAMPLED"), "2") << r.Describe();  // the first only draws
+  EXPECT_EQ(r.Value("STAT_labels_unavailable"), "0") << r.Describe();
+  EXPECT_TRUE(Contains(r.err, "label sites armed by int3 patching"))
+      << r.Describe();
+  EXPECT_FALSE(Contains(r.err, "WARNING")) << r.Describe();
+}
+
 // A program that closes every fd above 2 and opens its own files: with
 // backend=soft trapsan has no perf fd at all and never calls ioctl on the
 // program's files, and label sites are still sampled. With the default
