@@ -6,9 +6,11 @@
 #include <link.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -123,6 +125,122 @@ bool WriteAll(int fd, const std::string& data) {
 }
 
 
+// fork() without the fork handlers (ours and the program's), with exit
+// signal `exit_signal`: returns twice, like fork. The child is a copy of
+// the calling thread of a possibly multi-threaded process: async-signal-safe
+// calls only.
+long RawFork(int exit_signal) {
+  return syscall(SYS_clone, static_cast<unsigned long>(exit_signal), nullptr,
+                 nullptr, nullptr, nullptr);
+}
+
+// Ends a RawFork child: not _exit, which trapsan interposes (its summary
+// would wait for locks that other threads of the program held at the fork).
+[[noreturn]] void RawExit(int status) {
+  for (;;) syscall(SYS_exit_group, status);
+}
+
+// Marks every descriptor from `first` on close-on-exec (or closes them).
+void CloseFrom(int first, bool on_exec_only) {
+#ifdef SYS_close_range
+  if (syscall(SYS_close_range, first, ~0u,
+              on_exec_only ? 4u /* CLOSE_RANGE_CLOEXEC */ : 0u) == 0)
+    return;
+#endif
+  rlimit lim;
+  int end = 65536;
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < 65536)
+    end = static_cast<int>(lim.rlim_cur);
+  for (int fd = first; fd < end; ++fd) {
+    if (on_exec_only)
+      fcntl(fd, F_SETFD, FD_CLOEXEC);
+    else
+      close(fd);
+  }
+}
+
+// Starts `binary` (stdin from in_fd, stdout to out_fd) so that the program
+// cannot see it: not as the program's child, but as the child of a keeper
+// process whose exit signal is 0. wait(), waitpid(-1, ...) and
+// waitid(P_ALL, ...) without __WALL or __WCLONE never return such a child,
+// and its end sends the program no SIGCHLD. (The symbolizer itself cannot be
+// that child: execve resets the exit signal to SIGCHLD. A program that reaps
+// every child, `while (wait(&s) > 0)`, waited for it for ever.) The keeper
+// holds no descriptor, waits for the symbolizer and exits with it; the
+// symbolizer dies with the keeper (PR_SET_PDEATHSIG), and ends by itself
+// when its stdin closes. Returns the keeper's pid (reap it with
+// waitpid(pid, ..., __WALL)), or -1 with *error set.
+pid_t SpawnHidden(const char* binary, char* const* argv, char* const* envp,
+                  int in_fd, int out_fd, int* error) {
+  int status[2];  // the exec's errno, or EOF when it succeeded
+  if (pipe2(status, O_CLOEXEC) != 0) {
+    *error = errno;
+    return -1;
+  }
+  sigset_t all, old, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  const long keeper = RawFork(0);
+  if (keeper == 0) {
+    // The keeper, every signal blocked.
+    const pid_t self = static_cast<pid_t>(syscall(SYS_getpid));
+    const long child = RawFork(SIGCHLD);
+    if (child == 0) {
+      // The symbolizer-to-be.
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (syscall(SYS_getppid) != self) RawExit(127);
+      int e = 0;
+      // Above 2 first, so that 0 and 1 cannot be one of them.
+      const int in = fcntl(in_fd, F_DUPFD_CLOEXEC, 3);
+      const int out = fcntl(out_fd, F_DUPFD_CLOEXEC, 3);
+      if (in < 0 || out < 0 || dup2(in, 0) != 0 || dup2(out, 1) != 1) {
+        e = errno != 0 ? errno : EBADF;
+      } else {
+        CloseFrom(3, /*on_exec_only=*/true);  // none of the program's
+        sigprocmask(SIG_SETMASK, &none, nullptr);
+        execve(binary, argv, envp);
+        e = errno != 0 ? errno : ENOEXEC;
+      }
+      while (write(status[1], &e, sizeof e) < 0 && errno == EINTR) {
+      }
+      RawExit(127);
+    }
+    if (child < 0) {
+      const int e = errno;
+      while (write(status[1], &e, sizeof e) < 0 && errno == EINTR) {
+      }
+      RawExit(127);
+    }
+    CloseFrom(0, /*on_exec_only=*/false);
+    while (waitpid(static_cast<pid_t>(child), nullptr, 0) < 0 &&
+           errno == EINTR) {
+    }
+    RawExit(0);
+  }
+  const int fork_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  close(status[1]);
+  if (keeper < 0) {
+    close(status[0]);
+    *error = fork_errno;
+    return -1;
+  }
+  int e = 0;
+  ssize_t n;
+  while ((n = read(status[0], &e, sizeof e)) < 0 && errno == EINTR) {
+  }
+  close(status[0]);
+  if (n != 0) {  // the exec failed (or the keeper died)
+    while (waitpid(static_cast<pid_t>(keeper), nullptr, __WALL) < 0 &&
+           errno == EINTR) {
+    }
+    *error = n == static_cast<ssize_t>(sizeof e) && e != 0 ? e : ECHILD;
+    return -1;
+  }
+  return static_cast<pid_t>(keeper);
+}
+
 }  // namespace
 
 std::string Basename(const std::string& path) {
@@ -170,10 +288,6 @@ bool Symbolizer::StartProcess() {
     close(to_child[1]);
     return false;
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, to_child[0], 0);
-  posix_spawn_file_actions_adddup2(&actions, from_child[1], 1);
   std::vector<std::string> env = ChildEnvironment();
   std::vector<char*> envp;
   for (std::string& e : env) envp.push_back(e.data());
@@ -183,13 +297,12 @@ bool Symbolizer::StartProcess() {
   std::string arg_style = "--output-style=LLVM";
   char* argv[] = {binary.data(), arg_inlines.data(), arg_demangle.data(),
                   arg_style.data(), nullptr};
-  pid_t pid;
-  int rc = posix_spawn(&pid, binary.c_str(), &actions, nullptr, argv,
-                       envp.data());
-  posix_spawn_file_actions_destroy(&actions);
+  int rc = 0;
+  const pid_t pid = SpawnHidden(binary.c_str(), argv, envp.data(), to_child[0],
+                                from_child[1], &rc);
   close(to_child[0]);
   close(from_child[1]);
-  if (rc != 0) {
+  if (pid < 0) {
     close(to_child[1]);
     close(from_child[0]);
     warning_ = absl::StrCat("cannot start ", binary, ": ", strerror(rc),
@@ -208,7 +321,8 @@ void Symbolizer::StopProcess() {
   to_fd_ = from_fd_ = -1;
   if (pid_ > 0) {
     kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
+    while (waitpid(pid_, nullptr, __WALL) < 0 && errno == EINTR) {
+    }
   }
   pid_ = -1;
 }

@@ -225,5 +225,29 @@ TEST_F(LifecycleTest, ThreadChurnDuringRapidRearmingLosesNoTrap) {
   EXPECT_GE(r.Int("STAT_windows"), 500) << r.Describe();
 }
 
+// After a report, a program that reaps every child the common way
+// (`while (wait(&s) > 0)`) gets ECHILD once its own are reaped: the
+// llvm-symbolizer trapsan started for the report is not its child (it was,
+// and wait() blocked for ever). Any backend (soft finds this race too).
+TEST(LifecycleAnyBackendTest, ReapingEveryChildAfterAReportEnds) {
+  RunOptions o;
+  o.trapsan_options = "mode=ci";
+  RunResult r = RunProgram("wait_children", {}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();  // (a hang: its alarm kills it)
+  EXPECT_EQ(r.exit_code, 66) << r.Describe();
+  EXPECT_GE(r.Int("REPORTS"), 1) << r.Describe();
+  EXPECT_EQ(r.Value("REAPED"), "3") << r.Describe();
+  EXPECT_EQ(r.Value("STATUS_SUM"), "6") << r.Describe();
+  EXPECT_EQ(r.Value("WAIT_ERRNO"), "ECHILD") << r.Describe();
+  EXPECT_EQ(r.Value("WAITID_ECHILD"), "1") << r.Describe();
+  // The report's stacks came from llvm-symbolizer (file:line).
+  EXPECT_TRUE(Contains(
+      r.err, "wait_children.c:" +
+                 std::to_string(LineOf("programs/wait_children.c",
+                                       "WAIT_CHILDREN_RACE"))))
+      << r.Describe();
+  EXPECT_FALSE(Contains(r.err, "symbolizer stopped answering")) << r.Describe();
+}
+
 }  // namespace
 }  // namespace trapsan_test
