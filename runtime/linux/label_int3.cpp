@@ -4,7 +4,6 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -16,6 +15,7 @@
 #include "runtime/core/clock.h"
 #include "runtime/core/counters.h"
 #include "labels.h"
+#include "text_patch.h"
 
 namespace trapsan {
 namespace {
@@ -32,29 +32,67 @@ constexpr uint8_t kInt3 = 0xcc;
 enum Phase : uint64_t {
   kFree = 0,       // no patch (pc: the last label it had, for late traps)
   kArmed = 1,      // the int3 is there, or about to be
-  kTaken = 2,      // a thread reached it: it is putting the nop back
-  kRestoring = 3,  // its arming thread (or a fork child) puts the nop back
+  kTaken = 2,      // a thread reached it and samples; it puts the nop back
+  kRestoring = 3,  // the nop is being put back
 };
 constexpr uint64_t kPhaseMask = 3;
 
 struct Patch {
   std::atomic<uint64_t> state{0};
-  std::atomic<uintptr_t> pc{0};  // written while kFree, under the lock
+  std::atomic<uintptr_t> pc{0};  // written while kFree, under g_arm_lock
   int prot = 0;                  // the text segment's protection
-  LabelAccess access;            // written while kFree, under the lock
+  LabelAccess access;            // written while kFree, under g_arm_lock
 };
 
 constexpr int kMaxPatches = 256;
 Patch g_patches[kMaxPatches];
 std::atomic<uint64_t> g_generation{0};
-// Labels whose nop was put back lately: a thread that ran the int3 just
-// before may see its trap handled only now.
-constexpr int kRetired = 1024;
-std::atomic<uintptr_t> g_retired[kRetired];
-std::atomic<uint32_t> g_retired_next{0};
-// Serializes every text write (mprotect, store, mprotect). Taken with every
-// signal blocked, so its holder is never interrupted by our handler.
-std::atomic<bool> g_text_lock{false};
+// Every label ever patched: a trap at one of them is ours, even when its
+// handler runs after the nop was put back and the label was patched again
+// (the thread can be preempted between the int3 and its signal). Open
+// addressing, inserted under g_arm_lock, read by the handler without lock.
+constexpr uint32_t kPatchedBits = 15;
+constexpr uint32_t kPatchedSize = 1u << kPatchedBits;
+std::atomic<uintptr_t> g_ever_patched[kPatchedSize];
+
+uint32_t SlotOf(uintptr_t pc, uint32_t probe) {
+  return static_cast<uint32_t>(((pc * 0x9e3779b97f4a7c15ull) >>
+                                (64 - kPatchedBits)) + probe) &
+         (kPatchedSize - 1);
+}
+
+// Async-signal-safe.
+bool EverPatched(uintptr_t pc) {
+  for (uint32_t probe = 0; probe < kPatchedSize; ++probe) {
+    const uintptr_t v =
+        g_ever_patched[SlotOf(pc, probe)].load(std::memory_order_acquire);
+    if (v == pc) return true;
+    if (v == 0) return false;
+  }
+  return false;
+}
+
+// Under g_arm_lock. False when the set is full (3/4: probes stay short).
+bool RememberPatched(uintptr_t pc) {
+  static uint32_t used = 0;
+  for (uint32_t probe = 0; probe < kPatchedSize; ++probe) {
+    std::atomic<uintptr_t>& slot = g_ever_patched[SlotOf(pc, probe)];
+    const uintptr_t v = slot.load(std::memory_order_relaxed);
+    if (v == pc) return true;
+    if (v != 0) continue;
+    if (used >= kPatchedSize / 4 * 3) return false;
+    ++used;
+    slot.store(pc, std::memory_order_release);
+    return true;
+  }
+  return false;
+}
+
+// Serializes armings (finding a label's entry, or a free one). Never taken
+// by the SIGTRAP handler; a signal handler's arming that interrupted its own
+// thread's gives up instead of waiting (t_arming).
+std::atomic<bool> g_arm_lock{false};
+thread_local bool t_arming __attribute__((tls_model("initial-exec")));
 // Hits of the self-test's label.
 std::atomic<int> g_probe_hits{0};
 
@@ -64,54 +102,6 @@ struct ThreadPatch {
   uint64_t generation = 0;
 };
 thread_local ThreadPatch t_patch __attribute__((tls_model("initial-exec")));
-// Why the calling thread's last patch failed (mprotect's errno), for the
-// self-test's evidence.
-thread_local int t_poke_errno __attribute__((tls_model("initial-exec")));
-
-long PageSize() {
-  static const long size = sysconf(_SC_PAGESIZE);
-  return size;
-}
-
-void LockText() {
-  while (g_text_lock.exchange(true, std::memory_order_acquire)) sched_yield();
-}
-void UnlockText() { g_text_lock.store(false, std::memory_order_release); }
-
-// Every signal blocked for the scope (raw: the interposed sigprocmask keeps
-// SIGTRAP deliverable, which is right for the program but not needed here).
-class SignalsBlocked {
- public:
-  SignalsBlocked() {
-    sigset_t all;
-    sigfillset(&all);
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old_, sizeof(long));
-  }
-  ~SignalsBlocked() {
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old_, nullptr, sizeof(long));
-  }
-
- private:
-  sigset_t old_;
-};
-
-// Stores `value` at `pc` if `expect` is there. Text lock held.
-// Async-signal-safe (the handler's restore comes here too).
-bool Poke(uintptr_t pc, uint8_t expect, uint8_t value, int prot) {
-  volatile uint8_t* byte = reinterpret_cast<volatile uint8_t*>(pc);
-  if (*byte != expect) return false;
-  void* page = reinterpret_cast<void*>(pc & ~static_cast<uintptr_t>(PageSize() - 1));
-  if (mprotect(page, static_cast<size_t>(PageSize()),
-               PROT_READ | PROT_WRITE | PROT_EXEC) != 0) {
-    t_poke_errno = errno;
-    return false;
-  }
-  // One byte at an instruction's start: another CPU runs either the nop or
-  // the int3, both meaning what they should.
-  __atomic_store_n(const_cast<uint8_t*>(byte), value, __ATOMIC_SEQ_CST);
-  mprotect(page, static_cast<size_t>(PageSize()), prot);
-  return true;
-}
 
 int ProtOf(ElfW(Word) flags) {
   return ((flags & PF_R) ? PROT_READ : 0) | ((flags & PF_W) ? PROT_WRITE : 0) |
@@ -120,7 +110,7 @@ int ProtOf(ElfW(Word) flags) {
 
 // Runs f(prot) while the dynamic linker's list has an object with a
 // readable, executable segment holding `pc` (its lock keeps dlclose from
-// unmapping it meanwhile). False if none has.
+// unmapping it meanwhile). False if none has, or f returned false.
 template <typename F>
 bool WithLoadedText(uintptr_t pc, F f) {
   struct Data {
@@ -148,160 +138,159 @@ bool WithLoadedText(uintptr_t pc, F f) {
   return data.found && data.result;
 }
 
-void Retire(uintptr_t pc) {
-  const uint32_t i = g_retired_next.fetch_add(1, std::memory_order_relaxed);
-  g_retired[i % kRetired].store(pc, std::memory_order_release);
-}
-
-// Puts entry `index`'s nop back, if it is still armed with `generation`.
-// Normal context, signals blocked, text lock not held.
-void Restore(int index, uint64_t generation) {
+// Puts entry `index`'s nop back if it is in `phase` of `generation`, and
+// frees it. Normal context.
+void Settle(int index, uint64_t generation, Phase phase) {
+  if (index < 0) return;
   Patch& p = g_patches[index];
-  uint64_t armed = generation << 2 | kArmed;
-  if (!p.state.compare_exchange_strong(armed, generation << 2 | kRestoring,
+  uint64_t expected = generation << 2 | phase;
+  if (!p.state.compare_exchange_strong(expected, generation << 2 | kRestoring,
                                        std::memory_order_acq_rel))
-    return;  // Reached (its taker restores it) or gone already.
+    return;  // Taken (its taker puts it back), or gone already.
   const uintptr_t pc = p.pc.load(std::memory_order_relaxed);
-  // Not loaded any more (dlclose): nothing to put back.
-  WithLoadedText(pc, [&](int) {
-    LockText();
-    Poke(pc, kInt3, kNop, p.prot);
-    UnlockText();
-    return true;
-  });
-  Retire(pc);
+  // An object no longer loaded (dlclose) has nothing to put back.
+  WithLoadedText(pc, [&](int) { return PatchTextByte(pc, kInt3, kNop, p.prot); });
   p.state.store(generation << 2 | kFree, std::memory_order_release);
 }
 
-void RestoreMine() {
-  ThreadPatch& t = t_patch;
-  if (t.index >= 0) Restore(t.index, t.generation);
-  t.index = -1;
-}
+class ArmLock {
+ public:
+  ArmLock() {
+    if (t_arming) return;  // A signal handler interrupted this thread's arming.
+    while (g_arm_lock.exchange(true, std::memory_order_acquire)) sched_yield();
+    t_arming = held_ = true;
+  }
+  ~ArmLock() {
+    if (!held_) return;
+    t_arming = false;
+    g_arm_lock.store(false, std::memory_order_release);
+  }
+  bool held() const { return held_; }
+
+ private:
+  bool held_ = false;
+};
 
 }  // namespace
 
 bool Int3ArmLabel(uintptr_t pc, const LabelAccess& access) {
-  SignalsBlocked blocked;
-  RestoreMine();
-  bool patched = false;
-  WithLoadedText(pc, [&](int prot) {
-    LockText();
-    int free_index = -1;
-    for (int i = 0; i < kMaxPatches; ++i) {
-      Patch& p = g_patches[i];
-      const uint64_t phase = p.state.load(std::memory_order_acquire) & kPhaseMask;
-      if (phase == kFree) {
-        if (free_index < 0) free_index = i;
-      } else if (p.pc.load(std::memory_order_relaxed) == pc) {
-        // Patched already, for another thread: whoever gets there first
-        // samples it.
-        patched = phase == kArmed;
-        UnlockText();
-        return true;
-      }
+  ArmLock lock;
+  if (!lock.held()) return false;
+  Settle(t_patch.index, t_patch.generation, kArmed);  // the previous label
+  t_patch.index = -1;
+  int free_index = -1;
+  for (int i = 0; i < kMaxPatches; ++i) {
+    Patch& p = g_patches[i];
+    const uint64_t phase = p.state.load(std::memory_order_acquire) & kPhaseMask;
+    if (phase == kFree) {
+      if (free_index < 0) free_index = i;
+    } else if (p.pc.load(std::memory_order_relaxed) == pc) {
+      // Patched already for another thread (or being put back after its
+      // sample): the expiries share it, whoever gets there first samples.
+      return true;
     }
-    if (free_index >= 0) {
-      Patch& p = g_patches[free_index];
-      const uint64_t generation =
-          g_generation.fetch_add(1, std::memory_order_relaxed) + 1;
-      p.pc.store(pc, std::memory_order_relaxed);
-      p.prot = prot;
-      p.access = access;
-      // Armed before the int3 is there: a thread that reaches it finds it.
-      p.state.store(generation << 2 | kArmed, std::memory_order_seq_cst);
-      if (Poke(pc, kNop, kInt3, prot)) {
-        patched = true;
-        t_patch.index = free_index;
-        t_patch.generation = generation;
-      } else {
-        p.state.store(generation << 2 | kFree, std::memory_order_release);
-      }
-    }
-    UnlockText();
-    return true;
+  }
+  if (free_index < 0 || !RememberPatched(pc)) return false;
+  Patch& p = g_patches[free_index];
+  const uint64_t generation =
+      g_generation.fetch_add(1, std::memory_order_relaxed) + 1;
+  p.pc.store(pc, std::memory_order_relaxed);
+  p.access = access;
+  // Armed before the int3 is there: a thread that reaches it finds it.
+  p.state.store(generation << 2 | kArmed, std::memory_order_seq_cst);
+  const bool patched = WithLoadedText(pc, [&](int prot) {
+    p.prot = prot;
+    return PatchTextByte(pc, kNop, kInt3, prot);
   });
-  return patched;
+  if (!patched) {
+    p.state.store(generation << 2 | kFree, std::memory_order_release);
+    return false;
+  }
+  t_patch.index = free_index;
+  t_patch.generation = generation;
+  return true;
 }
 
 bool Int3HandleTrap(const siginfo_t* si, void* ucontext) {
   if (si->si_code != SI_KERNEL) return false;
   mcontext_t& m = static_cast<ucontext_t*>(ucontext)->uc_mcontext;
+  // Past the int3 is where the nop would have let the thread go on.
   const uintptr_t next = static_cast<uintptr_t>(m.gregs[REG_RIP]);
   const uintptr_t pc = next - 1;
-  // Past the int3 is where the nop would have let the thread go on.
-  bool known = false;  // a label we patched once, its nop back now
   for (int i = 0; i < kMaxPatches; ++i) {
     Patch& p = g_patches[i];
     uint64_t state = p.state.load(std::memory_order_acquire);
-    if (p.pc.load(std::memory_order_acquire) != pc) continue;
-    if ((state & kPhaseMask) == kFree) {
-      known = true;
+    if ((state & kPhaseMask) == kFree ||
+        p.pc.load(std::memory_order_acquire) != pc)
       continue;
-    }
-    if ((state & kPhaseMask) != kArmed || LabelSampleWaiting()) {
-      // Being put back, or this thread has a sample waiting for the stub
-      // (a signal handler it runs reached the int3): go on as past the nop;
-      // an armed label stays armed for the next thread.
-      Count(Stats().labels_passed);
-      return true;
-    }
-    if (!p.state.compare_exchange_strong(state,
+    // Being put back, or this thread has a sample waiting for the stub (a
+    // signal handler it runs reached the int3), or another thread took it
+    // just now: go on as past the nop.
+    if ((state & kPhaseMask) != kArmed || LabelSampleWaiting() ||
+        !p.state.compare_exchange_strong(state,
                                          (state & ~kPhaseMask) | kTaken,
                                          std::memory_order_acq_rel)) {
-      Count(Stats().labels_passed);  // Another thread took it just now.
-      return true;
-    }
-    const LabelAccess access = p.access;
-    LockText();
-    Poke(pc, kInt3, kNop, p.prot);
-    UnlockText();
-    Retire(pc);
-    p.state.store((state & ~kPhaseMask) | kFree, std::memory_order_release);
-    if (access.probe) {
-      g_probe_hits.fetch_add(1, std::memory_order_relaxed);
-      return true;
-    }
-    if (!TakeLabelSample(ucontext, pc, next, access))
       Count(Stats().labels_passed);
+      return true;
+    }
+    if (p.access.probe) {
+      g_probe_hits.fetch_add(1, std::memory_order_relaxed);
+      return true;  // Int3Probe puts the nop back.
+    }
+    // This thread samples; the stub puts the nop back first
+    // (Int3FinishSample), outside this handler.
+    LabelAccess access = p.access;
+    access.patch = i;
+    access.patch_generation = state >> 2;
+    TakeLabelSample(ucontext, pc, next, access);
     return true;
   }
-  for (int i = 0; !known && i < kRetired; ++i)
-    known = g_retired[i].load(std::memory_order_acquire) == pc;
-  // A late trap of a label whose nop is back (the thread ran the int3 just
-  // before). An int3 there now, with no patch of ours, is somebody else's.
-  if (known && *reinterpret_cast<volatile uint8_t*>(pc) == kNop) {
+  // A late trap: the int3 this thread ran was put back (and maybe patched
+  // again) before its handler ran. Labels are 1-byte nops: going on past it
+  // is what the nop would have done. Any other int3 is somebody else's.
+  if (EverPatched(pc)) {
     Count(Stats().labels_passed);
     return true;
   }
   return false;
 }
 
+void Int3FinishSample(int patch, uint64_t generation) {
+  Settle(patch, generation, kTaken);
+}
+
 bool Int3Probe(uintptr_t pc, void (*run)(), std::string* evidence) {
+  std::string why;
+  TextWriter writer = TextWriter::kNone;
+  WithLoadedText(pc, [&](int prot) {
+    writer = ChooseTextWriter(pc, prot, &why);
+    return true;
+  });
+  if (writer == TextWriter::kNone) {
+    *evidence = why.empty() ? "cannot find trapsan's own text" : why;
+    return false;
+  }
   LabelAccess probe;
   probe.probe = true;
   g_probe_hits.store(0);
   const uint64_t start = MonotonicNs();
-  t_poke_errno = 0;
   if (!Int3ArmLabel(pc, probe)) {
-    *evidence = t_poke_errno != 0
-                    ? absl::StrCat("cannot make text writable to patch a "
-                                   "label's nop to int3 (mprotect: ",
-                                   strerror(t_poke_errno), ")")
-                    : "cannot patch a label's nop to int3";
+    *evidence = absl::StrCat("cannot patch a label's nop to int3 (through ",
+                             TextWriterName(writer), ")");
     return false;
   }
-  run();  // traps once: the handler counts it and puts the nop back
+  const ThreadPatch mine = t_patch;
+  run();  // traps once: the handler counts it
+  Settle(mine.index, mine.generation, kTaken);
   run();  // no trap: the nop is back
   const int hits = g_probe_hits.load();
   const bool nop_back = *reinterpret_cast<volatile uint8_t*>(pc) == kNop;
-  {
-    SignalsBlocked blocked;
-    RestoreMine();  // (nothing left to restore when it worked)
-  }
+  Settle(mine.index, mine.generation, kArmed);  // (when it did not trap)
+  t_patch.index = -1;
   if (hits == 1 && nop_back) {
     *evidence = absl::StrCat("int3 self-test trap delivered in ",
-                             (MonotonicNs() - start) / 1000, " us");
+                             (MonotonicNs() - start) / 1000, " us; text "
+                             "written through ", TextWriterName(writer));
     return true;
   }
   *evidence = absl::StrCat("an int3 patched on a label produced ", hits,
@@ -311,28 +300,23 @@ bool Int3Probe(uintptr_t pc, void (*run)(), std::string* evidence) {
 }
 
 void Int3DisarmThread() {
-  SignalsBlocked blocked;
-  RestoreMine();
+  Settle(t_patch.index, t_patch.generation, kArmed);
+  t_patch.index = -1;
 }
 
 void Int3ResetInChild() {
-  // Only this thread lives on: a lock held by another thread is free, and
+  // Only this thread lives on: locks held by other threads are free, and
   // every patch, whoever armed it, is put back in the child's text.
-  g_text_lock.store(false, std::memory_order_relaxed);
+  g_arm_lock.store(false, std::memory_order_relaxed);
+  t_arming = false;
+  ResetTextPatchInChild();
   t_patch = ThreadPatch();
-  SignalsBlocked blocked;
-  for (Patch& p : g_patches) {
+  for (int i = 0; i < kMaxPatches; ++i) {
+    Patch& p = g_patches[i];
     const uint64_t state = p.state.load(std::memory_order_relaxed);
     if ((state & kPhaseMask) == kFree) continue;
-    const uintptr_t pc = p.pc.load(std::memory_order_relaxed);
-    WithLoadedText(pc, [&](int) {
-      LockText();
-      Poke(pc, kInt3, kNop, p.prot);
-      UnlockText();
-      return true;
-    });
-    Retire(pc);
-    p.state.store((state & ~kPhaseMask) | kFree, std::memory_order_relaxed);
+    p.state.store((state & ~kPhaseMask) | kArmed, std::memory_order_relaxed);
+    Settle(i, state >> 2, kArmed);
   }
 }
 

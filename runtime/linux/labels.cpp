@@ -54,6 +54,8 @@ struct LabelState {
     uintptr_t pc;  // the label
     uint32_t line;
     bool is_write;
+    int patch;  // the int3 patch to put back (label_int3.h), or -1
+    uint64_t patch_generation;
   } sample;
 };
 
@@ -397,6 +399,8 @@ bool TakeLabelSample(void* ucontext, uintptr_t label_pc, uintptr_t resume_pc,
   s.sample.pc = label_pc;
   s.sample.line = access.line;
   s.sample.is_write = access.is_write;
+  s.sample.patch = access.patch;
+  s.sample.patch_generation = access.patch_generation;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   s.pending = true;
   // Resume in the stub, which returns to `resume_pc`: push it as the return
@@ -462,6 +466,8 @@ extern "C" __attribute__((visibility("hidden"))) void __trapsan_label_slow(
   const auto sample = s.sample;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   s.pending = false;
+  // The nop back first: other threads pass the int3 until then.
+  if (sample.patch >= 0) Int3FinishSample(sample.patch, sample.patch_generation);
   // The label (the stub returns past it after an int3).
   const uintptr_t pc = sample.pc;
   (void)saved;

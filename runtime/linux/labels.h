@@ -38,6 +38,10 @@ struct LabelAccess {
   uint32_t size = 0, line = 0;
   bool is_write = false;
   bool probe = false;  // the self-test's: a trap is only counted
+  // The int3 patch this sample was taken at (label_int3.h; -1: none): the
+  // stub puts its nop back before sampling.
+  int patch = -1;
+  uint64_t patch_generation = 0;
 };
 
 // How label sites are armed.

@@ -72,6 +72,13 @@ static uintptr_t last_addr(void) {
   return (uintptr_t)s[0];
 }
 
+/* After a forced expiry: no other check of this thread expires before the
+ * next forced one (the test's own bookkeeping is instrumented too). */
+#define QUIET() (*(volatile int32_t*)&__trapsan_countdown = 1 << 30)
+/* The next check expires (volatile: the optimizer knows the calls between
+ * do not read the countdown, and would drop a store QUIET() overwrites). */
+#define EXPIRE() (*(volatile int32_t*)&__trapsan_countdown = 1)
+
 static int g_wrong, g_sampled;
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 
@@ -80,8 +87,9 @@ static void* worker(void* arg) {
   int wrong = 0, sampled = 0;
   for (int r = 0; r < kRounds; ++r) {
     const uint64_t before = picked();
-    __trapsan_countdown = 1;
+    EXPIRE();
     store(i);
+    QUIET();
     if (picked() != before) {
       ++sampled;
       wrong += last_addr() != (uintptr_t)&g_cells[i];
@@ -97,8 +105,9 @@ static void* worker(void* arg) {
 /* Forces an expiry and says whether this thread sampled `want`. */
 static int sample_store(int i) {
   const uint64_t before = picked();
-  __trapsan_countdown = 1;
+  EXPIRE();
   store(i);
+  QUIET();
   return picked() != before && last_addr() == (uintptr_t)&g_cells[i];
 }
 
@@ -110,8 +119,9 @@ static void on_trap(int sig) {
 
 int main(int argc, char** argv) {
   save_code();
-  __trapsan_countdown = 1; /* the first expiry only draws a countdown */
+  EXPIRE(); /* the first expiry only draws a countdown */
   store(kThreads);
+  QUIET();
 
   pthread_t t[kThreads];
   for (int i = 0; i < kThreads; ++i)
@@ -127,8 +137,9 @@ int main(int argc, char** argv) {
     trapsan_get_stats(&s);
     const uint64_t reached = s.labels_reached;
     const uint64_t before = picked();
-    __trapsan_countdown = 1;
+    EXPIRE();
     branchy(0);
+    QUIET();
     trapsan_get_stats(&s);
     armed_unreached = picked() == before && s.labels_reached == reached;
   }
@@ -165,8 +176,9 @@ int main(int argc, char** argv) {
     int ok = 0;
     for (int i = 0; i < 3 && !ok; ++i) {
       const uint64_t before = picked();
-      __trapsan_countdown = 1;
+      EXPIRE();
       lib_store(i);
+      QUIET();
       ok = picked() != before && last_addr() == (uintptr_t)&cells()[i];
     }
     dlopen_sampled += ok;

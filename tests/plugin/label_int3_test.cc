@@ -30,9 +30,16 @@ long long Stat(const RunResult& r, const char* name) {
 // sampled later by the parent, a dlclose()d and reloaded library is sampled
 // again, the program's own int3 reaches its own handler, and no label is
 // left patched.
-TEST(LabelInt3Test, SoftBackendArmsLabelsByInt3) {
+// Text is written through /proc/thread-self/mem, or (the hook: as where the
+// kernel refuses forced writes) by mprotect.
+class LabelInt3WriterTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(LabelInt3WriterTest, SoftBackendArmsLabelsByInt3) {
+  const std::string writer = GetParam();
   RunOptions o;
   o.trapsan_options = "backend=soft:delay_us=0:max_overhead=0:verbosity=1";
+  if (writer == "mprotect")
+    o.extra_env.push_back({"TRAPSAN_TESTONLY_TEXT_WRITER", "mprotect"});
   RunResult r = RunProgram("plugin_label_int3_O2", {LibPath()}, o);
   ASSERT_TRUE(r.exited) << r.Describe();
   EXPECT_EQ(r.exit_code, 0) << r.Describe();
@@ -40,11 +47,13 @@ TEST(LabelInt3Test, SoftBackendArmsLabelsByInt3) {
       << r.Describe();
   EXPECT_TRUE(Contains(r.err, "int3 self-test trap delivered in"))
       << r.Describe();
+  EXPECT_TRUE(Contains(r.err, "text written through " + writer)) << r.Describe();
   EXPECT_EQ(r.Value("WRONG"), "0") << r.Describe();
-  // 4 threads x 2000 forced expiries on one label: most are sampled (a
-  // thread that finds its label taken by another, or still patched for
-  // another, samples nothing that round).
-  EXPECT_GT(r.Int("SAMPLED"), 1000) << r.Describe();
+  // 4 threads x 2000 forced expiries on one label: expiries that meet on
+  // it share one sample (its taker's), so how many each thread takes
+  // depends on timing; none is lost for want of a mechanism.
+  EXPECT_GT(r.Int("SAMPLED"), 100) << r.Describe();
+  EXPECT_EQ(r.Int("STAT_labels_unavailable"), 0) << r.Describe();
   EXPECT_EQ(r.Value("ARMED_UNREACHED"), "1") << r.Describe();
   EXPECT_EQ(r.Value("CHILD_TEXT_RESTORED"), "1") << r.Describe();
   EXPECT_EQ(r.Value("CHILD_SAMPLED"), "1") << r.Describe();
@@ -55,6 +64,9 @@ TEST(LabelInt3Test, SoftBackendArmsLabelsByInt3) {
   EXPECT_GE(r.Int("STAT_labels_reached"), r.Int("SAMPLED")) << r.Describe();
   EXPECT_EQ(r.Int("STAT_traps_foreign"), 1) << r.Describe();
 }
+
+INSTANTIATE_TEST_SUITE_P(Writers, LabelInt3WriterTest,
+                         ::testing::Values("/proc/thread-self/mem", "mprotect"));
 
 // Every kind of label site (register, frame slot, global, memcpy length,
 // loop regions, both ways of a branch) picks the right access when reached
