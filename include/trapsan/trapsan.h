@@ -62,8 +62,11 @@ typedef void (*trapsan_report_callback)(const trapsan_report *report,
                                         void *user_data);
 
 /* Installs a callback called for every race that is reported (after
- * deduplication, before it is printed), in the thread that found it, outside
- * any signal handler. NULL removes it. Thread-safe. */
+ * deduplication, right after it is printed), in the thread that found it,
+ * outside any signal handler, one callback at a time. It may end the process
+ * (exit(): the exit handlers run, stdio is flushed, trapsan prints its
+ * summary and the status is the `exitcode` option, 66 by default, as for
+ * any process that reported a race). NULL removes it. Thread-safe. */
 TRAPSAN_API void trapsan_set_report_callback(trapsan_report_callback callback,
                                              void *user_data);
 

@@ -26,6 +26,9 @@ namespace {
 
 struct Reporter {
   std::mutex mu;  // A pthread mutex: it survives fork().
+  // One report callback at a time; not held with `mu` (the callback may
+  // exit(), and trapsan's exit handler prints under `mu`).
+  std::mutex callback_mu;
   Deduplicator dedup;
   int fd = 2;
   bool fd_opened = false;  // fd is our log file
@@ -209,7 +212,7 @@ void SubmitRace(const RaceEvent& event) {
   Count(Stats().races_found);
   if (event.unknown_origin) Count(Stats().races_unknown_origin);
 
-  std::lock_guard<std::mutex> lock(r.mu);
+  std::unique_lock<std::mutex> lock(r.mu);
   std::string first_key =
       event.watcher_known ? TopKey(event.window.access) : "<unknown watcher>";
   std::string second_key =
@@ -232,8 +235,15 @@ void SubmitRace(const RaceEvent& event) {
   if (!warning.empty()) {
     WriteAll(SinkFd(r), absl::StrCat("trapsan: WARNING: ", warning, "\n"));
   }
+  // Printed before the callback runs, and the callback runs without the
+  // reporter's lock: it may exit() (trapsan's exit handler prints the
+  // summary under that lock), print or take as long as it likes.
+  WriteAll(SinkFd(r), text.text);
+  Count(Stats().races_reported);
   trapsan_report_callback callback = g_callback.load(std::memory_order_acquire);
   if (callback != nullptr) {
+    lock.unlock();
+    std::lock_guard<std::mutex> callback_lock(r.callback_mu);
     trapsan_report report;
     report.kind = event.unknown_origin ? TRAPSAN_REPORT_UNKNOWN_ORIGIN
                                        : TRAPSAN_REPORT_DATA_RACE;
@@ -247,9 +257,8 @@ void SubmitRace(const RaceEvent& event) {
     report.late = event.late ? 1 : 0;
     callback(&report, g_callback_data.load(std::memory_order_relaxed));
   }
-  WriteAll(SinkFd(r), text.text);
-  Count(Stats().races_reported);
   if (o.halt_on_error) {
+    if (!lock.owns_lock()) lock.lock();
     WriteAll(SinkFd(r), "trapsan: halt_on_error=1: exiting after the first "
                         "report\n");
     fflush(nullptr);
@@ -269,8 +278,11 @@ void ResetReporterInChild() {
     close(r.fd);
     r.fd_opened = false;
   }
-  // Taken by LockReporterForFork() in the parent; a fresh one here.
+  // Taken by LockReporterForFork() in the parent; a fresh one here. The
+  // callback lock is not taken across fork (a callback may fork): a thread
+  // of the parent's may have held it.
   new (&r.mu) std::mutex();
+  new (&r.callback_mu) std::mutex();
 }
 
 }  // namespace trapsan

@@ -1,9 +1,11 @@
 // The reporter: turns RaceEvents (runtime/core/race_event.h) into printed
 // reports. Symbolizes both stacks, describes the location and the threads,
-// deduplicates, enforces max_reports, calls the report callback, writes to
-// the sink (stderr, stdout or log_path.<pid>) and honours halt_on_error.
+// deduplicates, enforces max_reports, writes to the sink (stderr, stdout or
+// log_path.<pid>), then calls the report callback and honours halt_on_error.
 //
-// Thread-safe: one report at a time, under the reporter's lock.
+// Thread-safe: one report at a time, under the reporter's lock; the callback
+// runs after the report was printed, without that lock (one at a time too),
+// so that it may exit().
 #ifndef TRAPSAN_RUNTIME_REPORT_REPORTER_H_
 #define TRAPSAN_RUNTIME_REPORT_REPORTER_H_
 

@@ -249,5 +249,31 @@ TEST(LifecycleAnyBackendTest, ReapingEveryChildAfterAReportEnds) {
   EXPECT_FALSE(Contains(r.err, "symbolizer stopped answering")) << r.Describe();
 }
 
+// A report callback that calls exit(3), the "fail fast" way: the report is
+// printed, the program's buffered stdout is not lost, trapsan's summary is
+// printed and the process exits with trapsan's exitcode. (Before: the exit
+// handler waited for the lock the reporting thread held while it ran the
+// callback; no report, stdout lost or a hang.) Any backend.
+TEST(LifecycleAnyBackendTest, ReportCallbackThatExitsEndsThePrintedRun) {
+  RunOptions o;
+  o.trapsan_options = "mode=ci";
+  RunResult r = RunProgram("callback_exit", {}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();  // (a hang: its alarm kills it)
+  EXPECT_EQ(r.exit_code, 66) << r.Describe();
+  EXPECT_EQ(r.Value("BUFFERED"), "1") << r.Describe();
+  EXPECT_EQ(r.Value("CALLBACK"), "1") << r.Describe();
+  EXPECT_EQ(r.Value("NOT_REACHED"), "") << r.Describe();
+  // (The other thread may report too before the exit ends the process.)
+  const std::vector<std::string> blocks = ReportBlocks(r.err);
+  ASSERT_GE(blocks.size(), 1u) << r.Describe();
+  EXPECT_TRUE(Contains(
+      blocks[0],
+      "callback_exit.c:" + std::to_string(LineOf("programs/callback_exit.c",
+                                                 "CALLBACK_EXIT_RACE"))))
+      << r.Describe();
+  EXPECT_TRUE(MatchesRegex(r.err, "trapsan: reported [1-9][0-9]* data race\\(s\\)"))
+      << r.Describe();
+}
+
 }  // namespace
 }  // namespace trapsan_test
