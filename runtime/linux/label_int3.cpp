@@ -153,11 +153,19 @@ void Settle(int index, uint64_t generation, Phase phase) {
   p.state.store(generation << 2 | kFree, std::memory_order_release);
 }
 
+// Taken by one arming at a time, for a bounded wait: the holder may be held
+// up by a thread that runs instrumented code while holding a lock the holder
+// needs (the dynamic linker's, in a dl_iterate_phdr callback), so a waiter
+// gives up (its expiry arms nothing) rather than wait for ever.
 class ArmLock {
  public:
   ArmLock() {
     if (t_arming) return;  // A signal handler interrupted this thread's arming.
-    while (g_arm_lock.exchange(true, std::memory_order_acquire)) sched_yield();
+    for (int tries = 0; g_arm_lock.exchange(true, std::memory_order_acquire);
+         ++tries) {
+      if (tries == kMaxTries) return;
+      sched_yield();
+    }
     t_arming = held_ = true;
   }
   ~ArmLock() {
@@ -168,6 +176,7 @@ class ArmLock {
   bool held() const { return held_; }
 
  private:
+  static constexpr int kMaxTries = 1000;
   bool held_ = false;
 };
 
@@ -311,12 +320,15 @@ void Int3ResetInChild() {
   t_arming = false;
   ResetTextPatchInChild();
   t_patch = ThreadPatch();
-  for (int i = 0; i < kMaxPatches; ++i) {
-    Patch& p = g_patches[i];
+  // Not through dl_iterate_phdr: the dynamic linker's lock may have been
+  // held by another thread of the parent. The child's text is the parent's
+  // at the fork, where these labels were patched (an int3 is checked for).
+  for (Patch& p : g_patches) {
     const uint64_t state = p.state.load(std::memory_order_relaxed);
     if ((state & kPhaseMask) == kFree) continue;
-    p.state.store((state & ~kPhaseMask) | kArmed, std::memory_order_relaxed);
-    Settle(i, state >> 2, kArmed);
+    const uintptr_t pc = p.pc.load(std::memory_order_relaxed);
+    PatchTextByte(pc, kInt3, kNop, p.prot);
+    p.state.store((state & ~kPhaseMask) | kFree, std::memory_order_relaxed);
   }
 }
 
