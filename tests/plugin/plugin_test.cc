@@ -85,7 +85,9 @@ TEST_P(PluginSiteTest, EverySiteKindPicksTheRightAccess) {
   } else {
     RequireHardwareBackend();
     if (IsSkipped() || HasFailure()) return;
-    o.trapsan_options = "delay_us=0:print_stats=1:verbosity=1";
+    // No overhead budget: on a slow machine (the lab guest: arming ~0.15 ms)
+    // the default 1% refused most samples, and a way was never picked.
+    o.trapsan_options = "delay_us=0:max_overhead=0:print_stats=1:verbosity=1";
   }
   RunResult r = RunProgram(std::string("plugin_site_cases_") + GetParam(), args, o);
   ASSERT_TRUE(r.exited) << r.Describe();
@@ -262,7 +264,9 @@ TEST(PluginSiteSignalTest, HandlerSitesDuringTheSlowPathDoNotDeadlock) {
 TEST(PluginSiteSignalTest, LabelsArmedAmongSignalsAreReached) {
   RequireHardwareBackend();
   if (IsSkipped() || HasFailure()) return;
-  RunResult r = RunSignalStorm("delay_us=0:print_stats=1");
+  // No overhead budget: how many labels it would let arm depends on the
+  // machine's speed and load.
+  RunResult r = RunSignalStorm("delay_us=0:max_overhead=0:print_stats=1");
   if (!r.exited) return;
   auto stat = [&](const char* name) -> long long {
     std::smatch m;
@@ -270,7 +274,6 @@ TEST(PluginSiteSignalTest, LabelsArmedAmongSignalsAreReached) {
     return std::regex_search(r.err, m, re) ? std::stoll(m[1].str()) : -1;
   };
   const long long armed = stat("labels_armed"), reached = stat("labels_reached");
-  // (How many the budget allows depends on the machine's load.)
   EXPECT_GT(armed, 20) << r.Describe();
   EXPECT_GE(reached, armed - std::max(2LL, armed / 10)) << r.Describe();
 }
