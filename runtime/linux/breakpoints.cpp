@@ -180,7 +180,7 @@ bool ArmBreakpoint(int slot, uintptr_t addr, int len, bool watch_reads,
   if (!ok) {
     // A failed MODIFY can leave the event half-changed: make it disabled.
     for (int i = 0; i < n; ++i) {
-      if (OwnsPerfFd(s.fds[i], s.ids[i]))
+      if (OwnsPerfFd(s.fds[i], 0))
         ioctl(s.fds[i], PERF_EVENT_IOC_DISABLE, 0);
     }
   }
@@ -192,7 +192,7 @@ void DisarmBreakpoint(int slot) {
   SlotFds& s = g_fds[slot];
   int n = s.count.load(std::memory_order_acquire);
   for (int i = 0; i < n; ++i) {
-    if (OwnsPerfFd(s.fds[i], s.ids[i]))
+    if (OwnsPerfFd(s.fds[i], 0))
       ioctl(s.fds[i], PERF_EVENT_IOC_DISABLE, 0);
   }
 }

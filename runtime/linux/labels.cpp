@@ -415,7 +415,7 @@ bool TakeLabelSample(void* ucontext, uintptr_t label_pc, uintptr_t resume_pc,
 
 void HandleLabelTrap(void* ucontext) {
   LabelState& s = t_label;
-  if (s.fd_plus_one != 0 && OwnsPerfFd(s.fd_plus_one - 1, s.fd_id))
+  if (s.fd_plus_one != 0 && OwnsPerfFd(s.fd_plus_one - 1, 0))
     ioctl(s.fd_plus_one - 1, PERF_EVENT_IOC_DISABLE, 0);
   mcontext_t& m = static_cast<ucontext_t*>(ucontext)->uc_mcontext;
   const uintptr_t rip = static_cast<uintptr_t>(m.gregs[REG_RIP]);

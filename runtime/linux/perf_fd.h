@@ -18,8 +18,10 @@ namespace trapsan {
 // not be read; then only the fstat check applies).
 uint64_t NotePerfFd(int fd);
 
-// Whether `fd` still is the perf event with `id` (0: any perf event).
-// Async-signal-safe.
+// Whether `fd` still is the perf event with `id` (0: any perf event, or
+// another anonymous-inode fd: the fstat check alone, one system call, for
+// PERF_EVENT_IOC_DISABLE, which the other anonymous-inode fds refuse;
+// arming, which changes an event, checks the id too). Async-signal-safe.
 bool OwnsPerfFd(int fd, uint64_t id);
 
 // Closes `fd` if it still is the perf event with `id`. Async-signal-safe.
