@@ -2,8 +2,9 @@
 // handler: through an llvm-symbolizer child process when one is found (file
 // and line, inlined frames), else through absl::Symbolize (function names).
 // The symbolizer is not the program's child: a keeper process with exit
-// signal 0 starts it and waits for it, so the program's wait() and
-// waitpid(-1) see neither and it gets no SIGCHLD from them.
+// signal 0 (sharing the program's memory) starts it and waits for it, so the
+// program's wait() and waitpid(-1) see neither and it gets no SIGCHLD from
+// them.
 //
 // Thread-compatible: the reporter calls it under its own lock.
 #ifndef TRAPSAN_RUNTIME_REPORT_SYMBOLIZER_H_
@@ -69,6 +70,7 @@ class Symbolizer {
   std::string warning_;
   bool warned_ = false;
   int pid_ = -1;  // the keeper (symbolizer.cpp: SpawnHidden)
+  void* keeper_stack_ = nullptr;
   int to_fd_ = -1, from_fd_ = -1;
 };
 
