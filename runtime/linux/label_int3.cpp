@@ -156,14 +156,16 @@ void Settle(int index, uint64_t generation, Phase phase) {
 // Taken by one arming at a time, for a bounded wait: the holder may be held
 // up by a thread that runs instrumented code while holding a lock the holder
 // needs (the dynamic linker's, in a dl_iterate_phdr callback), so a waiter
-// gives up (its expiry arms nothing) rather than wait for ever.
+// gives up after 100 ms (its expiry arms nothing) rather than wait for ever.
 class ArmLock {
  public:
   ArmLock() {
     if (t_arming) return;  // A signal handler interrupted this thread's arming.
-    for (int tries = 0; g_arm_lock.exchange(true, std::memory_order_acquire);
-         ++tries) {
-      if (tries == kMaxTries) return;
+    uint64_t deadline = 0;
+    while (g_arm_lock.exchange(true, std::memory_order_acquire)) {
+      const uint64_t now = MonotonicNs();
+      if (deadline == 0) deadline = now + kMaxWaitNs;
+      if (now > deadline) return;
       sched_yield();
     }
     t_arming = held_ = true;
@@ -176,7 +178,7 @@ class ArmLock {
   bool held() const { return held_; }
 
  private:
-  static constexpr int kMaxTries = 1000;
+  static constexpr uint64_t kMaxWaitNs = 100000000;
   bool held_ = false;
 };
 

@@ -53,7 +53,9 @@ TEST_P(LabelInt3WriterTest, SoftBackendArmsLabelsByInt3) {
   // it share one sample (its taker's), so how many each thread takes
   // depends on timing; none is lost for want of a mechanism.
   EXPECT_GT(r.Int("SAMPLED"), 100) << r.Describe();
-  EXPECT_EQ(r.Int("STAT_labels_unavailable"), 0) << r.Describe();
+  // (An arming gives up after waiting 100 ms for another: rare.)
+  EXPECT_LE(r.Int("STAT_labels_unavailable"), r.Int("STAT_labels_armed") / 100)
+      << r.Describe();
   EXPECT_EQ(r.Value("ARMED_UNREACHED"), "1") << r.Describe();
   EXPECT_EQ(r.Value("CHILD_TEXT_RESTORED"), "1") << r.Describe();
   EXPECT_EQ(r.Value("CHILD_SAMPLED"), "1") << r.Describe();
