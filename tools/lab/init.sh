@@ -53,7 +53,8 @@ mount -t devtmpfs devtmpfs /newroot/dev
 mkdir -p /newroot/dev/pts /newroot/dev/shm
 mount -t devpts devpts /newroot/dev/pts
 mount -t tmpfs tmpfs /newroot/dev/shm
-mount -t tmpfs tmpfs /newroot/tmp
+# /tmp is not a tmpfs of its own: the host's /tmp shows through the overlay
+# (a checkout under /tmp must be reachable), and writes land in guest memory.
 mount -t tmpfs tmpfs /newroot/run
 
 # ttyS0 as the job's stdout/stderr: no CR added to every LF.
