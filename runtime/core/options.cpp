@@ -103,11 +103,12 @@ std::string SetOption(Options* o, absl::string_view name,
     return error.empty()                                            \
                ? ""                                                 \
                : absl::StrCat("option '", name, "' ", error,        \
-                              " (got '", value, "')");              \
+                              " (got '", EscapeForMessage(value),   \
+                              "')");                                \
   }
 #include "options.inc"
 #undef TRAPSAN_OPTION
-  return absl::StrCat("unknown option '", name, "'");
+  return absl::StrCat("unknown option '", EscapeForMessage(name), "'");
 }
 
 struct Item {
@@ -147,7 +148,9 @@ void ApplyPreset(Options* o, absl::string_view mode) {
 std::string Describe(bool v) { return v ? "1" : "0"; }
 std::string Describe(int64_t v) { return absl::StrCat(v); }
 std::string Describe(double v) { return absl::StrFormat("%g", v); }
-std::string Describe(const String& v) { return v.c_str(); }
+std::string Describe(const String& v) {
+  return EscapeForMessage(v.c_str(), sizeof(v.text));
+}
 
 const char* TypeName(bool*) { return "bool"; }
 const char* TypeName(int64_t*) { return "int"; }
@@ -159,7 +162,26 @@ Options g_options;
 
 }  // namespace
 
-Options ParseOptions(absl::string_view text, std::vector<std::string>* errors) {
+std::string EscapeForMessage(absl::string_view text, size_t max_bytes) {
+  std::string out;
+  size_t n = text.size() < max_bytes ? text.size() : max_bytes;
+  for (size_t i = 0; i < n; ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      absl::StrAppend(&out, absl::StrFormat("\\x%02x", c));
+    }
+  }
+  if (n < text.size()) out += "...";
+  return out;
+}
+
+Options ParseOptions(absl::string_view text,
+                     std::vector<std::string>* errors_out) {
+  // Every message, then the first kMaxOptionErrors of them in *errors_out.
+  std::vector<std::string> all_errors;
+  std::vector<std::string>* errors = &all_errors;
   Options o;
   std::vector<Item> items = SplitItems(text);
   // The preset first, so explicit options override it wherever they appear.
@@ -173,12 +195,20 @@ Options ParseOptions(absl::string_view text, std::vector<std::string>* errors) {
   for (const Item& item : items) {
     if (item.name == "mode" && item.has_value) continue;  // Applied above.
     if (item.name.empty() || !item.has_value) {
-      errors->push_back(absl::StrCat("malformed option '", item.name,
+      errors->push_back(absl::StrCat("malformed option '",
+                                     EscapeForMessage(item.name),
                                      "': expected name=value"));
       continue;
     }
     std::string error = SetOption(&o, item.name, item.value);
     if (!error.empty()) errors->push_back(error);
+  }
+  for (size_t i = 0; i < all_errors.size() && i < kMaxOptionErrors; ++i) {
+    errors_out->push_back(std::move(all_errors[i]));
+  }
+  if (all_errors.size() > kMaxOptionErrors) {
+    errors_out->push_back(absl::StrCat(
+        all_errors.size() - kMaxOptionErrors, " more bad item(s), not shown,"));
   }
   return o;
 }

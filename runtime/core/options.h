@@ -40,8 +40,18 @@ struct Options {
 
 // Parses `text` ("name=value" items separated by ':' or whitespace) over the
 // defaults. The `mode` preset applies first, wherever it appears, then every
-// other item in order. Each bad item appends one message to *errors.
+// other item in order. Each bad item appends one message to *errors (the name
+// and value escaped, EscapeForMessage), the first kMaxOptionErrors of them; one
+// more message counts the rest.
 Options ParseOptions(absl::string_view text, std::vector<std::string>* errors);
+
+// At most this many bad items are described, one line each; the others are
+// counted in one more line.
+inline constexpr size_t kMaxOptionErrors = 10;
+
+// `text` as it may be echoed in a message: bytes outside printable ASCII (and
+// the backslash) as \xNN, and no more than `max_bytes` of it ("..." after).
+std::string EscapeForMessage(absl::string_view text, size_t max_bytes = 80);
 
 // The help text printed by help=1: every option, its type, value and meaning.
 std::string OptionsHelp(const Options& current);

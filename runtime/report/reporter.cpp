@@ -33,6 +33,7 @@ struct Reporter {
   int fd = 2;
   bool fd_opened = false;  // fd is our log file
   int fd_pid = 0;          // the process the log file was opened for
+  int failed_pid = 0;      // the process that could not open it (said once)
 };
 
 // Never destroyed: reports can happen during exit. Built on first use:
@@ -53,14 +54,19 @@ int SinkFd(Reporter& r) {
   int pid = getpid();
   if (r.fd_opened && r.fd_pid == pid) return r.fd;
   if (r.fd_opened) close(r.fd);
+  r.fd_opened = false;
+  // Tried once per process: the error is said once, later writes go to
+  // stderr without trying again.
+  if (r.failed_pid == pid) return 2;
   std::string path = absl::StrCat(o.log_path.c_str(), ".", pid);
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) {
-    std::string msg = absl::StrCat("trapsan: ERROR: cannot open log_path '",
-                                   path, "': ", strerror(errno),
-                                   "; reporting to stderr\n");
+    std::string msg = absl::StrCat(
+        "trapsan: ERROR: cannot open log_path '",
+        EscapeForMessage(path, sizeof(o.log_path.text) + 16), "': ",
+        strerror(errno), "; reporting to stderr\n");
     (void)!write(2, msg.data(), msg.size());
-    r.fd_opened = false;
+    r.failed_pid = pid;
     return 2;
   }
   r.fd = fd;

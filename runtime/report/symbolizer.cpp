@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "runtime/core/options.h"
 
 extern char** environ;
 
@@ -327,7 +328,7 @@ bool Symbolizer::StartProcess() {
                    ? "llvm-symbolizer not found (install llvm, or set "
                      "symbolizer_path): stacks show function names, no "
                      "file:line"
-                   : absl::StrCat("symbolizer_path '", path_,
+                   : absl::StrCat("symbolizer_path '", EscapeForMessage(path_),
                                   "' is not an executable file: stacks show "
                                   "function names, no file:line");
     return false;
@@ -356,7 +357,8 @@ bool Symbolizer::StartProcess() {
   if (pid < 0) {
     close(to_child[1]);
     close(from_child[0]);
-    warning_ = absl::StrCat("cannot start ", binary, ": ", strerror(rc),
+    warning_ = absl::StrCat("cannot start ", EscapeForMessage(binary), ": ",
+                            strerror(rc),
                             ": stacks show function names, no file:line");
     return false;
   }

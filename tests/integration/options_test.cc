@@ -56,6 +56,66 @@ TEST(OptionsIntegrationTest, MalformedValueIsOneLineNamingIt) {
   EXPECT_LT(r.Int("STAT_windows"), 100) << r.Describe();
 }
 
+// Bytes a terminal would act on are echoed escaped, never raw (issue 10,
+// defect 8): an unknown name and a bad value with ESC, BEL and a backslash.
+TEST(OptionsIntegrationTest, BadItemsAreEchoedEscaped) {
+  RunOptions o;
+  o.trapsan_options = std::string("bo\x1b[2Jgus=1:sample_rate=\x1b]0;x\x07:") +
+                      "delay_us=a\\b:" + kManyShortWindows;
+  RunResult r = RunProgram("mutex_counter", {"200"}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.Value("DONE"), "1") << r.Describe();
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.Describe();
+  EXPECT_EQ(r.err.find('\x07'), std::string::npos) << r.Describe();
+  EXPECT_EQ(LinesContaining(r.err, "unknown option 'bo\\x1b[2Jgus'").size(), 1u)
+      << r.Describe();
+  EXPECT_EQ(LinesContaining(r.err, "(got '\\x1b]0;x\\x07')").size(), 1u)
+      << r.Describe();
+  EXPECT_EQ(LinesContaining(r.err, "(got 'a\\x5cb')").size(), 1u)
+      << r.Describe();
+}
+
+// 5,000 bad items: the first 10 are described, one more line counts the rest,
+// and the good items among them still apply (issue 10, defect 8).
+TEST(OptionsIntegrationTest, ManyBadItemsAreCapped) {
+  std::string options;
+  for (int i = 0; i < 5000; ++i) options += "bogus" + std::to_string(i) + "=1:";
+  options += kManyShortWindows;
+  RunOptions o;
+  o.trapsan_options = options;
+  RunResult r = RunProgram("mutex_counter", {"300"}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.Value("DONE"), "1") << r.Describe();
+  std::vector<std::string> lines = LinesContaining(r.err, "trapsan: ERROR:");
+  ASSERT_EQ(lines.size(), 11u) << r.err.substr(0, 2000);
+  EXPECT_TRUE(Contains(lines[0], "unknown option 'bogus0'")) << lines[0];
+  EXPECT_TRUE(Contains(lines[9], "unknown option 'bogus9'")) << lines[9];
+  EXPECT_TRUE(Contains(lines[10], "4990 more bad item(s), not shown")) << lines[10];
+  EXPECT_GE(r.Int("STAT_windows"), 1000) << r.Describe();  // sample_rate=1
+}
+
+// A log_path that cannot be opened is said once, and everything goes to
+// stderr instead (issue 10, defect 8: it was said before every write).
+TEST(OptionsIntegrationTest, BadLogPathIsSaidOnce) {
+  RunOptions o;
+  o.trapsan_options = std::string(kManyShortWindows) +
+                      ":verbosity=1:print_stats=1:log_path=/nonexistent-dir/x";
+  RunResult r = RunProgram("mutex_counter", {"200"}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.Value("DONE"), "1") << r.Describe();
+  std::vector<std::string> lines = LinesContaining(r.err, "cannot open log_path");
+  ASSERT_EQ(lines.size(), 1u) << r.Describe();
+  EXPECT_TRUE(Contains(lines[0], "trapsan: ERROR: cannot open log_path "
+                                 "'/nonexistent-dir/x.")) << lines[0];
+  EXPECT_TRUE(Contains(lines[0], "reporting to stderr")) << lines[0];
+  // The start-up line and the stats (two more writes) went to stderr.
+  EXPECT_EQ(LinesContaining(r.err, "trapsan: started:").size(), 1u) << r.Describe();
+  EXPECT_TRUE(MatchesRegex(r.err, R"(\n\s+windows\s+[0-9]+)")) << r.Describe();
+}
+
 TEST(OptionsIntegrationTest, HelpListsEveryOption) {
   RunOptions o;
   o.trapsan_options = "help=1";

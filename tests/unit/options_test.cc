@@ -363,5 +363,23 @@ TEST(OptionsHelpTest, ShowsThePresets) {
 #undef TRAPSAN_PRESET
 }
 
+TEST(OptionsErrorsTest, EscapeForMessage) {
+  EXPECT_EQ(EscapeForMessage("plain/path_1.x"), "plain/path_1.x");
+  EXPECT_EQ(EscapeForMessage(std::string("a\x1b[2J\x07\\\n\xff", 9)),
+            "a\\x1b[2J\\x07\\x5c\\x0a\\xff");
+  EXPECT_EQ(EscapeForMessage(std::string(100, 'z'), 4), "zzzz...");
+}
+
+TEST(OptionsErrorsTest, ManyBadItemsAreCapped) {
+  std::vector<std::string> errors;
+  std::string text;
+  for (int i = 0; i < 25; ++i) text += "bad" + std::to_string(i) + ":";
+  Options o = Parse(text + "sample_rate=7", &errors);
+  EXPECT_EQ(o.sample_rate, 7);
+  ASSERT_EQ(errors.size(), kMaxOptionErrors + 1);
+  EXPECT_NE(errors[0].find("'bad0'"), std::string::npos) << errors[0];
+  EXPECT_EQ(errors.back(), "15 more bad item(s), not shown,");
+}
+
 }  // namespace
 }  // namespace trapsan
