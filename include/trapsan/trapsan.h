@@ -101,6 +101,11 @@ typedef struct trapsan_stats {
   uint64_t labels_passed;      /* int3 label traps resumed past the label
                                   without a sample (another thread took it,
                                   or a sample was waiting) */
+  uint64_t soft_checks;        /* soft windows checked by the instrumented
+                                  accesses of a thread (counted once per
+                                  thread and window opened) */
+  uint64_t soft_conflicts;     /* ... that conflicted with another thread's
+                                  window: reported by it with both stacks */
   int hw_slots;                /* hardware watchpoints in use (0-4) */
   int backend;                 /* 0 off, 1 soft (value change only), 2 hw */
 } trapsan_stats;

@@ -8,6 +8,7 @@
 #include "runtime/core/counters.h"
 #include "runtime/core/sampler.h"
 #include "runtime/core/slots.h"
+#include "runtime/core/soft_watch.h"
 #include "runtime/core/thread_state.h"
 #include "runtime/core/window.h"
 #include "runtime/report/reporter.h"
@@ -38,14 +39,17 @@ TRAPSAN_API int trapsan_init(void) {
   return InitializeRuntime() && ActiveBackend() != Backend::kOff ? 1 : 0;
 }
 
-// The fast path: one initial-exec TLS decrement and a predicted branch.
+// The fast path: one load (no soft window open: soft_watch.h), one
+// initial-exec TLS decrement and two predicted branches.
 TRAPSAN_API void trapsan_check_read(const volatile void* addr, size_t size) {
+  if (TRAPSAN_SOFT_WATCH(addr, size, /*is_write=*/false, 0)) return;
   if (!CountdownExpired()) return;
   SampleAccess(addr, size, /*is_write=*/false,
                reinterpret_cast<uintptr_t>(__builtin_return_address(0)), 0);
 }
 
 TRAPSAN_API void trapsan_check_write(const volatile void* addr, size_t size) {
+  if (TRAPSAN_SOFT_WATCH(addr, size, /*is_write=*/true, 0)) return;
   if (!CountdownExpired()) return;
   SampleAccess(addr, size, /*is_write=*/true,
                reinterpret_cast<uintptr_t>(__builtin_return_address(0)), 0);

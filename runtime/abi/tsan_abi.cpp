@@ -2,8 +2,9 @@
 // emit under -fsanitize=thread, so that such objects link against libtrapsan
 // instead of TSan's runtime (docs/tsan-abi.md).
 //
-// Plain accesses take trapsan's sampling fast path (one initial-exec TLS
-// decrement), exactly as trapsan_check_read/write do. Atomic operations are
+// Plain accesses check the open soft windows (one load while none is open:
+// core/soft_watch.h) and take trapsan's sampling fast path (one initial-exec
+// TLS decrement), exactly as trapsan_check_read/write do. Atomic operations are
 // executed atomically with their memory order and never sampled. Function
 // entry/exit are no-ops.
 #include <cstddef>
@@ -14,6 +15,7 @@
 #include "trapsan/trapsan.h"
 
 #include "runtime/core/sampler.h"
+#include "runtime/core/soft_watch.h"
 
 using trapsan::SampleAccess;
 
@@ -26,10 +28,12 @@ typedef long a64;
 typedef __int128 a128;
 typedef unsigned __int128 u128;
 
-// The sampling fast path. A macro, not a function: the return address must
-// be the one of the exported entry point (into the instrumented code).
+// The soft-window check (one load while no soft window is open), then the
+// sampling fast path. A macro, not a function: the return address must be
+// the one of the exported entry point (into the instrumented code).
 #define TRAPSAN_TSAN_ACCESS(addr, size, is_write, pc)                      \
   do {                                                                     \
+    if (TRAPSAN_SOFT_WATCH((addr), (size), (is_write), (pc))) return;      \
     if (!trapsan::CountdownExpired()) return;                              \
     SampleAccess((addr), (size), (is_write),                               \
                  reinterpret_cast<uintptr_t>(__builtin_return_address(0)), \
@@ -274,10 +278,13 @@ TRAPSAN_API void __tsan_vptr_update(void** vptr_p, void* new_val) {
 }
 
 // ---- Memory intrinsics (clang 16 and later; clang 14 calls libc's) -------
-// The source range is sampled, then the destination; then the operation.
+// The source range is checked against soft windows and sampled, then the
+// destination; then the operation.
 
 TRAPSAN_API void* __tsan_memcpy(void* dst, const void* src, size_t size) {
   if (size != 0) {
+    TRAPSAN_SOFT_WATCH(src, size, false, 0);
+    TRAPSAN_SOFT_WATCH(dst, size, true, 0);
     if (--__trapsan_countdown <= 0)
       SampleAccess(src, size, false,
                    reinterpret_cast<uintptr_t>(__builtin_return_address(0)), 0);
@@ -289,6 +296,8 @@ TRAPSAN_API void* __tsan_memcpy(void* dst, const void* src, size_t size) {
 }
 TRAPSAN_API void* __tsan_memmove(void* dst, const void* src, size_t size) {
   if (size != 0) {
+    TRAPSAN_SOFT_WATCH(src, size, false, 0);
+    TRAPSAN_SOFT_WATCH(dst, size, true, 0);
     if (--__trapsan_countdown <= 0)
       SampleAccess(src, size, false,
                    reinterpret_cast<uintptr_t>(__builtin_return_address(0)), 0);
@@ -299,6 +308,7 @@ TRAPSAN_API void* __tsan_memmove(void* dst, const void* src, size_t size) {
   return memmove(dst, src, size);
 }
 TRAPSAN_API void* __tsan_memset(void* dst, int c, size_t size) {
+  if (size != 0) TRAPSAN_SOFT_WATCH(dst, size, true, 0);
   if (size != 0 && --__trapsan_countdown <= 0)
     SampleAccess(dst, size, true,
                  reinterpret_cast<uintptr_t>(__builtin_return_address(0)), 0);

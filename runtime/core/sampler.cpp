@@ -104,6 +104,27 @@ void BackOffOverBudget() {
                     : kMaxCountdown;
 }
 
+void DescribeAccess(const ThreadState& t, uintptr_t addr, size_t size,
+                    bool is_write, uintptr_t return_address,
+                    uintptr_t access_pc, uint32_t line, AccessInfo* out) {
+  AccessInfo& access = *out;
+  access.tid = t.tid;
+  access.thread_id = t.thread_id;
+  access.addr = addr;
+  access.size = static_cast<uint32_t>(size);
+  access.kind = is_write ? AccessKind::kWrite : AccessKind::kRead;
+  access.pc_after_access = false;
+  access.time_ns = 0;
+  access.has_registers = false;
+  access.line = line;
+  CaptureStack(return_address, &access.stack);
+  // Frames hold return addresses (looked up one byte back): the
+  // instruction's own address + 1 symbolizes to the instruction.
+  if (access_pc != 0 && access.stack.depth > 0) {
+    access.stack.pcs[0] = access_pc + 1;
+  }
+}
+
 void SampleAccess(const volatile void* addr, size_t size, bool is_write,
                   uintptr_t return_address, uintptr_t access_pc,
                   uint32_t line) {
@@ -134,21 +155,8 @@ void RunSample(ThreadState& t, const volatile void* addr, size_t size,
     return;
   }
   AccessInfo access;
-  access.tid = t.tid;
-  access.thread_id = t.thread_id;
-  access.addr = address;
-  access.size = static_cast<uint32_t>(size);
-  access.kind = is_write ? AccessKind::kWrite : AccessKind::kRead;
-  access.pc_after_access = false;
-  access.time_ns = 0;
-  access.has_registers = false;
-  access.line = line;
-  CaptureStack(return_address, &access.stack);
-  // Frames hold return addresses (looked up one byte back): the
-  // instruction's own address + 1 symbolizes to the instruction.
-  if (access_pc != 0 && access.stack.depth > 0) {
-    access.stack.pcs[0] = access_pc + 1;
-  }
+  DescribeAccess(t, address, size, is_write, return_address, access_pc, line,
+                 &access);
   t.current_access = &access;
   WindowBudget().Settle(reserved_ns, WatchAccess(access));
   t.current_access = nullptr;

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "access.h"
 #include "trapsan/compiler_abi.h"
 
 namespace trapsan {
@@ -33,6 +34,12 @@ bool BeginSample(ThreadState& t);
 void RunSample(ThreadState& t, const volatile void* addr, size_t size,
                bool is_write, uintptr_t return_address, uintptr_t access_pc,
                uint32_t line);
+// Fills *out for an access of thread `t` made where `return_address`
+// returns to: kind, bytes, the stack from there (`access_pc`, when known,
+// replaces its top frame). Ordinary context only (it unwinds).
+void DescribeAccess(const ThreadState& t, uintptr_t addr, size_t size,
+                    bool is_write, uintptr_t return_address,
+                    uintptr_t access_pc, uint32_t line, AccessInfo* out);
 // Over budget: the next countdown is longer.
 void BackOffOverBudget();
 

@@ -3,6 +3,7 @@
 #include <sched.h>
 
 #include "clock.h"
+#include "soft_watch.h"
 
 namespace trapsan {
 namespace {
@@ -38,6 +39,7 @@ void ResetSlots() {
     s.handlers_in_flight.store(0, std::memory_order_relaxed);
     s.self_traps.store(0, std::memory_order_relaxed);
   }
+  ResetSoftWindows();
 }
 
 void PublishWindow(Slot& slot, uint64_t generation, const WindowInfo& info) {

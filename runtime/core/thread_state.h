@@ -34,6 +34,8 @@ struct ThreadState {
   // AnnotateIgnoreReads/WritesBegin nesting (abi/tsan_annotations.cpp):
   // while non-zero, this thread's reads / writes are not sampled.
   uint32_t ignore_reads, ignore_writes;
+  // The soft windows' generation this thread last checked (soft_watch.cpp).
+  uint64_t soft_seen_generation;
 };
 
 extern thread_local ThreadState t_thread __attribute__((tls_model("initial-exec")));

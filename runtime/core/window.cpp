@@ -13,6 +13,7 @@
 #include "options.h"
 #include "race_event.h"
 #include "slots.h"
+#include "soft_watch.h"
 #include "thread_state.h"
 #include "runtime/linux/breakpoints.h"
 #include "runtime/linux/safe_read.h"
@@ -64,28 +65,6 @@ uint64_t ReadValue(uintptr_t addr, int len) {
   }
 }
 
-bool Overlaps(uintptr_t a, size_t a_len, uintptr_t b, size_t b_len) {
-  return a < b + b_len && b < a + a_len;
-}
-
-// The cookie of an open window on bytes this access touches, when one of the
-// two writes; 0 if none.
-uint64_t ConflictingWindow(uintptr_t addr, size_t size, bool is_write) {
-  for (int i = 0; i < SlotCount(); ++i) {
-    Slot& s = GetSlot(i);
-    uint64_t cookie = s.active_cookie.load(std::memory_order_acquire);
-    if (cookie == 0) continue;
-    uintptr_t watch = s.watch_addr.load(std::memory_order_relaxed);
-    uint32_t len = s.watch_len.load(std::memory_order_relaxed);
-    bool watcher_writes = s.watch_reads.load(std::memory_order_relaxed);
-    if (s.active_cookie.load(std::memory_order_acquire) != cookie) continue;
-    if (!Overlaps(watch, len, addr, size)) continue;
-    if (!watcher_writes && !is_write) continue;
-    return cookie;
-  }
-  return 0;
-}
-
 // A window is open on bytes this access touches, and one of the two writes:
 // record the conflict against that window. True if one was found.
 bool FoundOpenWindow(const AccessInfo& access) {
@@ -94,6 +73,40 @@ bool FoundOpenWindow(const AccessInfo& access) {
   if (cookie == 0) return false;
   if (!Conflicts().Record(cookie, access, false)) Count(Stats().traps_dropped);
   return true;
+}
+
+// Starts watching the window's bytes: a hardware watchpoint when the
+// backend is hw and arming works; otherwise the window is soft (other
+// threads' instrumented accesses check it: soft_watch.h). True: hardware.
+bool StartWatching(bool hw, int index, const WindowInfo& window) {
+  if (hw && ArmBreakpoint(index, window.watch_addr,
+                          static_cast<int>(window.watch_len),
+                          window.watch_reads, window.cookie)) {
+    return true;
+  }
+  SoftWindowOpened();
+  return false;
+}
+
+// Stops the watching StartWatching() began: the watchpoint is disarmed
+// before the handlers are waited for; a soft window stays open until the
+// value is read again (FinishWatching), so that no write changes the value
+// seen without having checked the window.
+void StopWatching(bool hardware, int index) {
+  if (!hardware) return;
+  GetSlot(index).armed_cookie.store(0, std::memory_order_release);
+  DisarmBreakpoint(index);
+}
+
+void FinishWatching(bool hardware) {
+  if (!hardware) SoftWindowClosed();
+}
+
+void WaitForHandlers(const Slot& slot, uint64_t since) {
+  while (slot.handlers_in_flight.load(std::memory_order_seq_cst) != 0 &&
+         MonotonicNs() - since < kHandlerGraceNs) {
+    sched_yield();
+  }
 }
 
 int ClaimSlot() {
@@ -211,8 +224,7 @@ uint64_t WatchAccess(const AccessInfo& access) {
 
   const uint64_t cpu_start = ClockNs(CLOCK_THREAD_CPUTIME_ID);
   uint64_t start = MonotonicNs();
-  bool armed = hw && ArmBreakpoint(index, base, len, window.watch_reads,
-                                   window.cookie);
+  const bool armed = StartWatching(hw, index, window);
   uint64_t armed_at = MonotonicNs();
   uint64_t old_value = 0;
   bool have_old_value = true;
@@ -224,18 +236,14 @@ uint64_t WatchAccess(const AccessInfo& access) {
   if (armed) slot.armed_cookie.store(window.cookie, std::memory_order_release);
   Stall(delay_ns);
   uint64_t disarm_at = MonotonicNs();
-  if (armed) {
-    slot.armed_cookie.store(0, std::memory_order_release);
-    DisarmBreakpoint(index);
-  }
+  StopWatching(armed, index);
   uint64_t end = MonotonicNs();
 
-  // A handler that started before the disarm finishes within microseconds.
-  while (slot.handlers_in_flight.load(std::memory_order_acquire) != 0 &&
-         MonotonicNs() - end < kHandlerGraceNs) {
-    sched_yield();
-  }
+  // A handler (or soft check) that started before the disarm finishes
+  // within microseconds.
+  WaitForHandlers(slot, end);
   const uint64_t new_value = ReadValue(base, len);
+  FinishWatching(armed);
   const bool self_touched = slot.self_traps.load(std::memory_order_relaxed) != 0;
   const bool value_changed =
       have_old_value && new_value != old_value && !self_touched;
@@ -245,8 +253,11 @@ uint64_t WatchAccess(const AccessInfo& access) {
   // clearing it, for a handler that finished in between.
   std::vector<Conflict> conflicts;
   TakeConflictsOf(window.cookie, &conflicts);
-  slot.active_cookie.store(0, std::memory_order_release);
+  slot.active_cookie.store(0, std::memory_order_seq_cst);
   t.watching_cookie = 0;
+  // A soft check that saw the window still open records before this wait
+  // ends (soft_watch.cpp): its record is taken here, never left "late".
+  WaitForHandlers(slot, MonotonicNs());
   TakeConflictsOf(window.cookie, &conflicts);
   slot.busy.store(0, std::memory_order_release);
 

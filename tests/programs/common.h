@@ -70,6 +70,8 @@ static inline void tp_print_stats(void) {
   printf("STAT_races_unknown_origin=%" PRIu64 "\n", s.races_unknown_origin);
   printf("STAT_duplicates=%" PRIu64 "\n", s.duplicates);
   printf("STAT_threads_created=%" PRIu64 "\n", s.threads_created);
+  printf("STAT_soft_checks=%" PRIu64 "\n", s.soft_checks);
+  printf("STAT_soft_conflicts=%" PRIu64 "\n", s.soft_conflicts);
   printf("STAT_hw_slots=%d\n", s.hw_slots);
   printf("STAT_backend=%d\n", s.backend);
   fflush(stdout);

@@ -1,0 +1,107 @@
+#include "soft_watch.h"
+
+#include "conflict_table.h"
+#include "counters.h"
+#include "sampler.h"
+#include "slots.h"
+#include "thread_state.h"
+
+namespace trapsan {
+
+// Zero-initialized, constant: usable before any constructor ran.
+std::atomic<uint32_t> g_soft_windows_open{0};
+
+namespace {
+
+bool Overlaps(uintptr_t a, size_t a_len, uintptr_t b, size_t b_len) {
+  return a < b + b_len && b < a + a_len;
+}
+
+// soft_checks counts (thread, soft window) pairs: a thread's first check
+// after a window opened. One shared counter bumped by every access of every
+// thread while a window is open would be the costliest part of the check.
+std::atomic<uint64_t> g_soft_generation{0};
+
+void CountCheck(ThreadState& t) {
+  const uint64_t generation =
+      g_soft_generation.load(std::memory_order_relaxed);
+  if (t.soft_seen_generation == generation) return;
+  t.soft_seen_generation = generation;
+  Count(Stats().soft_checks);
+}
+
+}  // namespace
+
+uint64_t ConflictingWindow(uintptr_t addr, size_t size, bool is_write,
+                           uint64_t exclude) {
+  for (int i = 0; i < SlotCount(); ++i) {
+    Slot& s = GetSlot(i);
+    uint64_t cookie = s.active_cookie.load(std::memory_order_acquire);
+    if (cookie == 0 || cookie == exclude) continue;
+    uintptr_t watch = s.watch_addr.load(std::memory_order_relaxed);
+    uint32_t len = s.watch_len.load(std::memory_order_relaxed);
+    bool watcher_writes = s.watch_reads.load(std::memory_order_relaxed);
+    if (s.active_cookie.load(std::memory_order_acquire) != cookie) continue;
+    if (!Overlaps(watch, len, addr, size)) continue;
+    if (!watcher_writes && !is_write) continue;
+    return cookie;
+  }
+  return 0;
+}
+
+void SoftWindowOpened() {
+  g_soft_generation.fetch_add(1, std::memory_order_relaxed);
+  g_soft_windows_open.fetch_add(1, std::memory_order_seq_cst);
+}
+
+void SoftWindowClosed() {
+  g_soft_windows_open.fetch_sub(1, std::memory_order_seq_cst);
+}
+
+void ResetSoftWindows() {
+  g_soft_windows_open.store(0, std::memory_order_relaxed);
+}
+
+bool SoftWatchAccess(const volatile void* addr, size_t size, bool is_write,
+                     uintptr_t return_address, uintptr_t access_pc) {
+  ThreadState& t = CurrentThread();
+  // Inside trapsan (a watcher stalling, or a handler that interrupted it),
+  // before init, or an access the sampler would not sample: nothing.
+  if (t.in_runtime != 0 || size == 0 || !RuntimeReady()) return false;
+  if (is_write ? t.ignore_writes != 0 : t.ignore_reads != 0) return false;
+  InRuntime guard;
+  CountCheck(t);
+  const uintptr_t address = reinterpret_cast<uintptr_t>(addr);
+  // The watcher's own window is excluded: its own accesses (a signal
+  // handler of its own) are no race.
+  const uint64_t cookie =
+      ConflictingWindow(address, size, is_write, t.watching_cookie);
+  if (cookie == 0) return false;
+  if (IsBenign(address, size)) return false;
+  Cookie c;
+  if (!DecodeCookie(cookie, &c) || c.slot >= SlotCount()) return false;
+
+  // The stack is taken here, in ordinary context, before this access runs.
+  AccessInfo access;
+  DescribeAccess(t, address, size, is_write, return_address, access_pc, 0,
+                 &access);
+
+  // Record only into a window still open: the watcher clears active_cookie
+  // and then waits for handlers_in_flight to drop to 0 before its last take
+  // of conflicts, so a record made here is either taken by that window or
+  // not made at all (both sides seq_cst: one of them sees the other).
+  Slot& slot = GetSlot(c.slot);
+  slot.handlers_in_flight.fetch_add(1, std::memory_order_seq_cst);
+  bool recorded = false;
+  if (slot.active_cookie.load(std::memory_order_seq_cst) == cookie) {
+    recorded = true;
+    Count(Stats().soft_conflicts);
+    if (!Conflicts().Record(cookie, access, false)) {
+      Count(Stats().traps_dropped);
+    }
+  }
+  slot.handlers_in_flight.fetch_sub(1, std::memory_order_release);
+  return recorded;
+}
+
+}  // namespace trapsan
