@@ -8,6 +8,12 @@
 // with 256 threads as with 2. A young process is treated as having run for
 // kMinCpuNs, so short programs still get some windows.
 //
+// Each thread's own windows are bounded the same way by its own CPU time
+// (CLOCK_THREAD_CPUTIME_ID; a young thread counts as kMinCpuNs too): the
+// process's CPU time alone let one busy thread that checks nothing pay for
+// another's windows, and that one stalled without bound. So no thread is
+// slowed more than it would be in a process of its own.
+//
 // A window is admitted by reserving its expected cost (a running mean of
 // recent windows, at most a quarter of the allowance) and settled with its
 // real cost when it ends: windows
@@ -33,9 +39,11 @@ class Budget {
   // of a window before any was measured.
   void Configure(double percent, uint64_t first_estimate_ns);
 
-  // Reserves the expected cost of one window if it fits; *reserved_ns is
-  // what to settle later (0 when the budget is off). Thread-safe; cheap (a
-  // coarse clock read and a CAS) except when the CPU time is refreshed.
+  // Reserves the expected cost of one window if it fits, the process's
+  // budget and the calling thread's share; *reserved_ns is what to settle
+  // later (0 when the budget is off). Every call below is made by the thread
+  // the window or label is for. Thread-safe; cheap (a coarse clock read and a
+  // CAS) except when a CPU time is re-read.
   bool TryReserve(uint64_t* reserved_ns);
 
   // Whether a window would be admitted now (reserves nothing).

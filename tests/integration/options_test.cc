@@ -189,6 +189,31 @@ TEST(OptionsIntegrationTest, MaxOverheadBoundsWindowTime) {
   EXPECT_LT(r.seconds, 5.0 * TimeScale()) << r.Describe();
 }
 
+// max_overhead bounds each thread's windows by its own CPU time too (issue
+// 10, defect 6): a neighbour thread that checks nothing and keeps a CPU busy
+// paid for the checker's windows, which stalled it without bound (here: 2 s
+// of windows charged for a checker of 0.1 s CPU, against 0.5 s allowed).
+TEST(OptionsIntegrationTest, MaxOverheadBoundsEachThreadsShare) {
+  RunOptions o;
+  o.trapsan_options = "mode=ci";  // max_overhead=50
+  RunResult r = RunProgram("busy_neighbour", {}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  ASSERT_EQ(r.Value("DONE"), "1") << r.Describe();
+  // The neighbour had run long enough to pay for more than the checker's
+  // share (1.5 s of CPU before the checker started: 0.75 s at 50%).
+  ASSERT_GE(r.Int("BUSY_CPU_NS"), 1500000000LL) << r.Describe();
+  const double checker_cpu = static_cast<double>(r.Int("CHECKER_CPU_NS"));
+  ASSERT_GT(checker_cpu, 0) << r.Describe();
+  // Only the checker samples: everything charged is its windows. Its share:
+  // 50% of its CPU time, a young thread counting as 1 s; slack for the last
+  // window's cost beyond its reservation.
+  const double share = 0.5 * (checker_cpu > 1e9 ? checker_cpu : 1e9);
+  EXPECT_LE(static_cast<double>(r.Int("STAT_budget_ns")), share * 1.1 + 10e6)
+      << r.Describe();
+  EXPECT_GE(r.Int("STAT_windows"), 100) << r.Describe();  // still sampled
+}
+
 TEST(OptionsIntegrationTest, BackendOffOpensNoWindow) {
   RunOptions o;
   o.trapsan_options = std::string(kManyShortWindows) + ":backend=off";
