@@ -31,7 +31,10 @@ extern char** environ;
 namespace trapsan {
 namespace {
 
-constexpr int kReplyTimeoutMs = 10000;
+// How long llvm-symbolizer may stay silent before it is taken for stuck: its
+// first answer loads the modules' debug info, which on a loaded or emulated
+// machine (the lab guest: ~8x slower, files over 9p) took over 10 s.
+constexpr int kReplyTimeoutMs = 60000;
 
 struct ModuleQuery {
   uintptr_t pc;
