@@ -1,6 +1,7 @@
-// Cost of an unsampled check: trapsan_check_read/write on the fast path (a
-// thread-local decrement and a predicted branch, called through the PLT of
-// libtrapsan.so), against the same loop without the check.
+// Cost of an unsampled check: trapsan_check_read/write and __tsan_read8 on
+// the fast path (the soft-window word's load, a thread-local decrement and
+// two predicted branches, called through the PLT of libtrapsan.so), against
+// the same loop without the check.
 //
 // Runs with sample_rate=1000000000, so no check in the run opens a window
 // (counter `windows` shows it). Each iteration does kBatch accesses, so the
@@ -98,7 +99,24 @@ void BM_UnsampledCheckOnly(benchmark::State& state) {
   Report(state, before);
 }
 
+// The ThreadSanitizer ABI's entry point, called as -fsanitize=thread code
+// calls it: the soft-window check (one load of a process-wide word while no
+// soft window is open, runtime/core/soft_watch.h), then the countdown.
+extern "C" void __tsan_read8(void* addr);
+
+void BM_TsanRead8(benchmark::State& state) {
+  trapsan_stats before = Start();
+  alignas(8) volatile long x = 1;
+  long sink = 0;
+  for (auto _ : state) {
+    REPEAT16(__tsan_read8(const_cast<long*>(&x)); sink += x;)
+  }
+  benchmark::DoNotOptimize(sink);
+  Report(state, before);
+}
+
 BENCHMARK(BM_BaselineRead)->ThreadRange(1, 2);
+BENCHMARK(BM_TsanRead8)->ThreadRange(1, 2);
 BENCHMARK(BM_UnsampledCheckRead)->ThreadRange(1, 2);
 BENCHMARK(BM_BaselineWrite)->ThreadRange(1, 2);
 BENCHMARK(BM_UnsampledCheckWrite)->ThreadRange(1, 2);
