@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/core/cookie.h"
+#include "runtime/linux/fd_reserve.h"
 #include "runtime/linux/perf_fd.h"
 #include "runtime/report/reporter.h"
 
@@ -68,8 +69,8 @@ perf_event_attr BaseAttr() {
 
 int OpenEvent(int tid) {
   perf_event_attr attr = BaseAttr();
-  return static_cast<int>(syscall(SYS_perf_event_open, &attr, tid, -1, -1,
-                                  PERF_FLAG_FD_CLOEXEC));
+  return ReserveFd(static_cast<int>(syscall(SYS_perf_event_open, &attr, tid, -1, -1,
+                                  PERF_FLAG_FD_CLOEXEC)));
 }
 
 int OpenSlots(int max_slots, std::string* why) {

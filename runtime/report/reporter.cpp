@@ -14,6 +14,7 @@
 #include "runtime/core/options.h"
 #include "runtime/core/race_event.h"
 #include "runtime/linux/exit.h"
+#include "runtime/linux/fd_reserve.h"
 #include "runtime/linux/threads.h"
 #include "runtime/report/decode.h"
 #include "runtime/report/dedup.h"
@@ -33,7 +34,9 @@ struct Reporter {
   int fd = 2;
   bool fd_opened = false;  // fd is our log file
   int fd_pid = 0;          // the process the log file was opened for
-  int failed_pid = 0;      // the process that could not open it (said once)
+  int failed_pid = 0;      // the process that cannot open it (said once)
+  int said_pid = 0;        // the process that said it could not
+  int transient_fd = -1;   // opened for one write (no descriptor reserve)
 };
 
 // Never destroyed: reports can happen during exit. Built on first use:
@@ -55,19 +58,32 @@ int SinkFd(Reporter& r) {
   if (r.fd_opened && r.fd_pid == pid) return r.fd;
   if (r.fd_opened) close(r.fd);
   r.fd_opened = false;
-  // Tried once per process: the error is said once, later writes go to
-  // stderr without trying again.
+  // The error is said once per process; later writes go to stderr without
+  // trying again, unless it was for want of a free descriptor.
   if (r.failed_pid == pid) return 2;
   std::string path = absl::StrCat(o.log_path.c_str(), ".", pid);
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  // Kept in the descriptor reserve (linux/fd_reserve.h); where there is
+  // none, opened for each write (WriteToSink closes it).
+  std::string no_reserve;
+  const bool keep = fd >= 0 && HaveFdReserve(&no_reserve);
+  if (keep) fd = ReserveFd(fd);
   if (fd < 0) {
-    std::string msg = absl::StrCat(
-        "trapsan: ERROR: cannot open log_path '",
-        EscapeForMessage(path, sizeof(o.log_path.text) + 16), "': ",
-        strerror(errno), "; reporting to stderr\n");
-    (void)!write(2, msg.data(), msg.size());
-    r.failed_pid = pid;
+    const int e = errno;
+    if (r.said_pid != pid) {
+      std::string msg = absl::StrCat(
+          "trapsan: ERROR: cannot open log_path '",
+          EscapeForMessage(path, sizeof(o.log_path.text) + 16), "': ",
+          strerror(e), "; reporting to stderr\n");
+      (void)!write(2, msg.data(), msg.size());
+      r.said_pid = pid;
+    }
+    if (e != EMFILE && e != ENFILE) r.failed_pid = pid;
     return 2;
+  }
+  if (!keep) {
+    r.transient_fd = fd;
+    return fd;
   }
   r.fd = fd;
   r.fd_opened = true;
@@ -82,6 +98,16 @@ void WriteAll(int fd, const std::string& text) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return;
     done += static_cast<size_t>(n);
+  }
+}
+
+// Writes to the sink; closes a log file that is not kept (no reserve).
+void WriteToSink(Reporter& r, const std::string& text) {
+  const int fd = SinkFd(r);
+  WriteAll(fd, text);
+  if (fd == r.transient_fd) {
+    close(fd);
+    r.transient_fd = -1;
   }
 }
 
@@ -205,7 +231,7 @@ void SetReportCallback(trapsan_report_callback callback, void* user_data) {
 void PrintToSink(const std::string& text) {
   Reporter& r = GetReporter();
   std::lock_guard<std::mutex> lock(r.mu);
-  WriteAll(SinkFd(r), text);
+  WriteToSink(r, text);
 }
 
 uint64_t RacesFound() {
@@ -227,24 +253,28 @@ void SubmitRace(const RaceEvent& event) {
                            : TopKey(event.racer.access);
   if (!r.dedup.FirstTime(first_key, second_key)) {
     Count(Stats().duplicates);
+    GetSymbolizer().ReleaseDescriptors();
     return;
   }
   if (o.max_reports > 0 &&
       Stats().races_reported.load(std::memory_order_relaxed) >=
           static_cast<uint64_t>(o.max_reports)) {
     Count(Stats().duplicates);
+    GetSymbolizer().ReleaseDescriptors();
     return;
   }
   ReportModel model = BuildModel(event);
   FormattedReport text = FormatReport(model);
+  // Symbolized: no descriptor of the program's is held past this point.
+  GetSymbolizer().ReleaseDescriptors();
   std::string warning = GetSymbolizer().TakeWarning();
   if (!warning.empty()) {
-    WriteAll(SinkFd(r), absl::StrCat("trapsan: WARNING: ", warning, "\n"));
+    WriteToSink(r, absl::StrCat("trapsan: WARNING: ", warning, "\n"));
   }
   // Printed before the callback runs, and the callback runs without the
   // reporter's lock: it may exit() (trapsan's exit handler prints the
   // summary under that lock), print or take as long as it likes.
-  WriteAll(SinkFd(r), text.text);
+  WriteToSink(r, text.text);
   Count(Stats().races_reported);
   trapsan_report_callback callback = g_callback.load(std::memory_order_acquire);
   if (callback != nullptr) {
@@ -265,7 +295,7 @@ void SubmitRace(const RaceEvent& event) {
   }
   if (o.halt_on_error) {
     if (!lock.owns_lock()) lock.lock();
-    WriteAll(SinkFd(r), "trapsan: halt_on_error=1: exiting after the first "
+    WriteToSink(r, "trapsan: halt_on_error=1: exiting after the first "
                         "report\n");
     fflush(nullptr);
     ExitImmediately(static_cast<int>(o.exitcode));

@@ -25,6 +25,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "runtime/core/options.h"
+#include "runtime/linux/fd_reserve.h"
 
 extern char** environ;
 
@@ -103,6 +104,15 @@ std::vector<std::string> ChildEnvironment() {
   }
   env.push_back("TRAPSAN_OPTIONS=backend=off");
   return env;
+}
+
+// Whether the program has a descriptor number free (absl's symbolizer needs
+// one to open /proc/self/maps and each object file).
+bool DescriptorFree() {
+  const int probe = fcntl(2, F_DUPFD_CLOEXEC, 0);
+  if (probe < 0) return errno != EMFILE && errno != ENFILE;
+  close(probe);
+  return true;
 }
 
 // write() that cannot raise SIGPIPE in the host if the symbolizer died.
@@ -184,9 +194,11 @@ struct KeeperArgs {
   int e = 0;
   Sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
   if (Sys(SYS_getppid) != keeper) SysExit(127);
-  // Above 2 first, so that 0 and 1 cannot be one of them.
-  const long in = Sys(SYS_fcntl, a.in_fd, F_DUPFD_CLOEXEC, 3);
-  const long out = Sys(SYS_fcntl, a.out_fd, F_DUPFD_CLOEXEC, 3);
+  // Above 2 first, so that 0 and 1 cannot be one of them. (Only those below
+  // 3 are moved: the program may hold every other number below its limit,
+  // and the pipes are then above it, in trapsan's reserve.)
+  const long in = a.in_fd > 2 ? a.in_fd : Sys(SYS_fcntl, a.in_fd, F_DUPFD_CLOEXEC, 3);
+  const long out = a.out_fd > 2 ? a.out_fd : Sys(SYS_fcntl, a.out_fd, F_DUPFD_CLOEXEC, 3);
   long r = in < 0 ? in : out < 0 ? out : Sys(SYS_dup2, in, 0);
   if (r >= 0) r = Sys(SYS_dup2, out, 1);
   if (r < 0) {
@@ -229,6 +241,18 @@ struct KeeperArgs {
 
 constexpr size_t kKeeperStackBytes = 64 * 1024;
 
+// A pipe of trapsan's own: in the descriptor reserve (linux/fd_reserve.h),
+// or, where there is none, at the program's numbers (*low set: the caller
+// holds it only for as long as it needs it). False with errno set.
+bool OwnPipe(int fds[2], bool* low) {
+  if (ReservePipe(fds)) return true;
+  std::string why;
+  if (HaveFdReserve(&why)) return false;  // the reserve is full
+  if (pipe2(fds, O_CLOEXEC) != 0) return false;
+  *low = true;
+  return true;
+}
+
 // Starts `binary` (stdin from in_fd, stdout to out_fd) so that the program
 // cannot see it: not as the program's child, but as the child of a keeper
 // process whose exit signal is 0. wait(), waitpid(-1, ...) and
@@ -244,7 +268,8 @@ constexpr size_t kKeeperStackBytes = 64 * 1024;
 pid_t SpawnHidden(const char* binary, char* const* argv, char* const* envp,
                   int in_fd, int out_fd, void** stack, int* error) {
   int status[2];
-  if (pipe2(status, O_CLOEXEC) != 0) {
+  bool low = false;
+  if (!OwnPipe(status, &low)) {
     *error = errno;
     return -1;
   }
@@ -336,13 +361,19 @@ bool Symbolizer::StartProcess() {
                                   "function names, no file:line");
     return false;
   }
+  // Its pipes are trapsan's only lasting descriptors here: in the reserve,
+  // or where there is none, at the program's numbers for one report only
+  // (ReleaseDescriptors). None free at all: module+offset, said clearly.
   int to_child[2], from_child[2];
-  if (pipe2(to_child, O_CLOEXEC) != 0) return false;
-  if (pipe2(from_child, O_CLOEXEC) != 0) {
+  bool low = false;
+  if (!OwnPipe(to_child, &low)) return NoDescriptors(errno);
+  if (!OwnPipe(from_child, &low)) {
+    const int e = errno;
     close(to_child[0]);
     close(to_child[1]);
-    return false;
+    return NoDescriptors(e);
   }
+  low_fds_ = low;
   std::vector<std::string> env = ChildEnvironment();
   std::vector<char*> envp;
   for (std::string& e : env) envp.push_back(e.data());
@@ -360,6 +391,8 @@ bool Symbolizer::StartProcess() {
   if (pid < 0) {
     close(to_child[1]);
     close(from_child[0]);
+    low_fds_ = false;
+    if (rc == EMFILE || rc == ENFILE) return NoDescriptors(rc);
     warning_ = absl::StrCat("cannot start ", EscapeForMessage(binary), ": ",
                             strerror(rc),
                             ": stacks show function names, no file:line");
@@ -369,6 +402,26 @@ bool Symbolizer::StartProcess() {
   to_fd_ = to_child[1];
   from_fd_ = from_child[0];
   return true;
+}
+
+bool Symbolizer::NoDescriptors(int error) {
+  std::string why;
+  HaveFdReserve(&why);
+  warning_ = absl::StrCat(
+      "cannot start llvm-symbolizer: no file descriptor for its pipes (",
+      strerror(error), why.empty() ? "" : "; ", why,
+      "): stacks show module+offset until one is free");
+  out_of_fds_ = true;
+  tried_ = false;  // try again for the next report
+  return false;
+}
+
+void Symbolizer::ReleaseDescriptors() {
+  out_of_fds_ = false;
+  if (!low_fds_) return;
+  StopProcess();
+  low_fds_ = false;
+  tried_ = false;
 }
 
 void Symbolizer::StopProcess() {
@@ -390,6 +443,7 @@ void Symbolizer::ForgetProcess() {
   if (to_fd_ >= 0) close(to_fd_);
   if (from_fd_ >= 0) close(from_fd_);
   to_fd_ = from_fd_ = -1;
+  low_fds_ = out_of_fds_ = false;
   pid_ = -1;
   // (The keeper shares the parent's memory, not this copy of it.)
   if (keeper_stack_ != nullptr) munmap(keeper_stack_, kKeeperStackBytes);
@@ -469,10 +523,13 @@ std::vector<Frame> Symbolizer::SymbolizeCode(uintptr_t pc) {
   if (frames.empty() || (frames.size() == 1 && frames[0].function.empty())) {
     frames.assign(1, base);
     char name[1024];
-    if (enabled_ && absl::Symbolize(reinterpret_cast<void*>(pc), name,
-                                    sizeof(name))) {
+    // absl opens the object files (and keeps them open): not when the
+    // program used every descriptor (it would print a raw error line).
+    if (enabled_ && !out_of_fds_ && DescriptorFree() &&
+        absl::Symbolize(reinterpret_cast<void*>(pc), name, sizeof(name))) {
       frames[0].function = name;
     }
+    if (frames[0].function.empty() && out_of_fds_) return frames;  // uncached
   }
   cache_[pc] = frames;
   return frames;

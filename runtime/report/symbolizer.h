@@ -54,6 +54,11 @@ class Symbolizer {
   // After fork(), in the child: the pipes belong to the parent's child.
   void ForgetProcess();
 
+  // At the end of a report: where there is no descriptor reserve, the
+  // symbolizer's pipes (at the program's numbers) are closed and it stops;
+  // the next report starts it again.
+  void ReleaseDescriptors();
+
   // Once: why stacks lack file:line (no llvm-symbolizer, or it failed);
   // empty otherwise, and on every later call.
   std::string TakeWarning();
@@ -62,6 +67,7 @@ class Symbolizer {
   bool StartProcess();
   bool Ask(const std::string& request, std::string* reply);
   void StopProcess();
+  bool NoDescriptors(int error);  // sets the warning; false
 
   absl::flat_hash_map<uintptr_t, std::vector<Frame>> cache_;
   bool enabled_ = true;
@@ -72,6 +78,8 @@ class Symbolizer {
   int pid_ = -1;  // the keeper (symbolizer.cpp: SpawnHidden)
   void* keeper_stack_ = nullptr;
   int to_fd_ = -1, from_fd_ = -1;
+  bool low_fds_ = false;     // the pipes are at the program's numbers
+  bool out_of_fds_ = false;  // no descriptor free during this report
 };
 
 // The one symbolizer of the process.

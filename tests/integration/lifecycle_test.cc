@@ -275,5 +275,73 @@ TEST(LifecycleAnyBackendTest, ReportCallbackThatExitsEndsThePrintedRun) {
       << r.Describe();
 }
 
+// trapsan's descriptors under a low RLIMIT_NOFILE (issue 10, defect 5):
+// fd_limit sets the limit and re-executes itself, counts the numbers it can
+// open, and has a race reported (both sides checked: any backend).
+RunResult RunFdLimit(const std::string& soft, const std::string& hard,
+                     bool hold_every_fd) {
+  RunOptions o;
+  o.trapsan_options = kAggressive;
+  std::vector<std::string> args = {soft, hard, "5000"};
+  if (!hold_every_fd) args.push_back("free");
+  return RunProgram("fd_limit", args, o);
+}
+
+void ExpectEveryNumberLeftToTheProgram(const RunResult& r) {
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 66) << r.Describe();  // the race was reported
+  EXPECT_EQ(r.Value("DONE"), "1") << r.Describe();
+  EXPECT_GT(r.Int("EXPECTED"), 0) << r.Describe();
+  // Every number it would have without trapsan, at start (perf events, with
+  // the hw backend) and after a report (the symbolizer's pipes).
+  EXPECT_EQ(r.Int("OPENED_START"), r.Int("EXPECTED")) << r.Describe();
+  EXPECT_EQ(r.Int("OPENED_AFTER"), r.Int("EXPECTED")) << r.Describe();
+  // No raw line from a library: whatever trapsan says, it says as trapsan.
+  EXPECT_FALSE(Contains(r.err, "RAW:")) << r.Describe();
+  EXPECT_FALSE(Contains(r.err, "errno=")) << r.Describe();
+}
+
+// The hard limit leaves room above the soft one: trapsan's descriptors go
+// there, so a report made while the program holds every number below it is
+// symbolized as any other. (Before: the symbolizer's pipes could not be made,
+// absl printed "[symbolize_elf.inc : 980] RAW: ... errno=24" and the report
+// had no function name.)
+TEST(DescriptorsTest, ReportWhileTheProgramHoldsEveryDescriptor) {
+  RunResult r = RunFdLimit("16", "4096", /*hold_every_fd=*/true);
+  EXPECT_TRUE(Contains(r.out, "ERRNO=Too many open files")) << r.Describe();
+  ExpectEveryNumberLeftToTheProgram(r);
+  EXPECT_TRUE(Contains(r.err, "racy_reader")) << r.Describe();
+  EXPECT_TRUE(Contains(r.err, "racy_writer")) << r.Describe();
+  EXPECT_TRUE(Contains(r.err, "race_kernel.c:")) << r.Describe();
+}
+
+// No room anywhere (soft = hard = 16, as `ulimit -n 16` sets): trapsan keeps
+// no descriptor, and a report at EMFILE says why it has no names.
+TEST(DescriptorsTest, NoReserveAndEveryDescriptorHeld) {
+  RunResult r = RunFdLimit("16", "16", /*hold_every_fd=*/true);
+  ExpectEveryNumberLeftToTheProgram(r);
+  std::vector<std::string> lines = LinesContaining(r.err, "llvm-symbolizer");
+  ASSERT_EQ(lines.size(), 1u) << r.Describe();
+  EXPECT_EQ(lines[0].rfind("trapsan: WARNING: cannot start llvm-symbolizer: no "
+                           "file descriptor", 0), 0u) << lines[0];
+  EXPECT_TRUE(Contains(lines[0], "RLIMIT_NOFILE is 16 (hard limit 16)")) << lines[0];
+}
+
+// No room anywhere, descriptors free at the report: the symbolizer's pipes
+// are the program's numbers for that report only. (Before: 2 fewer after it.)
+TEST(DescriptorsTest, NoReserveReportGivesItsDescriptorsBack) {
+  RunResult r = RunFdLimit("16", "16", /*hold_every_fd=*/false);
+  ExpectEveryNumberLeftToTheProgram(r);
+  EXPECT_TRUE(Contains(r.err, "racy_reader")) << r.Describe();
+}
+
+// Room above the soft limit, descriptors free at the report: the pipes are
+// above it, the program keeps its numbers. (Before: 2 fewer after it.)
+TEST(DescriptorsTest, ReserveAboveTheLimitKeepsTheProgramsNumbers) {
+  RunResult r = RunFdLimit("16", "4096", /*hold_every_fd=*/false);
+  ExpectEveryNumberLeftToTheProgram(r);
+  EXPECT_TRUE(Contains(r.err, "racy_reader")) << r.Describe();
+}
+
 }  // namespace
 }  // namespace trapsan_test
