@@ -18,6 +18,7 @@
 #include "trapsan/trapsan.h"
 
 #include "runtime/core/sampler.h"
+#include "runtime/core/soft_watch.h"
 #include "runtime/core/thread_state.h"
 
 using namespace trapsan;
@@ -43,12 +44,17 @@ void IgnoreWrites(int delta) {
 
 // A 1-byte sampled access to an "external" object; `caller_pc` (a return
 // address, or null) names the access in the report.
+// Checked against open soft windows first, as every other access.
 void ExternalAccess(void* addr, void* caller_pc, bool is_write,
                     uintptr_t return_address) {
+  const uintptr_t pc =
+      caller_pc != nullptr ? reinterpret_cast<uintptr_t>(caller_pc) - 1 : 0;
+  if (SoftWindowsOpen() &&
+      SoftWatchAccess(addr, 1, is_write, return_address, pc)) {
+    return;
+  }
   if (!CountdownExpired()) return;
-  SampleAccess(addr, 1, is_write, return_address,
-               caller_pc != nullptr ? reinterpret_cast<uintptr_t>(caller_pc) - 1
-                                    : 0);
+  SampleAccess(addr, 1, is_write, return_address, pc);
 }
 
 }  // namespace
