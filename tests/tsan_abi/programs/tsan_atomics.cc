@@ -7,6 +7,8 @@
 // Usage: tsan_atomics [iterations]  (default 100000, per thread)
 // Prints <NAME>=<value> and <NAME>_EXPECTED=<value> pairs, ALL_OK and
 // REPORTS.
+#include <pthread.h>
+
 #include <atomic>
 #include <cinttypes>
 #include <string>
@@ -31,19 +33,23 @@ void Check(const char* name, unsigned long long got,
 }
 
 // Runs body(thread_index) on kThreads threads at once.
+// Runs body(t) in kThreads threads that start together. They wait at a
+// pthread barrier, not in a spin loop: with every access sampled, each turn
+// of a spin loop's instrumented reads opened a window, so how many windows the
+// start cost depended on how fast threads start (minutes in the lab guest).
 template <typename F>
 void Parallel(F body) {
-  std::atomic<int> ready{0};
+  pthread_barrier_t start;
+  pthread_barrier_init(&start, nullptr, kThreads);
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; t++) {
     threads.emplace_back([&, t] {
-      ready.fetch_add(1);
-      while (ready.load() < kThreads) {
-      }
+      pthread_barrier_wait(&start);
       body(t);
     });
   }
   for (std::thread& t : threads) t.join();
+  pthread_barrier_destroy(&start);
 }
 
 // One memory order per thread: the operations must be atomic under each.
