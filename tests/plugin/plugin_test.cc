@@ -32,12 +32,14 @@ std::string TwoSidedReport(const std::string& err) {
   return "";
 }
 
-// mode=ci, as a user would run it: found within a few runs of <= 3 s, and
+// Runs racy_plugin_<level> with `options` until a run reports the race with
+// both sides (at most 5 runs of <= 3 s, scaled), and checks that report:
 // both racy lines are the top frames.
-TEST_P(PluginRacyTest, ModeCiReportsTheRacyLines) {
-  const std::string program = std::string("plugin_racy_plugin_") + GetParam();
+void ExpectRacyLinesReported(const std::string& level,
+                             const std::string& options) {
+  const std::string program = std::string("plugin_racy_plugin_") + level;
   RunOptions o;
-  o.trapsan_options = "mode=ci";
+  o.trapsan_options = options;
   RunResult r = RunUntil(program, {"3000"}, o, [](const RunResult& r) {
     return r.exited && r.exit_code == 66 && !TwoSidedReport(r.err).empty();
   });
@@ -65,7 +67,24 @@ TEST_P(PluginRacyTest, ModeCiReportsTheRacyLines) {
   EXPECT_GE(r.Int("STAT_windows"), 1) << r.Describe();
 }
 
+// mode=ci, as a user would run it, with hardware watchpoints.
+TEST_P(PluginRacyTest, ModeCiReportsTheRacyLines) {
+  ExpectRacyLinesReported(GetParam(), "mode=ci");
+}
+
 INSTANTIATE_TEST_SUITE_P(Levels, PluginRacyTest, ::testing::Values("O0", "O2"));
+
+// The same with backend=soft forced, on every machine: label sites are armed
+// by int3 patching when execution breakpoints are not used, and the reader's
+// sampled access meets the writer's open window (or the other way around):
+// both sides in the report, without a hardware watchpoint.
+class PluginSoftTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(PluginSoftTest, ModeCiReportsTheRacyLines) {
+  ExpectRacyLinesReported(GetParam(), "mode=ci:backend=soft");
+}
+
+INSTANTIATE_TEST_SUITE_P(Levels, PluginSoftTest, ::testing::Values("O0", "O2"));
 
 // The runtime finds each sampled access from the registers at its site:
 // through a register, a frame slot, a global's address, a memcpy's run-time
@@ -323,6 +342,24 @@ TEST_P(PluginRaceFreeTest, NoReportOverThousandsOfWindows) {
 
 INSTANTIATE_TEST_SUITE_P(Levels, PluginRaceFreeTest,
                          ::testing::Values("O0", "O2"));
+
+// backend=soft forced: every instrumented access samples, thousands of soft
+// windows, not one report.
+TEST_P(PluginSoftTest, RaceFreeNoReportOverThousandsOfWindows) {
+  const std::string program =
+      std::string("plugin_race_free_plugin_") + GetParam();
+  RunOptions o;
+  o.trapsan_options = std::string(kManyShortWindows) + ":backend=soft";
+  RunResult r = RunProgram(program, {}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_FALSE(Contains(r.err, "WARNING: trapsan")) << r.Describe();
+  EXPECT_EQ(r.Value("DONE"), "1") << r.Describe();
+  EXPECT_EQ(r.Value("VALUE_OK"), "1") << r.Describe();
+  EXPECT_GT(r.Int("STAT_windows"), 1000) << r.Describe();
+  EXPECT_EQ(r.Int("STAT_races_found"), 0) << r.Describe();
+  EXPECT_EQ(r.Int("STAT_backend"), 1) << r.Describe();  // soft
+}
 
 // The IR: instrumented sites per function (inline asm: a label site's
 // `2: nop` and note, or a calling site's `subl $$N, <countdown>` and call
