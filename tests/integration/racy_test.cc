@@ -16,8 +16,16 @@ constexpr char kRaceTitle[] = "data race in racy_reader / racy_writer";
 constexpr char kExitLine[] =
     R"(trapsan: reported [1-9][0-9]* data race\(s\) \([0-9]+ duplicate\(s\) not shown\))";
 
+// A run that reported a race, and whose first report is not of an
+// asynchronous trap: on a loaded machine (seen once in the lab guest) the
+// kernel can send a racer's SIGTRAP while that thread has SIGTRAP blocked
+// (for instance in trapsan's handler for an earlier trap); the report then
+// says so and shows where it was delivered instead of the access. That is a
+// correct report, but not the one these tests check, so the run is retried.
 bool Reported(const RunResult& r) {
-  return r.exited && r.exit_code == 66 && Contains(r.err, "WARNING: trapsan:");
+  if (!r.exited || r.exit_code != 66) return false;
+  std::vector<std::string> blocks = ReportBlocks(r.err);
+  return !blocks.empty() && !Contains(blocks[0], "<asynchronous trap>");
 }
 
 RunOptions Aggressive(const std::string& extra = "") {
