@@ -41,12 +41,18 @@ std::string SideRegex(const std::string& tid, const std::string& function,
          std::to_string(line) + "[ \\n]";
 }
 
-void ExpectBothStacks(const RunResult& r) {
+// `by_soft_check`: the report must have come from the soft-window check (one
+// side nearly never sampled). With every check sampled, the same two-sided
+// report can also come from a sampled check meeting the open window (seen in
+// a fresh-clone run: soft_conflicts 0), so it is not required there.
+void ExpectBothStacks(const RunResult& r, bool by_soft_check) {
   ASSERT_TRUE(r.exited) << r.Describe();
   EXPECT_EQ(r.exit_code, 66) << r.Describe();
   EXPECT_EQ(r.Value("BACKEND"), "soft") << r.Describe();
   EXPECT_EQ(r.Int("STAT_traps"), 0) << r.Describe();
-  EXPECT_GE(r.Int("STAT_soft_conflicts"), 1) << r.Describe();
+  if (by_soft_check) {
+    EXPECT_GE(r.Int("STAT_soft_conflicts"), 1) << r.Describe();
+  }
   EXPECT_EQ(r.Value("DONE"), "1") << r.Describe();
   const std::string report = RaceBlock(r);
   ASSERT_FALSE(report.empty()) << r.Describe();
@@ -73,14 +79,14 @@ TEST(SoftWatchTest, ManualApiRaceReportedWithBothStacks) {
   RunOptions o;
   o.trapsan_options = kSoftOneSideSampled;
   RunResult r = RunUntil("racy_counter", {"both"}, o, ReportedWithBothStacks);
-  ExpectBothStacks(r);
+  ExpectBothStacks(r, /*by_soft_check=*/true);
 }
 
 TEST(SoftWatchTest, ManualApiRaceReportedWithBothStacksEveryCheckSampled) {
   RunOptions o;
   o.trapsan_options = std::string(kAggressive) + ":backend=soft";
   RunResult r = RunUntil("racy_counter", {"both"}, o, ReportedWithBothStacks);
-  ExpectBothStacks(r);
+  ExpectBothStacks(r, /*by_soft_check=*/false);
 }
 
 struct RaceFreeCase {
