@@ -176,6 +176,13 @@ void HandleOurTrap(uint64_t cookie, const Cookie& c, bool async,
     CopyRegisters(uc, access.registers);
   }
   access.time_ns = MonotonicNs();
+  if (t.ignore_reads != 0 && t.ignore_writes != 0) {
+    // TRAPSAN_DATA_RACE or an ignore region (abi/annotations.cpp): an
+    // intended race, not reported; the value it changed is not news either.
+    slot.self_traps.fetch_add(1, std::memory_order_relaxed);
+    slot.handlers_in_flight.fetch_sub(1, std::memory_order_acq_rel);
+    return;
+  }
   if (!Conflicts().Record(cookie, access, async)) Count(Stats().traps_dropped);
   slot.handlers_in_flight.fetch_sub(1, std::memory_order_acq_rel);
 }

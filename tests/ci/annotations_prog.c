@@ -1,0 +1,148 @@
+/* The annotations of include/trapsan/annotations.h at work (annotations_test.py).
+ *
+ * Usage: annotations_prog CASE
+ * Two threads: the owner (asserting, or sampling its writes) and the
+ * intruder, whose plain accesses go through trapsan_check_read/write (as
+ * instrumentation would, so the soft backend checks them against open
+ * windows too). Cases that must report stop at the first report (callback)
+ * or after ROUNDS assertions; cases that must stay silent run ROUNDS.
+ *   writer-vs-write   ASSERT_EXCLUSIVE_WRITER, the intruder writes: report
+ *   writer-vs-read    ASSERT_EXCLUSIVE_WRITER, the intruder reads: silent
+ *   access-vs-read    ASSERT_EXCLUSIVE_ACCESS, the intruder reads: report
+ *   bits-other        ASSERT_EXCLUSIVE_BITS(word, 0xff00), the intruder
+ *                     writes byte 0: silent
+ *   bits-same         ... the intruder writes byte 1: report
+ *   scoped            ASSERT_EXCLUSIVE_WRITER_SCOPED (cleanup at the end of
+ *                     the block), the intruder writes: report
+ *   data-race         the owner samples its writes, the intruder reads
+ *                     through TRAPSAN_DATA_RACE: silent
+ *   plain-race        the same without TRAPSAN_DATA_RACE: report
+ *   ignore-region     the same inside TRAPSAN_IGNORE_BEGIN/END: silent
+ * Prints REPORTS=n and ROUNDS=n. */
+#define TRAPSAN_ENABLE_ANNOTATIONS 1
+#include <trapsan/annotations.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common.h"
+
+#define ROUNDS 400
+
+static long g_counter;
+static union {
+  uint32_t word;
+  unsigned char bytes[4];
+} g_bits;
+
+static atomic_int g_reports;
+static atomic_int g_done;
+static const char *g_case;
+static int g_rounds;
+
+static void on_report(const trapsan_report *r, void *user) {
+  (void)r;
+  (void)user;
+  atomic_fetch_add(&g_reports, 1);
+}
+
+static int is(const char *name) { return strcmp(g_case, name) == 0; }
+
+static int should_stop(int must_report) {
+  return must_report && atomic_load(&g_reports) > 0;
+}
+
+__attribute__((noinline)) static void owner_asserts_writer(void) {
+  TRAPSAN_ASSERT_EXCLUSIVE_WRITER(g_counter);
+}
+__attribute__((noinline)) static void owner_asserts_access(void) {
+  TRAPSAN_ASSERT_EXCLUSIVE_ACCESS(g_counter);
+}
+__attribute__((noinline)) static void owner_asserts_bits(void) {
+  TRAPSAN_ASSERT_EXCLUSIVE_BITS(g_bits.word, 0xff00u);
+}
+__attribute__((noinline)) static long owner_scoped(long v) {
+  TRAPSAN_ASSERT_EXCLUSIVE_WRITER_SCOPED(g_counter);
+  TP_BARRIER();
+  return v + 1; /* the second assertion runs here, at the block's end */
+}
+__attribute__((noinline)) static void owner_writes(void) {
+  trapsan_check_write(&g_counter, sizeof g_counter);
+  g_counter++;
+}
+
+static void *owner(void *arg) {
+  (void)arg;
+  int must_report = !(is("writer-vs-read") || is("bits-other") ||
+                      is("data-race") || is("ignore-region"));
+  long sink = 0;
+  int i;
+  for (i = 0; i < ROUNDS && !should_stop(must_report); ++i) {
+    if (is("writer-vs-write") || is("writer-vs-read")) owner_asserts_writer();
+    else if (is("access-vs-read")) owner_asserts_access();
+    else if (is("bits-other") || is("bits-same")) owner_asserts_bits();
+    else if (is("scoped")) sink += owner_scoped(i);
+    else owner_writes();
+  }
+  g_rounds = i;
+  atomic_store(&g_done, 1);
+  return (void *)sink;
+}
+
+__attribute__((noinline)) static void intruder_writes_counter(void) {
+  trapsan_check_write(&g_counter, sizeof g_counter);
+  *(volatile long *)&g_counter = 7;
+}
+__attribute__((noinline)) static long intruder_reads_counter(void) {
+  trapsan_check_read(&g_counter, sizeof g_counter);
+  return *(volatile long *)&g_counter;
+}
+__attribute__((noinline)) static void intruder_writes_byte(int b) {
+  trapsan_check_write(&g_bits.bytes[b], 1);
+  *(volatile unsigned char *)&g_bits.bytes[b] += 1;
+}
+__attribute__((noinline)) static long intruder_reads_data_race(void) {
+  return TRAPSAN_DATA_RACE(intruder_reads_counter());
+}
+__attribute__((noinline)) static long intruder_reads_ignored(void) {
+  TRAPSAN_IGNORE_BEGIN();
+  long v = intruder_reads_counter();
+  TRAPSAN_IGNORE_END();
+  return v;
+}
+
+static void *intruder(void *arg) {
+  (void)arg;
+  long sink = 0;
+  while (!atomic_load(&g_done)) {
+    if (is("writer-vs-write") || is("scoped")) intruder_writes_counter();
+    else if (is("bits-other")) intruder_writes_byte(0);
+    else if (is("bits-same")) intruder_writes_byte(1);
+    else if (is("data-race")) sink += intruder_reads_data_race();
+    else if (is("ignore-region")) sink += intruder_reads_ignored();
+    else sink += intruder_reads_counter();
+  }
+  return (void *)sink;
+}
+
+int main(int argc, char **argv) {
+  tp_setup_stdout();
+  if (argc != 2) {
+    fprintf(stderr, "usage: %s CASE\n", argv[0]);
+    return 2;
+  }
+  g_case = argv[1];
+  trapsan_set_report_callback(on_report, NULL);
+  pthread_t a, b;
+  pthread_create(&b, NULL, intruder, NULL);
+  pthread_create(&a, NULL, owner, NULL);
+  pthread_join(a, NULL);
+  pthread_join(b, NULL);
+  printf("BACKEND=%s\n", trapsan_backend());
+  printf("ROUNDS=%d\n", g_rounds);
+  printf("REPORTS=%d\n", atomic_load(&g_reports));
+  return 0;
+}

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Tests of include/trapsan/annotations.h and runtime/abi/annotations.cpp.
+
+    annotations_test.py ANNOTATIONS_PROG ANNOTATIONS_CPP ANNOTATIONS_PLAIN
+
+Each case of annotations_prog (see its header) runs in mode=ci: every
+assertion opens its window. Cases that must report are given a few attempts
+(detection samples the intruder's timing, not the machine's speed: each
+attempt ends at the first report); a report must name the asserting
+function and the intruder's, each with its stack. Cases that must stay
+silent run their 400 assertions or samples with no report and exit 0.
+Works with either backend: the soft one (instrumented accesses check the
+assertion's window) and hardware watchpoints (in the lab guest).
+"""
+
+import os
+import re
+import subprocess
+import sys
+import unittest
+
+PROG = CPP = PLAIN = None
+OPTIONS = "mode=ci:max_overhead=0:delay_us=300"
+ATTEMPTS = 4
+
+
+def run(cmd, options=OPTIONS):
+    env = dict(os.environ, TRAPSAN_OPTIONS=options)
+    return subprocess.run(cmd, env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, universal_newlines=True,
+                          timeout=120)
+
+
+class AnnotationsTest(unittest.TestCase):
+
+    def expect_report(self, cmd, first, second):
+        for _ in range(ATTEMPTS):
+            r = run(cmd)
+            if r.returncode == 66:
+                break
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("REPORTS=0", r.stdout)
+        self.assertEqual(r.returncode, 66,
+                         "no report in %d attempts: %s" % (ATTEMPTS, r.stderr))
+        m = re.search(r"WARNING: trapsan: data race in (\S+) / (\S+)",
+                      r.stderr)
+        self.assertTrue(m, r.stderr)
+        self.assertEqual(sorted(m.groups()), sorted([first, second]), r.stderr)
+        # Both accesses with a stack: #0 frames of each function.
+        self.assertRegex(r.stderr, r"#0 %s " % re.escape(first))
+        self.assertRegex(r.stderr, r"#0 %s " % re.escape(second))
+        self.assertIn("Concurrent", r.stderr)
+        return r
+
+    def expect_silent(self, cmd):
+        r = run(cmd)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("WARNING: trapsan", r.stderr)
+        self.assertIn("REPORTS=0", r.stdout)
+        return r
+
+    def test_exclusive_writer_reports_a_writer(self):
+        self.expect_report([PROG, "writer-vs-write"], "owner_asserts_writer",
+                           "intruder_writes_counter")
+
+    def test_exclusive_writer_allows_readers(self):
+        r = self.expect_silent([PROG, "writer-vs-read"])
+        self.assertIn("ROUNDS=400", r.stdout)
+
+    def test_exclusive_access_reports_a_reader(self):
+        self.expect_report([PROG, "access-vs-read"], "owner_asserts_access",
+                           "intruder_reads_counter")
+
+    def test_exclusive_bits_allows_other_bytes(self):
+        r = self.expect_silent([PROG, "bits-other"])
+        self.assertIn("ROUNDS=400", r.stdout)
+
+    def test_exclusive_bits_reports_its_bits(self):
+        self.expect_report([PROG, "bits-same"], "owner_asserts_bits",
+                           "intruder_writes_byte")
+
+    def test_scoped_assertion(self):
+        self.expect_report([PROG, "scoped"], "owner_scoped",
+                           "intruder_writes_counter")
+
+    def test_data_race_is_not_reported(self):
+        self.expect_silent([PROG, "data-race"])
+        self.expect_silent([PROG, "ignore-region"])
+
+    def test_plain_race_is_reported(self):
+        # The control of the two above: the same accesses, unannotated.
+        self.expect_report([PROG, "plain-race"], "owner_writes",
+                           "intruder_reads_counter")
+
+    def test_cpp_scoped_and_data_race(self):
+        for _ in range(ATTEMPTS):
+            r = run([CPP, "scoped"])
+            if r.returncode == 66:
+                break
+        self.assertEqual(r.returncode, 66, r.stderr)
+        self.assertIn("OwnerScoped", r.stderr)
+        self.assertIn("IntruderReads", r.stderr)
+        self.expect_silent([CPP, "data-race"])
+
+    def test_production_mode_samples_assertions(self):
+        # Outside mode=ci an assertion is a sampled access: with a sample
+        # rate far above the 400 assertions, none opens a window.
+        r = run([PROG, "writer-vs-write"],
+                options="sample_rate=100000000:print_stats=1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("REPORTS=0", r.stdout)
+
+    def test_plain_build_references_nothing(self):
+        r = subprocess.run([PLAIN], stdout=subprocess.PIPE,
+                           universal_newlines=True)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertIn("OK=42 evaluations=1", r.stdout)
+        nm = subprocess.run(["nm", PLAIN], stdout=subprocess.PIPE,
+                            universal_newlines=True)
+        self.assertNotIn("trapsan", nm.stdout)
+        nm = subprocess.run(["nm", PROG], stdout=subprocess.PIPE,
+                            universal_newlines=True)
+        self.assertRegex(nm.stdout, r"\bw __trapsan_assert_exclusive\b")
+
+
+if __name__ == "__main__":
+    PROG, CPP, PLAIN = sys.argv[1:4]
+    unittest.main(argv=[sys.argv[0]] + sys.argv[4:], verbosity=2)
