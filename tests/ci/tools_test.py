@@ -163,6 +163,49 @@ class ReportMergeTest(unittest.TestCase):
         self.assertEqual(len(flows[0]["locations"]), 2)
         self.assertNotIn("relatedLocations", results[1])  # unknown origin
 
+    def test_json_lines_schema(self):
+        # docs/report-format.md: "race" objects, then a "summary" whose
+        # counts include the duplicates not printed.
+        d = self.dir.name
+        frame = {"index": 0, "pc": "0x1", "function": "writer",
+                 "file": "/src/a.c", "line": 3, "module": "a",
+                 "offset": "0x10"}
+        race = {"type": "race", "schema_version": 1, "tool": "trapsan",
+                "pid": 9, "title": "reader / writer",
+                "functions": ["reader", "writer"], "unknown_origin": False,
+                "sampled": {"kind": "write", "size": 8, "thread": 1,
+                            "tid": 10, "stack": [frame]},
+                "concurrent": {"kind": "read", "size": 8, "thread": 2,
+                               "tid": 11, "stack": [dict(frame,
+                                                         function="reader",
+                                                         line=9)]},
+                "location": {"kind": "global", "address": "0x4000",
+                             "description": "global 'x' of size 8"}}
+        uo = dict(race, functions=["poller", "<unknown origin>"],
+                  unknown_origin=True, concurrent=None,
+                  sampled=dict(race["sampled"], stack=[dict(
+                      frame, function="poller")]))
+        summary = {"type": "summary", "pid": 9, "races_found": 7,
+                   "races": [{"title": "reader / writer",
+                              "functions": ["reader", "writer"],
+                              "count": 6, "printed": True},
+                             {"title": "poller / <unknown origin>",
+                              "functions": ["poller", "<unknown origin>"],
+                              "count": 1, "printed": True}]}
+        write(os.path.join(d, "json2", "trapsan.9.json"),
+              "\n".join(json.dumps(x) for x in (race, uo, summary)) + "\n")
+        r = run([tool("trapsan-report"), os.path.join(d, "json2")])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("2 distinct data race(s), 7 report(s), in 1 run(s)",
+                      r.stdout)
+        self.assertIn("#1 data race in reader / writer\n"
+                      "   reported 6 time(s) in 1 of 1 run(s): json2", r.stdout)
+        self.assertIn("write of size 8 /src/a.c:3 in writer", r.stdout)
+        self.assertIn("concurrent read of size 8 /src/a.c:9 in reader",
+                      r.stdout)
+        self.assertIn("location: global 'x' of size 8", r.stdout)
+        self.assertIn("#2 data race in poller / <unknown origin>", r.stdout)
+
     def test_json_lines_input(self):
         d = self.dir.name
         obj = {"kind": "data_race", "pid": 7,
