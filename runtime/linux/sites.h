@@ -2,7 +2,7 @@
 // __trapsan_site (site_stub.S) when a countdown runs out; the site's metadata,
 // an ELF note ("trapsan", in a PT_NOTE segment), says where the accesses'
 // addresses are: which saved register holds each base, plus a constant
-// offset. The note layout is the ABI between compiler-plugin/TrapsanPass.cpp
+// offset. The note layout is the ABI between compiler-plugin/SiteFormat.h
 // and this file; docs/compiler-plugin.md describes it.
 #ifndef TRAPSAN_RUNTIME_LINUX_SITES_H_
 #define TRAPSAN_RUNTIME_LINUX_SITES_H_
