@@ -1,7 +1,7 @@
 // atomic_mix: a byte counter updated with __atomic_fetch_add by two threads
-// and with a plain += by two others that were written before the counter
-// became atomic (and a plain reset check). Plain and atomic accesses to the
-// same object race; so do the plain ones among themselves.
+// and with a plain += by two others, written before the counter became
+// atomic. Plain and atomic accesses to the same object race; so do the
+// plain ones among themselves.
 // corpus: kind=atomic_mix issue=15 shape=concurrent
 // Racy lines: the plain update (RACE); the atomic updates race with it too,
 // but an atomic access is never sampled, so reports name the plain line.

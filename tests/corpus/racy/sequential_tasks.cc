@@ -4,7 +4,8 @@
 // after its own long computation. Nothing orders them.
 // corpus: kind=sequential_tasks issue=14 shape=far_apart
 // Racy lines: the configure task's writes (RACE) and the report task's
-// reads (RACE).
+// reads (RACE), which the compiler may hoist above Report's loop and
+// attribute to the inlined call (RACE too).
 #include "corpus.h"
 
 namespace {
@@ -39,8 +40,8 @@ void Thread(int index) {
   Settings* s = &g_settings[index / 2];
   if (index % 2 == 0)
     Configure(s, g_round);
-  else
-    g_reported[index] = Report(s, index);
+  else  // Report is inlined here: its reads may carry this line (RACE)
+    g_reported[index] = Report(s, index);  // RACE
 }
 
 }  // namespace
