@@ -236,9 +236,28 @@ class ReportMergeTest(unittest.TestCase):
         self.assertIn("no such file or directory: /nonexistent/dir", r.stderr)
 
 
+SARIF_SCHEMA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                            "integration", "data",
+                            "sarif-2.1.0-subset.schema.json")
+
+
 def check_sarif(test, doc):
     """The parts of SARIF 2.1.0 that code scanning needs (the schema's
-    required properties for what we emit)."""
+    required properties for what we emit); and the whole document against
+    tests/integration's SARIF 2.1.0 schema (written from the spec) when it
+    and python3-jsonschema are there."""
+    if os.path.exists(SARIF_SCHEMA):
+        try:
+            import jsonschema
+        except ImportError:
+            jsonschema = None
+        if jsonschema is not None:
+            with open(SARIF_SCHEMA) as f:
+                schema = json.load(f)
+            errors = ["%s: %s" % ("/".join(map(str, e.path)), e.message)
+                      for e in jsonschema.Draft7Validator(schema)
+                      .iter_errors(doc)]
+            test.assertEqual(errors, [])
     test.assertEqual(doc["version"], "2.1.0")
     test.assertIn("sarif", doc["$schema"])
     test.assertEqual(len(doc["runs"]), 1)
@@ -287,6 +306,34 @@ class RunTest(unittest.TestCase):
         # Not a terminal: no progress line.
         self.assertNotIn("\r", r.stderr)
         self.assertNotIn("[trapsan-run]", r.stderr)
+
+    def test_progress_line_on_a_terminal(self):
+        import pty
+        master, slave = pty.openpty()
+        try:
+            p = subprocess.Popen([tool("trapsan-run"), "--runs", "2", "--",
+                                  "true"], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.PIPE, stderr=slave,
+                                 env=self.env)
+            os.close(slave)
+            out = b""
+            while True:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the other side is closed
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            p.wait()
+        finally:
+            os.close(master)
+        self.assertEqual(p.returncode, 0)
+        text = out.decode()
+        self.assertIn("[trapsan-run] run 1/2: 0 distinct race(s), "
+                      "0 failed run(s)", text)
+        self.assertIn("[trapsan-run] run 2/2", text)
+        self.assertIn("\r\033[K", text)  # the line is cleared before the summary
 
     def test_race_exits_with_trapsan_exitcode_and_merges_processes(self):
         # Two processes per run (a shell starts both): each writes its own
