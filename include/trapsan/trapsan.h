@@ -106,6 +106,15 @@ typedef struct trapsan_stats {
                                   thread and window opened) */
   uint64_t soft_conflicts;     /* ... that conflicted with another thread's
                                   window: reported by it with both stacks */
+  uint64_t held_windows;       /* release-bounded windows (release_windows=1)
+                                  held open past their sample */
+  uint64_t held_ns;            /* ... their total wall time open */
+  uint64_t held_closed_release; /* ... closed at their thread's release point */
+  uint64_t held_closed_own;    /* ... closed on their owner's own access */
+  uint64_t held_closed_stolen; /* ... closed for a newer sample's slot */
+  uint64_t held_closed_expired; /* ... closed after max_window_ms */
+  uint64_t held_closed_exit;   /* ... closed at thread or process exit */
+  uint64_t held_release_in_runtime; /* release points reached inside trapsan */
   int hw_slots;                /* hardware watchpoints in use (0-4) */
   int backend;                 /* 0 off, 1 soft (value change only), 2 hw */
 } trapsan_stats;

@@ -11,7 +11,6 @@
 #include "runtime/core/soft_watch.h"
 #include "runtime/core/thread_state.h"
 #include "runtime/core/window.h"
-#include "runtime/linux/cancel.h"
 #include "runtime/report/reporter.h"
 
 using namespace trapsan;
@@ -76,17 +75,10 @@ TRAPSAN_API const char* trapsan_backend(void) {
   return BackendName(ActiveBackend());
 }
 
-__attribute__((noinline)) static void FlushHeld() {
+TRAPSAN_API void trapsan_flush(void) {
   if (t_thread.in_runtime != 0) return;
   InRuntime guard;
   DrainLateConflicts();
-}
-
-// Reports are written with cancellation held off (runtime/linux/cancel.h).
-TRAPSAN_API void trapsan_flush(void) {
-  const CancelHold hold = HoldCancel();
-  FlushHeld();
-  ReleaseCancel(hold);
 }
 
 }  // extern "C"

@@ -14,6 +14,7 @@
 #include "trapsan/compiler_abi.h"
 #include "trapsan/trapsan.h"
 
+#include "runtime/core/release.h"
 #include "runtime/core/sampler.h"
 #include "runtime/core/soft_watch.h"
 
@@ -56,6 +57,17 @@ inline Order ToOrder(int mo) {
   return mo >= kRelaxed && mo <= kSeqCst ? static_cast<Order>(mo) : kSeqCst;
 }
 
+// A release (release, acq_rel or seq_cst store, read-modify-write or fence)
+// closes the thread's release-bounded windows first (core/release.h): they
+// are held only by plugin-built code, but a -fsanitize=thread signal handler
+// or callback can run while one is held. One TLS load when none is.
+inline void ReleasePoint(int mo) {
+  if (__builtin_expect(__trapsan_windows_open != 0, 0) &&
+      ToOrder(mo) >= kRelease) {
+    __trapsan_release();
+  }
+}
+
 // Each operation switches on the order so that the builtin gets a constant
 // (a variable order is silently treated as seq_cst by the compilers).
 
@@ -71,6 +83,7 @@ T Load(const volatile T* a, int mo) {
 
 template <typename T>
 void Store(volatile T* a, T v, int mo) {
+  ReleasePoint(mo);
   switch (ToOrder(mo)) {
     case kRelaxed: __atomic_store_n(a, v, __ATOMIC_RELAXED); return;
     case kRelease: __atomic_store_n(a, v, __ATOMIC_RELEASE); return;
@@ -81,6 +94,7 @@ void Store(volatile T* a, T v, int mo) {
 #define TRAPSAN_RMW(Name, builtin)                              \
   template <typename T>                                         \
   T Name(volatile T* a, T v, int mo) {                          \
+    ReleasePoint(mo);                                           \
     switch (ToOrder(mo)) {                                      \
       case kRelaxed: return builtin(a, v, __ATOMIC_RELAXED);    \
       case kConsume:                                            \
@@ -132,6 +146,7 @@ inline CasOrders ToCasOrders(int mo, int fail_mo) {
 template <typename T>
 bool Cas(volatile T* a, T* expected, T desired, bool weak, int mo,
          int fail_mo) {
+  ReleasePoint(mo);
 #define TRAPSAN_CAS(s, f) \
   __atomic_compare_exchange_n(a, expected, desired, weak, s, f)
   switch (ToCasOrders(mo, fail_mo)) {
@@ -152,6 +167,7 @@ bool Cas(volatile T* a, T* expected, T desired, bool weak, int mo,
 // inline so that neither -mcx16 nor libatomic is needed. `a` must be 16-byte
 // aligned, as for TSan. Every other 128-bit operation is a CAS loop.
 inline bool Cas128(volatile a128* a, a128* expected, a128 desired) {
+  ReleasePoint(kSeqCst);
   u128 e = static_cast<u128>(*expected), d = static_cast<u128>(desired);
   uint64_t lo = static_cast<uint64_t>(e), hi = static_cast<uint64_t>(e >> 64);
   bool ok;
@@ -318,6 +334,7 @@ TRAPSAN_API void* __tsan_memset(void* dst, int c, size_t size) {
 // ---- Fences -----------------------------------------------------------------
 
 TRAPSAN_API void __tsan_atomic_thread_fence(int mo) {
+  ReleasePoint(mo);
   switch (ToOrder(mo)) {
     case kRelaxed: return;
     case kConsume:

@@ -8,9 +8,9 @@
 #include "budget.h"
 #include "counters.h"
 #include "options.h"
+#include "release.h"
 #include "thread_state.h"
 #include "window.h"
-#include "runtime/linux/cancel.h"
 #include "runtime/linux/unwind.h"
 
 namespace trapsan {
@@ -68,6 +68,10 @@ void SetRuntimeReady(bool ready) {
   g_ready.store(ready, std::memory_order_release);
 }
 
+void RunSiteOrOtherSample(ThreadState& t, const volatile void* addr,
+                          size_t size, bool is_write, uintptr_t return_address,
+                          uintptr_t access_pc, uint32_t line, bool site);
+
 bool BeginSample(ThreadState& t) {
   if (t.in_runtime != 0) {
     // trapsan's own code, or a signal handler that interrupted it.
@@ -89,6 +93,11 @@ bool BeginSample(ThreadState& t) {
     if (options.sample_rate > 1) return false;
   }
   Count(Stats().checks_slow);
+  if (__trapsan_windows_open != 0) {
+    // This thread's held windows that touched their bytes again or expired.
+    InRuntime guard;
+    MaintainHeldWindows();
+  }
   if (ActiveBackend() == Backend::kOff) {
     Countdown() = INT32_MAX;
     return false;
@@ -126,37 +135,33 @@ void DescribeAccess(const ThreadState& t, uintptr_t addr, size_t size,
   }
 }
 
-static void SampleAccessHeld(const volatile void* addr, size_t size,
-                             bool is_write, uintptr_t return_address,
-                             uintptr_t access_pc, uint32_t line);
-
-// With cancellation held off (runtime/linux/cancel.h): a thread cancelled in
-// a sample leaves nothing held. No cleanups in this frame.
 void SampleAccess(const volatile void* addr, size_t size, bool is_write,
                   uintptr_t return_address, uintptr_t access_pc,
                   uint32_t line) {
-  const CancelHold hold = HoldCancel();
-  SampleAccessHeld(addr, size, is_write, return_address, access_pc, line);
-  ReleaseCancel(hold);
-}
-
-__attribute__((noinline)) static void SampleAccessHeld(
-    const volatile void* addr, size_t size, bool is_write,
-    uintptr_t return_address, uintptr_t access_pc, uint32_t line) {
   ThreadState& t = CurrentThread();
+  const bool site = TakeSiteSample();
   if (BeginSample(t))
-    RunSample(t, addr, size, is_write, return_address, access_pc, line);
+    RunSiteOrOtherSample(t, addr, size, is_write, return_address, access_pc,
+                         line, site);
 }
 
 void RunSample(ThreadState& t, const volatile void* addr, size_t size,
                bool is_write, uintptr_t return_address, uintptr_t access_pc,
                uint32_t line) {
+  RunSiteOrOtherSample(t, addr, size, is_write, return_address, access_pc,
+                       line, TakeSiteSample());
+}
+
+void RunSiteOrOtherSample(ThreadState& t, const volatile void* addr,
+                          size_t size, bool is_write, uintptr_t return_address,
+                          uintptr_t access_pc, uint32_t line, bool site) {
   if (size == 0) return;
   if (is_write ? t.ignore_writes != 0 : t.ignore_reads != 0) {
     Count(Stats().skipped_ignored);
     return;
   }
   InRuntime guard;
+  MaintainHeldWindows();  // expired held windows of any thread
   if (IsBenign(reinterpret_cast<uintptr_t>(addr), size)) {
     Count(Stats().skipped_benign);
     return;
@@ -173,7 +178,7 @@ void RunSample(ThreadState& t, const volatile void* addr, size_t size,
   DescribeAccess(t, address, size, is_write, return_address, access_pc, line,
                  &access);
   t.current_access = &access;
-  WindowBudget().Settle(reserved_ns, WatchAccess(access));
+  WindowBudget().Settle(reserved_ns, WatchAccess(access, site));
   t.current_access = nullptr;
   DrainLateConflicts();
 }

@@ -3,6 +3,7 @@
 #include <sched.h>
 
 #include "clock.h"
+#include "release.h"
 #include "soft_watch.h"
 
 namespace trapsan {
@@ -38,7 +39,12 @@ void ResetSlots() {
     s.armed_cookie.store(0, std::memory_order_relaxed);
     s.handlers_in_flight.store(0, std::memory_order_relaxed);
     s.self_traps.store(0, std::memory_order_relaxed);
+    s.hold.store(Slot::kNotHeld, std::memory_order_relaxed);
+    s.owner_tid.store(0, std::memory_order_relaxed);
+    s.held_cookie.store(0, std::memory_order_relaxed);
+    s.close_requested.store(0, std::memory_order_relaxed);
   }
+  ResetHeldWindowsInChild();
   ResetSoftWindows();
 }
 

@@ -59,6 +59,28 @@ struct Slot {
   std::atomic<uint32_t> self_traps{0};
   uint64_t generation = 0;  // owned by the slot's current watcher
   HistoryEntry history[kHistory];
+
+  // The open window's own state (window.cpp): written by its watcher before
+  // the window is published as held, read by whoever closes it.
+  struct OpenState {
+    WindowInfo window;
+    bool armed = false;  // a hardware watchpoint (else a soft window)
+    bool have_old_value = false;
+    uint64_t old_value = 0;
+    uint64_t start_ns = 0;  // CLOCK_MONOTONIC when it opened
+    uint64_t arm_ns = 0;    // arming's wall time
+  } open;
+  // Release-bounded windows (release.h). hold: kNotHeld, kHeld (open, its
+  // watcher gone on: any thread may close it, by CAS to kClosing), kClosing.
+  static constexpr uint32_t kNotHeld = 0, kHeld = 1, kClosing = 2;
+  std::atomic<uint32_t> hold{kNotHeld};
+  // The watcher's tid while a window is open (held or stalling).
+  std::atomic<int> owner_tid{0};
+  // The held window's cookie, cleared once it is withdrawn (disarmed, no
+  // soft check in flight): the owner's release waits for that.
+  std::atomic<uint64_t> held_cookie{0};
+  // Its owner touched the watched bytes: close it at the owner's next check.
+  std::atomic<uint32_t> close_requested{0};
 };
 
 // Slots in use: 1-4 with hardware, kMaxSlots in soft mode, 0 when off.

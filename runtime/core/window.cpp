@@ -12,6 +12,7 @@
 #include "counters.h"
 #include "options.h"
 #include "race_event.h"
+#include "release.h"
 #include "slots.h"
 #include "soft_watch.h"
 #include "thread_state.h"
@@ -71,6 +72,8 @@ bool FoundOpenWindow(const AccessInfo& access) {
   uint64_t cookie = ConflictingWindow(access.addr, access.size,
                                       access.kind == AccessKind::kWrite);
   if (cookie == 0) return false;
+  // This thread's own held window: no race; it closes at the next check.
+  if (OwnHeldWindowTrap(cookie)) return true;
   if (!Conflicts().Record(cookie, access, false)) Count(Stats().traps_dropped);
   return true;
 }
@@ -147,6 +150,23 @@ void ReportConflict(const WindowInfo& window, bool watcher_known,
   SubmitRace(event);
 }
 
+// Conflicts recorded by the window's own watcher thread (a held window's
+// owner touching its bytes again, a trap taken before the handler knew it
+// was the owner's): dropped, counted as self traps.
+void DropOwnersConflicts(const WindowInfo& window,
+                         std::vector<Conflict>* conflicts) {
+  const int owner = window.access.tid;
+  size_t kept = 0;
+  for (size_t i = 0; i < conflicts->size(); ++i) {
+    if ((*conflicts)[i].access.tid == owner && owner != 0) {
+      Count(Stats().traps_self);
+      continue;
+    }
+    (*conflicts)[kept++] = (*conflicts)[i];
+  }
+  conflicts->resize(kept);
+}
+
 }  // namespace
 
 Backend ActiveBackend() {
@@ -180,28 +200,36 @@ bool WindowPossible(uintptr_t addr, size_t size, bool is_write) {
   for (int i = 0; i < SlotCount(); ++i) {
     if (GetSlot(i).busy.load(std::memory_order_relaxed) == 0) return true;
   }
+  if (AnyHeldWindow()) return true;
   if (ConflictingWindow(addr, size, is_write) != 0) return true;
   Count(Stats().skipped_no_slot);
   return false;
 }
 
-uint64_t WatchAccess(const AccessInfo& access) {
+uint64_t WatchAccess(const AccessInfo& access, bool may_hold) {
   uintptr_t base;
   int len;
   if (!ChooseWatchRange(access.addr, access.size, &base, &len)) return 0;
   if (FoundOpenWindow(access)) return 0;
   int index = ClaimSlot();
+  // No slot free: a held window gives its up (closing early is safe).
+  if (index < 0) index = StealHeldSlot();
   if (index < 0) {
     Count(Stats().skipped_no_slot);
     return 0;
   }
+  // (A stolen slot's closing was charged by StealHeldSlot.)
+  const uint64_t cpu_start = ClockNs(CLOCK_THREAD_CPUTIME_ID);
   Slot& slot = GetSlot(index);
   ThreadState& t = CurrentThread();
   const Options& options = GetOptions();
   const bool hw = ActiveBackend() == Backend::kHw;
+  const bool hold = may_hold && MayHoldWindow();
 
   uint64_t generation = ++slot.generation & kGenerationMask;
-  WindowInfo window;
+  Slot::OpenState& open = slot.open;
+  WindowInfo& window = open.window;
+  window = WindowInfo{};
   window.cookie = EncodeCookie(index, generation);
   window.access = access;
   window.watch_addr = base;
@@ -209,6 +237,8 @@ uint64_t WatchAccess(const AccessInfo& access) {
   window.watch_reads = access.kind == AccessKind::kWrite;
   PublishWindow(slot, generation, window);
   slot.self_traps.store(0, std::memory_order_relaxed);
+  slot.close_requested.store(0, std::memory_order_relaxed);
+  slot.owner_tid.store(t.tid, std::memory_order_relaxed);
   slot.watch_addr.store(base, std::memory_order_relaxed);
   slot.watch_len.store(static_cast<uint32_t>(len), std::memory_order_relaxed);
   slot.watch_reads.store(window.watch_reads, std::memory_order_relaxed);
@@ -217,24 +247,51 @@ uint64_t WatchAccess(const AccessInfo& access) {
   t.watching_cookie = window.cookie;
 
   uint64_t delay_ns = 0;
-  if (options.delay_us > 0) {
+  if (options.delay_us > 0 && !hold) {
     uint64_t d = static_cast<uint64_t>(options.delay_us) * 1000;
     delay_ns = d / 2 + NextRandom(t) % (d + 1);  // [d/2, 3d/2]
   }
 
-  const uint64_t cpu_start = ClockNs(CLOCK_THREAD_CPUTIME_ID);
-  uint64_t start = MonotonicNs();
-  const bool armed = StartWatching(hw, index, window);
+  open.start_ns = MonotonicNs();
+  open.armed = StartWatching(hw, index, window);
   uint64_t armed_at = MonotonicNs();
-  uint64_t old_value = 0;
-  bool have_old_value = true;
-  if (armed) {
-    have_old_value = ReadValueUnwatched(base, len, &old_value);
+  open.arm_ns = armed_at - open.start_ns;
+  open.old_value = 0;
+  open.have_old_value = true;
+  if (open.armed) {
+    open.have_old_value = ReadValueUnwatched(base, len, &open.old_value);
   } else {
-    old_value = ReadValue(base, len);
+    open.old_value = ReadValue(base, len);
   }
-  if (armed) slot.armed_cookie.store(window.cookie, std::memory_order_release);
+  if (open.armed) {
+    slot.armed_cookie.store(window.cookie, std::memory_order_release);
+  }
+  if (hold) {
+    // Held: the thread goes on; its next possible release closes the window
+    // (release.cpp). Everything a closer needs is in slot.open, published by
+    // the release store of `hold`.
+    t.watching_cookie = 0;
+    HoldWindow(index, window.cookie);
+    const uint64_t cost = ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start;
+    Count(Stats().budget_ns, cost);
+    return cost;
+  }
+  Count(Stats().budget_ns,
+        ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + delay_ns);
   Stall(delay_ns);
+  CloseWindow(index, /*held=*/false);  // counts its own CPU time
+  return ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + delay_ns;
+}
+
+uint64_t CloseWindow(int index, bool held) {
+  const uint64_t cpu_start = ClockNs(CLOCK_THREAD_CPUTIME_ID);
+  Slot& slot = GetSlot(index);
+  // A copy: once the slot is released below, a new window rewrites it.
+  const Slot::OpenState open = slot.open;
+  const WindowInfo& window = open.window;
+  const uintptr_t base = window.watch_addr;
+  const int len = static_cast<int>(window.watch_len);
+  const bool armed = open.armed;
   uint64_t disarm_at = MonotonicNs();
   StopWatching(armed, index);
   uint64_t end = MonotonicNs();
@@ -245,8 +302,11 @@ uint64_t WatchAccess(const AccessInfo& access) {
   const uint64_t new_value = ReadValue(base, len);
   FinishWatching(armed);
   const bool self_touched = slot.self_traps.load(std::memory_order_relaxed) != 0;
-  const bool value_changed =
-      have_old_value && new_value != old_value && !self_touched;
+  // A held window: in soft mode the owner's own later writes are not seen,
+  // so a value change proves nothing there.
+  const bool value_changed = open.have_old_value &&
+                             new_value != open.old_value && !self_touched &&
+                             (armed || !held);
 
   // Take this window's conflicts while it is still marked active, so that a
   // late drain on another thread does not take them; then once more after
@@ -254,17 +314,29 @@ uint64_t WatchAccess(const AccessInfo& access) {
   std::vector<Conflict> conflicts;
   TakeConflictsOf(window.cookie, &conflicts);
   slot.active_cookie.store(0, std::memory_order_seq_cst);
-  t.watching_cookie = 0;
+  if (CurrentThread().watching_cookie == window.cookie) {
+    CurrentThread().watching_cookie = 0;
+  }
   // A soft check that saw the window still open records before this wait
   // ends (soft_watch.cpp): its record is taken here, never left "late".
   WaitForHandlers(slot, MonotonicNs());
   TakeConflictsOf(window.cookie, &conflicts);
+  slot.owner_tid.store(0, std::memory_order_relaxed);
+  if (held) {
+    // Withdrawn: the owner's release may go on (release.cpp waits for this).
+    slot.held_cookie.store(0, std::memory_order_release);
+    slot.hold.store(Slot::kNotHeld, std::memory_order_relaxed);
+  }
   slot.busy.store(0, std::memory_order_release);
 
   Count(Stats().windows);
-  Count(Stats().window_ns, end - start);
-  Count(Stats().arm_ns, (armed_at - start) + (end - disarm_at));
+  Count(Stats().window_ns, end - open.start_ns);
+  Count(Stats().arm_ns, open.arm_ns + (end - disarm_at));
+  if (held) NoteHeldDuration(end - open.start_ns);
 
+  // The owner's own accesses (a held window outlives its sample: the owner
+  // may touch the bytes again) are no race.
+  DropOwnersConflicts(window, &conflicts);
   if (conflicts.empty() && value_changed) {
     // Something wrote. If it trapped, its handler may not have run yet (the
     // racer can be preempted between the trap and its handler, by this very
@@ -274,6 +346,7 @@ uint64_t WatchAccess(const AccessInfo& access) {
          waited += kLateTrapPollNs) {
       Stall(kLateTrapPollNs);
       TakeConflictsOf(window.cookie, &conflicts);
+      DropOwnersConflicts(window, &conflicts);
     }
   }
   for (const Conflict& c : conflicts) ReportConflict(window, true, c, false);
@@ -282,11 +355,11 @@ uint64_t WatchAccess(const AccessInfo& access) {
     event.unknown_origin = true;
     event.window = window;
     event.value_changed = true;
-    event.old_value = old_value;
+    event.old_value = open.old_value;
     event.new_value = new_value;
     SubmitRace(event);
   }
-  const uint64_t cost = ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + delay_ns;
+  const uint64_t cost = ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start;
   Count(Stats().budget_ns, cost);
   return cost;
 }
@@ -312,6 +385,10 @@ void DrainLateConflicts() {
       if (!known) {
         window = WindowInfo{};
         window.cookie = found[i].cookie;
+      }
+      if (known && window.access.tid == found[i].access.tid) {
+        Count(Stats().traps_self);  // the watcher's own late trap
+        continue;
       }
       ReportConflict(window, known, found[i], true);
     }

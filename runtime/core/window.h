@@ -39,7 +39,17 @@ bool WindowPossible(uintptr_t addr, size_t size, bool is_write);
 // spent in it (arming, disarming, collecting, reporting) plus the stall it
 // asked for; 0 if no window opened (a conflict found in software, or no
 // free slot). Time the thread spent preempted is not the window's cost.
-uint64_t WatchAccess(const AccessInfo& access);
+// `may_hold`: the sample came from code whose release points are marked (a
+// compiler-plugin site): with release_windows=1 the window is then held
+// open past this call, until the thread's next release (release.h), and
+// costs no stall.
+uint64_t WatchAccess(const AccessInfo& access, bool may_hold = false);
+
+// Closes the window open on slot `index` (disarm, wait for handlers,
+// re-read, take its conflicts, release the slot, report). `held`: a
+// release-bounded window (release.h), closed by its owner or another thread.
+// Returns the CPU time spent.
+uint64_t CloseWindow(int index, bool held);
 
 // Reports conflicts whose window has closed (late traps). Called after every
 // window and at exit.

@@ -18,6 +18,7 @@
 #include "runtime/core/conflict_table.h"
 #include "runtime/core/counters.h"
 #include "runtime/core/options.h"
+#include "runtime/core/release.h"
 #include "runtime/core/sampler.h"
 #include "runtime/core/slots.h"
 #include "runtime/core/thread_state.h"
@@ -217,7 +218,12 @@ bool FinishRun() {
   if (!RuntimeReady()) return false;
   if (g_finished.exchange(true)) return Stats().races_found.load() != 0;
   InRuntime guard;
+  CloseAllHeldWindows();
   DrainLateConflicts();
+  if (GetOptions().verbosity >= 1 || GetOptions().print_stats) {
+    const std::string held = HeldWindowSummary();
+    if (!held.empty()) Say(held);
+  }
   if (GetOptions().print_stats) PrintStats();
   uint64_t found = Stats().races_found.load();
   if (found == 0) return false;

@@ -16,10 +16,10 @@
 #include "runtime/core/clock.h"
 #include "runtime/core/conflict_table.h"
 #include "runtime/core/cookie.h"
+#include "runtime/core/release.h"
 #include "runtime/core/counters.h"
 #include "runtime/core/slots.h"
 #include "runtime/core/thread_state.h"
-#include "runtime/linux/cancel.h"
 #include "runtime/linux/label_int3.h"
 #include "runtime/linux/labels.h"
 #include "runtime/linux/unwind.h"
@@ -151,8 +151,9 @@ void HandleOurTrap(uint64_t cookie, const Cookie& c, bool async,
                    uintptr_t watched, void* uc) {
   ThreadState& t = CurrentThread();
   Slot& slot = GetSlot(c.slot);
-  if (t.watching_cookie == cookie) {
-    // The watcher itself touched its bytes (its own signal handler did).
+  if (t.watching_cookie == cookie || OwnHeldWindowTrap(cookie)) {
+    // The watcher itself touched its bytes (its own signal handler did, or
+    // its code after a held window's sample: core/release.h).
     slot.self_traps.fetch_add(1, std::memory_order_relaxed);
     Count(Stats().traps_self);
     return;
@@ -232,9 +233,6 @@ bool InstallSigtrapHandler(std::string* why) {
   // handler is instrumented lost every label that way). A chained handler
   // gets the mask it asked for (Chain).
   sigfillset(&act.sa_mask);
-  // SIGCANCEL too (which sigfillset leaves out): a thread cancelled inside
-  // the handler would leave a slot's handler count raised (cancel.h).
-  AddCancelSignal(&act.sa_mask);
   if (RealSigaction()(SIGTRAP, &act, nullptr) != 0) {
     *why = std::string("sigaction(SIGTRAP): ") + strerror(errno);
     return false;

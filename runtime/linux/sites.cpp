@@ -12,9 +12,9 @@
 #include <new>
 #include <vector>
 
+#include "runtime/core/release.h"
 #include "runtime/core/sampler.h"
 #include "runtime/core/thread_state.h"
-#include "cancel.h"
 #include "labels.h"
 
 namespace trapsan {
@@ -122,6 +122,7 @@ void RecordSiteSample(uintptr_t addr, uint64_t size, uint32_t line,
   t_last_sample.line = line;
   t_last_sample.is_write = is_write;
   ++t_last_sample.picked;
+  NoteSiteSample();  // plugin code marks its release points (core/release.h)
 }
 
 int SavedSlotOfRegister(const char* name) {
@@ -331,18 +332,9 @@ __trapsan_size_xsave() {
   return size;
 }
 
-static void SiteSlowHeld(uint64_t* saved);
-
 // Called by __trapsan_site with its saved block (sites.h's SavedSlot order).
-// With cancellation held off (cancel.h); no cleanups in this frame.
 __attribute__((visibility("hidden"))) void __trapsan_site_slow(
     uint64_t* saved) {
-  const trapsan::CancelHold hold = trapsan::HoldCancel();
-  SiteSlowHeld(saved);
-  trapsan::ReleaseCancel(hold);
-}
-
-__attribute__((noinline)) static void SiteSlowHeld(uint64_t* saved) {
   const uintptr_t pc = saved[kSlotReturn];
   Site site;
   bool found = false;

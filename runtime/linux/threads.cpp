@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "runtime/core/counters.h"
+#include "runtime/core/release.h"
 #include "runtime/core/thread_state.h"
 #include "runtime/linux/breakpoints.h"
 #include "runtime/linux/labels.h"
@@ -124,6 +125,7 @@ void MarkFinished(int tid) {
 pthread_key_t g_exit_key;
 pthread_once_t g_exit_key_once = PTHREAD_ONCE_INIT;
 void OnThreadExit(void* tid) {
+  CloseHeldWindows(CloseReason::kExit);  // exit is a release (join)
   MarkFinished(static_cast<int>(reinterpret_cast<intptr_t>(tid)));
   CloseThreadLabel();
 }

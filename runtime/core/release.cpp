@@ -1,0 +1,273 @@
+#include "release.h"
+
+#include <sched.h>
+#include <time.h>
+
+#include <atomic>
+
+#include "absl/strings/str_format.h"
+#include "budget.h"
+#include "clock.h"
+#include "counters.h"
+#include "options.h"
+#include "slots.h"
+#include "thread_state.h"
+#include "window.h"
+
+extern "C" {
+__attribute__((visibility("default"), tls_model("initial-exec")))
+__thread uint32_t __trapsan_windows_open;
+}
+
+namespace trapsan {
+namespace {
+
+// The cookie of the window this thread holds on each slot (bit i of
+// __trapsan_windows_open set).
+__thread uint64_t t_held_cookie[kMaxSlots]
+    __attribute__((tls_model("initial-exec")));
+// The sample being taken comes from a compiler-plugin site.
+__thread bool t_site_sample __attribute__((tls_model("initial-exec")));
+
+std::atomic<uint64_t> g_held_max_ns{0};
+
+uint64_t MaxWindowNs() {
+  const int64_t ms = GetOptions().max_window_ms;
+  return ms > 0 ? static_cast<uint64_t>(ms) * 1000000u : UINT64_MAX;
+}
+
+std::atomic<uint64_t>& ReasonCounter(CloseReason reason) {
+  switch (reason) {
+    case CloseReason::kRelease: return Stats().held_closed_release;
+    case CloseReason::kOwn: return Stats().held_closed_own;
+    case CloseReason::kStolen: return Stats().held_closed_stolen;
+    case CloseReason::kExpired: return Stats().held_closed_expired;
+    default: return Stats().held_closed_exit;
+  }
+}
+
+// Closes the held window `cookie` on slot `index` if this thread wins it.
+// True: closed here (its CPU time in *cost_ns). False: it was not held (any
+// more) by that cookie, or another thread is closing it.
+bool TryClose(int index, uint64_t cookie, CloseReason reason,
+              uint64_t* cost_ns) {
+  Slot& slot = GetSlot(index);
+  if (slot.held_cookie.load(std::memory_order_acquire) != cookie) return false;
+  uint32_t expected = Slot::kHeld;
+  // Acquire: slot.open, written before the watcher's release store of kHeld.
+  if (!slot.hold.compare_exchange_strong(expected, Slot::kClosing,
+                                         std::memory_order_acquire)) {
+    return false;
+  }
+  if (slot.held_cookie.load(std::memory_order_acquire) != cookie) {
+    // Closed and held again by another window between the two loads.
+    slot.hold.store(Slot::kHeld, std::memory_order_release);
+    return false;
+  }
+  Count(ReasonCounter(reason));
+  *cost_ns = CloseWindow(index, /*held=*/true);
+  return true;
+}
+
+// Until the window `cookie` on slot `index` is withdrawn (by whoever closes
+// it): the owner's release must not run before.
+void WaitWithdrawn(int index, uint64_t cookie) {
+  Slot& slot = GetSlot(index);
+  while (slot.held_cookie.load(std::memory_order_acquire) == cookie) {
+    sched_yield();
+  }
+}
+
+void CloseOwn(ThreadState& t, CloseReason reason, bool only_due) {
+  const uint64_t now = only_due ? MonotonicNs() : 0;
+  const uint64_t max_ns = only_due ? MaxWindowNs() : 0;
+  uint32_t held = __trapsan_windows_open;
+  while (held != 0) {
+    const int i = __builtin_ctz(held);
+    held &= held - 1;
+    const uint64_t cookie = t_held_cookie[i];
+    Slot& slot = GetSlot(i);
+    CloseReason why = reason;
+    if (only_due) {
+      if (slot.held_cookie.load(std::memory_order_acquire) != cookie) {
+        __trapsan_windows_open &= ~(1u << i);  // closed by another thread
+        continue;
+      }
+      if (slot.close_requested.load(std::memory_order_relaxed) != 0) {
+        why = CloseReason::kOwn;
+      } else if (now - slot.open.start_ns > max_ns) {
+        why = CloseReason::kExpired;
+      } else {
+        continue;
+      }
+    }
+    uint64_t cost = 0;
+    if (TryClose(i, cookie, why, &cost)) {
+      WindowBudget().Charge(cost);
+    } else {
+      WaitWithdrawn(i, cookie);
+    }
+    __trapsan_windows_open &= ~(1u << i);
+    t_held_cookie[i] = 0;
+  }
+  (void)t;
+}
+
+}  // namespace
+
+void NoteSiteSample() { t_site_sample = true; }
+
+bool TakeSiteSample() {
+  const bool site = t_site_sample;
+  t_site_sample = false;
+  return site;
+}
+
+bool MayHoldWindow() { return GetOptions().release_windows; }
+
+void HoldWindow(int index, uint64_t cookie) {
+  Slot& slot = GetSlot(index);
+  t_held_cookie[index] = cookie;
+  __trapsan_windows_open |= 1u << index;
+  slot.held_cookie.store(cookie, std::memory_order_relaxed);
+  // Release: slot.open and held_cookie before any closer's CAS.
+  slot.hold.store(Slot::kHeld, std::memory_order_release);
+  Count(Stats().held_windows);
+}
+
+void NoteHeldDuration(uint64_t ns) {
+  Count(Stats().held_ns, ns);
+  uint64_t max = g_held_max_ns.load(std::memory_order_relaxed);
+  while (ns > max && !g_held_max_ns.compare_exchange_weak(
+                         max, ns, std::memory_order_relaxed)) {
+  }
+}
+
+void CloseHeldWindows(CloseReason reason) {
+  if (__trapsan_windows_open == 0) return;
+  ThreadState& t = CurrentThread();
+  // A signal handler that interrupted trapsan (which may be closing this
+  // very window): nothing can be done safely here (Known limits).
+  if (t.in_runtime != 0) {
+    Count(Stats().held_release_in_runtime);
+    return;
+  }
+  InRuntime guard;
+  CloseOwn(t, reason, /*only_due=*/false);
+}
+
+void MaintainHeldWindows() {
+  ThreadState& t = CurrentThread();
+  if (__trapsan_windows_open != 0) CloseOwn(t, CloseReason::kOwn, true);
+  // Other threads' expired windows.
+  const int64_t ms = GetOptions().max_window_ms;
+  if (ms <= 0) return;
+  const uint64_t now = MonotonicNs(), max_ns = MaxWindowNs();
+  for (int i = 0; i < SlotCount(); ++i) {
+    Slot& slot = GetSlot(i);
+    if (slot.hold.load(std::memory_order_acquire) != Slot::kHeld) continue;
+    const uint64_t cookie = slot.held_cookie.load(std::memory_order_acquire);
+    if (cookie == 0 || now - slot.open.start_ns <= max_ns) continue;
+    uint64_t cost = 0;
+    if (TryClose(i, cookie, CloseReason::kExpired, &cost)) {
+      WindowBudget().Charge(cost);
+    }
+  }
+}
+
+int StealHeldSlot() {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    int oldest = -1;
+    uint64_t oldest_start = UINT64_MAX, oldest_cookie = 0;
+    for (int i = 0; i < SlotCount(); ++i) {
+      Slot& slot = GetSlot(i);
+      if (slot.hold.load(std::memory_order_acquire) != Slot::kHeld) continue;
+      const uint64_t cookie = slot.held_cookie.load(std::memory_order_acquire);
+      // slot.open.start_ns is written before kHeld is published; a
+      // concurrent re-hold only makes this choice less good.
+      const uint64_t start = slot.open.start_ns;
+      if (cookie != 0 && start < oldest_start) {
+        oldest = i;
+        oldest_start = start;
+        oldest_cookie = cookie;
+      }
+    }
+    if (oldest < 0) return -1;
+    uint64_t cost = 0;
+    if (!TryClose(oldest, oldest_cookie, CloseReason::kStolen, &cost)) {
+      continue;
+    }
+    WindowBudget().Charge(cost);
+    uint32_t expected = 0;
+    if (GetSlot(oldest).busy.compare_exchange_strong(
+            expected, 1, std::memory_order_acquire)) {
+      return oldest;
+    }
+  }
+  return -1;
+}
+
+bool AnyHeldWindow() {
+  for (int i = 0; i < SlotCount(); ++i) {
+    if (GetSlot(i).hold.load(std::memory_order_relaxed) == Slot::kHeld) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void CloseAllHeldWindows() {
+  ThreadState& t = CurrentThread();
+  if (t.in_runtime > 1) return;
+  CloseOwn(t, CloseReason::kExit, /*only_due=*/false);
+  for (int i = 0; i < SlotCount(); ++i) {
+    Slot& slot = GetSlot(i);
+    const uint64_t cookie = slot.held_cookie.load(std::memory_order_acquire);
+    uint64_t cost = 0;
+    if (cookie != 0) TryClose(i, cookie, CloseReason::kExit, &cost);
+  }
+}
+
+bool OwnHeldWindowTrap(uint64_t cookie) {
+  Cookie c;
+  if (!DecodeCookie(cookie, &c) || c.slot >= kMaxSlots) return false;
+  if ((__trapsan_windows_open & (1u << c.slot)) == 0 ||
+      t_held_cookie[c.slot] != cookie) {
+    return false;
+  }
+  GetSlot(c.slot).close_requested.store(1, std::memory_order_relaxed);
+  // The next check of this thread closes it (MaintainHeldWindows).
+  Countdown() = 0;
+  return true;
+}
+
+void ResetHeldWindowsInChild() {
+  __trapsan_windows_open = 0;
+  for (uint64_t& c : t_held_cookie) c = 0;
+  g_held_max_ns.store(0, std::memory_order_relaxed);
+}
+
+std::string HeldWindowSummary() {
+  const Counters& s = Stats();
+  const uint64_t n = s.held_windows.load();
+  if (n == 0) return "";
+  const uint64_t closed = s.held_closed_release.load() +
+                          s.held_closed_own.load() +
+                          s.held_closed_stolen.load() +
+                          s.held_closed_expired.load() +
+                          s.held_closed_exit.load();
+  return absl::StrFormat(
+      "release-bounded windows: %d held, mean %.1f us, longest %.1f us; "
+      "closed at a release %d, on the owner's access %d, for a newer sample "
+      "%d, after max_window_ms %d, at exit %d",
+      n, closed ? s.held_ns.load() / 1e3 / closed : 0.0,
+      g_held_max_ns.load() / 1e3, s.held_closed_release.load(),
+      s.held_closed_own.load(), s.held_closed_stolen.load(),
+      s.held_closed_expired.load(), s.held_closed_exit.load());
+}
+
+}  // namespace trapsan
+
+extern "C" __attribute__((visibility("default"))) void __trapsan_release(void) {
+  trapsan::CloseHeldWindows(trapsan::CloseReason::kRelease);
+}

@@ -1,0 +1,95 @@
+// Release-bounded windows (docs/design.md, "Release-bounded windows").
+//
+// A window opened on a sample taken at a compiler-plugin site may be *held*:
+// it stays open, without stalling its watcher, until the watcher's next
+// possible release operation, which the plugin marks with
+//
+//     if (__trapsan_windows_open) __trapsan_release();
+//
+// (one initial-exec TLS load and a predicted branch). Any other thread's
+// access that meets a held window happened before the watcher's next release,
+// so it is unordered with the sampled access: a race. Closing early is always
+// safe; a held window is also closed when its slot is wanted by a newer
+// sample, on the watcher's own access (hardware), at thread exit and after
+// max_window_ms.
+//
+// Who closes: the owner at a release point, or any thread (a sample wanting
+// the slot, an expired window) that wins the CAS hold: kHeld -> kClosing on
+// the slot. An owner that loses waits until the closer has withdrawn the
+// window before its release goes on.
+#ifndef TRAPSAN_RUNTIME_CORE_RELEASE_H_
+#define TRAPSAN_RUNTIME_CORE_RELEASE_H_
+
+#include <cstdint>
+#include <string>
+
+extern "C" {
+// Bit i set: this thread holds a window on slot i (possibly closed by another
+// thread since; the next release clears it). The plugin's release points test
+// it. Initial-exec TLS, exported like __trapsan_countdown.
+extern __thread uint32_t __trapsan_windows_open
+    __attribute__((tls_model("initial-exec")));
+// Closes the calling thread's held windows. Called by instrumented code at a
+// possible release when __trapsan_windows_open is set; cheap otherwise.
+void __trapsan_release(void);
+}
+
+namespace trapsan {
+
+struct ThreadState;
+
+enum class CloseReason : int {
+  kRelease,   // the owner reached a possible release
+  kOwn,       // the owner touched the watched bytes (hardware self trap)
+  kStolen,    // a newer sample wanted the slot
+  kExpired,   // max_window_ms
+  kExit,      // thread or process exit
+};
+
+// The sampler says the next sample comes from a compiler-plugin site (its
+// release points are marked), so its window may be held. Consumed by
+// TakeSiteSample().
+void NoteSiteSample();
+bool TakeSiteSample();
+
+// Whether windows may be held at all (release_windows=1).
+bool MayHoldWindow();
+
+// The calling thread's held windows, all closed. Never from a signal handler
+// that interrupted the runtime (in_runtime): then nothing is done.
+void CloseHeldWindows(CloseReason reason);
+
+// At a sample (ordinary context, inside the runtime): closes this thread's
+// windows whose close was asked for, and expired windows of any thread.
+void MaintainHeldWindows();
+
+// A slot for a new window when none is free: closes the oldest held window
+// (of any thread) and returns its slot, claimed for the caller; -1 if none.
+int StealHeldSlot();
+
+// True if some slot holds a held window (WindowPossible: it could be stolen).
+bool AnyHeldWindow();
+
+// Every held window of every thread closed (process exit).
+void CloseAllHeldWindows();
+
+// The owner of `cookie`'s open window is the calling thread (the SIGTRAP
+// handler's self-trap test): asks for it to be closed at the thread's next
+// check. Async-signal-safe.
+bool OwnHeldWindowTrap(uint64_t cookie);
+
+// After fork, in the child's only thread.
+void ResetHeldWindowsInChild();
+
+// The window on slot `index` (open, armed, described in slot.open) is held
+// by the calling thread from now on (window.cpp).
+void HoldWindow(int index, uint64_t cookie);
+// A held window closed after `ns` (window.cpp's CloseWindow).
+void NoteHeldDuration(uint64_t ns);
+
+// verbosity=1: a line on held windows for the exit summary ("" if none).
+std::string HeldWindowSummary();
+
+}  // namespace trapsan
+
+#endif  // TRAPSAN_RUNTIME_CORE_RELEASE_H_
