@@ -11,6 +11,7 @@
 #include "runtime/core/soft_watch.h"
 #include "runtime/core/thread_state.h"
 #include "runtime/core/window.h"
+#include "runtime/linux/cancel.h"
 #include "runtime/report/reporter.h"
 
 using namespace trapsan;
@@ -75,10 +76,17 @@ TRAPSAN_API const char* trapsan_backend(void) {
   return BackendName(ActiveBackend());
 }
 
-TRAPSAN_API void trapsan_flush(void) {
+__attribute__((noinline)) static void FlushHeld() {
   if (t_thread.in_runtime != 0) return;
   InRuntime guard;
   DrainLateConflicts();
+}
+
+// Reports are written with cancellation held off (runtime/linux/cancel.h).
+TRAPSAN_API void trapsan_flush(void) {
+  const CancelHold hold = HoldCancel();
+  FlushHeld();
+  ReleaseCancel(hold);
 }
 
 }  // extern "C"

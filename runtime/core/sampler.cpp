@@ -11,6 +11,7 @@
 #include "release.h"
 #include "thread_state.h"
 #include "window.h"
+#include "runtime/linux/cancel.h"
 #include "runtime/linux/unwind.h"
 
 namespace trapsan {
@@ -135,9 +136,23 @@ void DescribeAccess(const ThreadState& t, uintptr_t addr, size_t size,
   }
 }
 
+static void SampleAccessHeld(const volatile void* addr, size_t size,
+                             bool is_write, uintptr_t return_address,
+                             uintptr_t access_pc, uint32_t line);
+
+// With cancellation held off (runtime/linux/cancel.h): a thread cancelled in
+// a sample leaves nothing held. No cleanups in this frame.
 void SampleAccess(const volatile void* addr, size_t size, bool is_write,
                   uintptr_t return_address, uintptr_t access_pc,
                   uint32_t line) {
+  const CancelHold hold = HoldCancel();
+  SampleAccessHeld(addr, size, is_write, return_address, access_pc, line);
+  ReleaseCancel(hold);
+}
+
+__attribute__((noinline)) static void SampleAccessHeld(
+    const volatile void* addr, size_t size, bool is_write,
+    uintptr_t return_address, uintptr_t access_pc, uint32_t line) {
   ThreadState& t = CurrentThread();
   const bool site = TakeSiteSample();
   if (BeginSample(t))

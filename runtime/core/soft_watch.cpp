@@ -5,6 +5,7 @@
 #include "sampler.h"
 #include "slots.h"
 #include "thread_state.h"
+#include "runtime/linux/cancel.h"
 
 namespace trapsan {
 
@@ -62,21 +63,11 @@ void ResetSoftWindows() {
   g_soft_windows_open.store(0, std::memory_order_relaxed);
 }
 
-bool SoftWatchAccess(const volatile void* addr, size_t size, bool is_write,
-                     uintptr_t return_address, uintptr_t access_pc) {
-  ThreadState& t = CurrentThread();
-  // Inside trapsan (a watcher stalling, or a handler that interrupted it),
-  // before init, or an access the sampler would not sample: nothing.
-  if (t.in_runtime != 0 || size == 0 || !RuntimeReady()) return false;
-  if (is_write ? t.ignore_writes != 0 : t.ignore_reads != 0) return false;
-  InRuntime guard;
-  CountCheck(t);
-  const uintptr_t address = reinterpret_cast<uintptr_t>(addr);
-  // The watcher's own window is excluded: its own accesses (a signal
-  // handler of its own) are no race.
-  const uint64_t cookie =
-      ConflictingWindow(address, size, is_write, t.watching_cookie);
-  if (cookie == 0) return false;
+// A conflict found: the stack and the record, with cancellation held off
+// (runtime/linux/cancel.h) and inside trapsan.
+__attribute__((noinline)) static bool RecordSoftConflict(
+    ThreadState& t, uint64_t cookie, uintptr_t address, size_t size,
+    bool is_write, uintptr_t return_address, uintptr_t access_pc) {
   if (IsBenign(address, size)) return false;
   Cookie c;
   if (!DecodeCookie(cookie, &c) || c.slot >= SlotCount()) return false;
@@ -101,6 +92,37 @@ bool SoftWatchAccess(const volatile void* addr, size_t size, bool is_write,
     }
   }
   slot.handlers_in_flight.fetch_sub(1, std::memory_order_release);
+  return recorded;
+}
+
+// Runs on every check while a soft window is open, in threads that may be
+// cancelled asynchronously at any instruction: no cleanups in this frame
+// (an unwinder meeting them at an instruction that is no call would call
+// std::terminate), and cancellation held off only for a conflict's record.
+bool SoftWatchAccess(const volatile void* addr, size_t size, bool is_write,
+                     uintptr_t return_address, uintptr_t access_pc) {
+  ThreadState& t = CurrentThread();
+  // Inside trapsan (a watcher stalling, or a handler that interrupted it),
+  // before init, or an access the sampler would not sample: nothing.
+  if (t.in_runtime != 0 || size == 0 || !RuntimeReady()) return false;
+  if (is_write ? t.ignore_writes != 0 : t.ignore_reads != 0) return false;
+  ++t.in_runtime;
+  CountCheck(t);
+  const uintptr_t address = reinterpret_cast<uintptr_t>(addr);
+  // The watcher's own window is excluded: its own accesses (a signal
+  // handler of its own) are no race.
+  const uint64_t cookie =
+      ConflictingWindow(address, size, is_write, t.watching_cookie);
+  bool recorded = false;
+  if (cookie != 0) {
+    const CancelHold hold = HoldCancel();
+    recorded = RecordSoftConflict(t, cookie, address, size, is_write,
+                                  return_address, access_pc);
+    --t.in_runtime;
+    ReleaseCancel(hold);  // (may unwind the thread: nothing held now)
+    return recorded;
+  }
+  --t.in_runtime;
   return recorded;
 }
 

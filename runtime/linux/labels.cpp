@@ -22,6 +22,7 @@
 #include "runtime/core/thread_state.h"
 #include "runtime/core/window.h"
 #include "runtime/linux/breakpoints.h"
+#include "runtime/linux/cancel.h"
 #include "runtime/core/options.h"
 #include "runtime/linux/label_int3.h"
 #include "runtime/linux/perf_fd.h"
@@ -410,6 +411,8 @@ bool TakeLabelSample(void* ucontext, uintptr_t label_pc, uintptr_t resume_pc,
   m.gregs[REG_RSP] = static_cast<greg_t>(sp);
   m.gregs[REG_RIP] =
       static_cast<greg_t>(reinterpret_cast<uintptr_t>(&__trapsan_label_resume));
+  // No cancellation on the way in (cancel.h): __trapsan_label_slow unblocks.
+  AddCancelSignal(&static_cast<ucontext_t*>(ucontext)->uc_sigmask);
   return true;
 }
 
@@ -456,11 +459,21 @@ void ResetLabelsInChild() {
 
 using namespace trapsan;
 
+static void LabelSlowHeld(uint64_t* saved);
+
 // Called by __trapsan_label_resume with its saved block; the return address
 // in it is the label's nop (after an execution breakpoint) or just past it
-// (after an int3); the sample says which label.
+// (after an int3); the sample says which label. SIGCANCEL is blocked until
+// cancellation is held off (cancel.h); no cleanups in this frame.
 extern "C" __attribute__((visibility("hidden"))) void __trapsan_label_slow(
     uint64_t* saved) {
+  const CancelHold hold = HoldCancel();
+  UnblockCancelSignal();
+  LabelSlowHeld(saved);
+  ReleaseCancel(hold);
+}
+
+__attribute__((noinline)) static void LabelSlowHeld(uint64_t* saved) {
   LabelState& s = t_label;
   if (!s.pending) return;
   const auto sample = s.sample;

@@ -20,6 +20,7 @@
 #include "runtime/core/counters.h"
 #include "runtime/core/slots.h"
 #include "runtime/core/thread_state.h"
+#include "runtime/linux/cancel.h"
 #include "runtime/linux/label_int3.h"
 #include "runtime/linux/labels.h"
 #include "runtime/linux/unwind.h"
@@ -233,6 +234,9 @@ bool InstallSigtrapHandler(std::string* why) {
   // handler is instrumented lost every label that way). A chained handler
   // gets the mask it asked for (Chain).
   sigfillset(&act.sa_mask);
+  // SIGCANCEL too (which sigfillset leaves out): a thread cancelled inside
+  // the handler would leave a slot's handler count raised (cancel.h).
+  AddCancelSignal(&act.sa_mask);
   if (RealSigaction()(SIGTRAP, &act, nullptr) != 0) {
     *why = std::string("sigaction(SIGTRAP): ") + strerror(errno);
     return false;

@@ -15,6 +15,7 @@
 #include "runtime/core/release.h"
 #include "runtime/core/sampler.h"
 #include "runtime/core/thread_state.h"
+#include "cancel.h"
 #include "labels.h"
 
 namespace trapsan {
@@ -332,9 +333,18 @@ __trapsan_size_xsave() {
   return size;
 }
 
+static void SiteSlowHeld(uint64_t* saved);
+
 // Called by __trapsan_site with its saved block (sites.h's SavedSlot order).
+// With cancellation held off (cancel.h); no cleanups in this frame.
 __attribute__((visibility("hidden"))) void __trapsan_site_slow(
     uint64_t* saved) {
+  const trapsan::CancelHold hold = trapsan::HoldCancel();
+  SiteSlowHeld(saved);
+  trapsan::ReleaseCancel(hold);
+}
+
+__attribute__((noinline)) static void SiteSlowHeld(uint64_t* saved) {
   const uintptr_t pc = saved[kSlotReturn];
   Site site;
   bool found = false;

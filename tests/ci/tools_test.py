@@ -297,6 +297,8 @@ class RunTest(unittest.TestCase):
 
     def test_race_free_runs_pass_the_status_through(self):
         logs = os.path.join(self.dir.name, "logs")
+        # A previous invocation's runs are replaced, not merged.
+        write(os.path.join(logs, "run-7", "trapsan.1"), TEXT_REPORT.format(pid=1))
         r = self.trapsan_run(["--runs", "3", "--log-dir", logs],
                              [program("mutex_counter"), "300"])
         self.assertEqual(r.returncode, 0, r.stderr)
