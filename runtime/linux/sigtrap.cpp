@@ -100,9 +100,44 @@ void WriteChain(const struct sigaction& act) {
   g_chain_seq.store(s + 2, std::memory_order_release);
 }
 
+// Killed by SIGTRAP's default action (a core dump), as the kernel does for
+// a trap of an instruction that nothing handles.
+void DieOfSigtrap() {
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof(dfl));
+  dfl.sa_handler = SIG_DFL;
+  RealSigaction()(SIGTRAP, &dfl, nullptr);
+  sigset_t unblock;
+  sigemptyset(&unblock);
+  sigaddset(&unblock, SIGTRAP);
+  RealPthreadSigmask()(SIG_UNBLOCK, &unblock, nullptr);
+  syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGTRAP);
+}
+
+// The program's handler runs with SIGTRAP unblocked (unlike under the
+// kernel): trapsan's own traps in it must get through (an int3 of a label in
+// its instrumented code, blocked, killed the process). The block the
+// program expects is kept here instead, per thread: while its handler runs
+// (without SA_NODEFER), a foreign SIGTRAP is what the kernel makes of a
+// blocked one: a trap of an instruction (int3: forced) kills, a sent one
+// (raise, kill) waits until the handler returns (one, as a pending bit).
+thread_local int t_program_blocked __attribute__((tls_model("initial-exec")));
+thread_local bool t_program_pending __attribute__((tls_model("initial-exec")));
+thread_local siginfo_t t_program_pending_info
+    __attribute__((tls_model("initial-exec")));
+
 // A SIGTRAP that is not ours: behave as if trapsan were not there.
 void Chain(int sig, siginfo_t* si, void* uc) {
   Count(Stats().traps_foreign);
+  if (t_program_blocked != 0) {
+    if (si->si_code > 0) {
+      DieOfSigtrap();
+    } else if (!t_program_pending) {
+      t_program_pending_info = *si;
+      t_program_pending = true;
+    }
+    return;
+  }
   struct sigaction act = ReadChain();
   const bool has_handler = (act.sa_flags & SA_SIGINFO)
                                ? act.sa_sigaction != nullptr
@@ -116,15 +151,7 @@ void Chain(int sig, siginfo_t* si, void* uc) {
   if (!has_handler) {
     // The default action terminates with a core dump. Returning would skip
     // it (an int3 is not re-executed), so reinstate it and re-raise.
-    struct sigaction dfl;
-    memset(&dfl, 0, sizeof(dfl));
-    dfl.sa_handler = SIG_DFL;
-    RealSigaction()(SIGTRAP, &dfl, nullptr);
-    sigset_t unblock;
-    sigemptyset(&unblock);
-    sigaddset(&unblock, SIGTRAP);
-    pthread_sigmask(SIG_UNBLOCK, &unblock, nullptr);
-    syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), SIGTRAP);
+    DieOfSigtrap();
     return;
   }
   if (act.sa_flags & SA_RESETHAND) {  // As the kernel does, before the call.
@@ -134,18 +161,28 @@ void Chain(int sig, siginfo_t* si, void* uc) {
     WriteChain(dfl);
   }
   // The mask the kernel would have given it: the interrupted code's, plus
-  // its sa_mask, plus SIGTRAP itself (as before trapsan's handler ran).
+  // its sa_mask, plus SIGTRAP itself unless SA_NODEFER (kept as
+  // t_program_blocked, above).
   sigset_t mask = static_cast<const ucontext_t*>(uc)->uc_sigmask;
   sigset_t old;
   sigorset(&mask, &mask, &act.sa_mask);
-  sigaddset(&mask, SIGTRAP);
+  const bool blocks = !(act.sa_flags & SA_NODEFER) || sigismember(&mask, SIGTRAP);
+  sigdelset(&mask, SIGTRAP);
   RealPthreadSigmask()(SIG_SETMASK, &mask, &old);
+  if (blocks) ++t_program_blocked;
   if (act.sa_flags & SA_SIGINFO) {
     act.sa_sigaction(sig, si, uc);
   } else {
     act.sa_handler(sig);
   }
+  if (blocks) --t_program_blocked;
   RealPthreadSigmask()(SIG_SETMASK, &old, nullptr);
+  if (blocks && t_program_blocked == 0 && t_program_pending) {
+    // Unblocked by the handler's return: the kernel delivers it now.
+    siginfo_t pending = t_program_pending_info;
+    t_program_pending = false;
+    Chain(sig, &pending, uc);
+  }
 }
 
 void HandleOurTrap(uint64_t cookie, const Cookie& c, bool async,
