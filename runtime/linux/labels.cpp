@@ -23,6 +23,7 @@
 #include "runtime/core/window.h"
 #include "runtime/linux/breakpoints.h"
 #include "runtime/linux/cancel.h"
+#include "runtime/linux/fd_reserve.h"
 #include "runtime/core/options.h"
 #include "runtime/linux/label_int3.h"
 #include "runtime/linux/perf_fd.h"
@@ -126,11 +127,13 @@ bool FreeADebugRegister() {
 bool Arm(LabelState& s, uintptr_t pc, bool warn = true) {
   perf_event_attr attr = LabelAttr(pc);
   if (s.fd_plus_one == 0) {
-    int fd = static_cast<int>(
-        syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC));
+    // In the descriptor reserve, out of the program's numbers (fd_reserve.h;
+    // none: EMFILE, this thread's labels go unsampled).
+    int fd = ReserveFd(static_cast<int>(
+        syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC)));
     if (fd < 0 && errno == ENOSPC && FreeADebugRegister()) {
-      fd = static_cast<int>(syscall(SYS_perf_event_open, &attr, 0, -1, -1,
-                                    PERF_FLAG_FD_CLOEXEC));
+      fd = ReserveFd(static_cast<int>(syscall(
+          SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC)));
     }
     if (fd < 0) {
       // No debug register left (ENOSPC), or no breakpoints at all.
