@@ -534,5 +534,41 @@ TEST(PluginIrOnceTest, SecondRunInstrumentsNothing) {
 INSTANTIATE_TEST_SUITE_P(Levels, PluginIrTest,
                          ::testing::Values("O0", "O2", "tsan"));
 
+// Issue 10, defect 7: start-up work is not charged to the program's
+// overhead budget. A short plugin-built program (two threads, 10,000 label
+// samples' worth of checks each, a few milliseconds) run with mode=ci and the
+// default budget opens windows from the start, whether the hardware
+// self-test passes or fails. Where it failed, ~0.5 s had been charged before
+// the first window, and such programs opened none (skipped_budget ~124k,
+// windows 0); at b86c65e this no longer reproduced here, and this test keeps
+// it away: the budget now starts after the self-tests.
+// The threshold is far below what the 0.5 s allowance buys on any machine
+// (each window charges at most its 300 us stall plus a few ms of CPU).
+class ShortProgramTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ShortProgramTest, ModeCiSamplesFromTheStart) {
+  RunOptions o;
+  o.trapsan_options = "mode=ci:print_stats=1";
+  if (std::string(GetParam()) == "selftest_fails") {
+    // The self-test of hardware watchpoints fails (test hook): the machine
+    // of the defect, on every machine.
+    o.extra_env.push_back({"TRAPSAN_TESTONLY_WATCHPOINTS", "undelivered"});
+  }
+  RunResult r = RunProgram("plugin_short_program_O2", {}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.Value("DONE"), "1") << r.Describe();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.err, m, std::regex("\\n  windows +([0-9]+)")))
+      << r.Describe();
+  EXPECT_GE(std::stoll(m[1]), 20) << r.Describe();
+  ASSERT_TRUE(std::regex_search(r.err, m, std::regex("\\n  labels_reached +([0-9]+)")))
+      << r.Describe();
+  EXPECT_GE(std::stoll(m[1]), 10) << r.Describe();
+}
+
+INSTANTIATE_TEST_SUITE_P(Machines, ShortProgramTest,
+                         ::testing::Values("this_machine", "selftest_fails"));
+
 }  // namespace
 }  // namespace trapsan_test
