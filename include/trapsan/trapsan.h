@@ -129,6 +129,14 @@ TRAPSAN_API const char *trapsan_backend(void);
  * the end of every window and at exit) and flushes the report sink. */
 TRAPSAN_API void trapsan_flush(void);
 
+/* Options of the program's own, as ThreadSanitizer's __tsan_default_options:
+ * a program (or a library linked into it) may define this function; trapsan
+ * calls it once at start-up and parses what it returns before
+ * TRAPSAN_OPTIONS, which wins where both set an option. trapsan declares it
+ * weak and does not define it. With LD_PRELOAD=libtrapsan.so, the program
+ * must export it (-rdynamic); when it links libtrapsan, it does. */
+const char *__trapsan_default_options(void);
+
 #ifdef __cplusplus
 }  /* extern "C" */
 #endif

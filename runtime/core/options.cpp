@@ -2,7 +2,10 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <deque>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -84,6 +87,9 @@ std::string Validate(const Options& o, absl::string_view name) {
   if (name == "log_path" && o.log_path.text[0] == '\0') {
     return "must not be empty";
   }
+  if (name == "format" && !OneOf(o.format, {"text", "json", "sarif"})) {
+    return "expects text, json or sarif";
+  }
   return "";
 }
 
@@ -138,6 +144,52 @@ std::vector<Item> SplitItems(absl::string_view text) {
   return items;
 }
 
+// include=FILE items replaced by the items of FILE ('#' starts a comment
+// there), recursively up to kMaxIncludeDepth. The files' text is kept in
+// *storage, which the items point into.
+constexpr int kMaxIncludeDepth = 8;
+
+void ExpandIncludes(const std::vector<Item>& items, int depth,
+                    std::deque<std::string>* storage, std::vector<Item>* out,
+                    std::vector<std::string>* errors) {
+  for (const Item& item : items) {
+    if (item.name != "include" || !item.has_value) {
+      out->push_back(item);
+      continue;
+    }
+    std::string path(item.value);
+    if (depth >= kMaxIncludeDepth) {
+      errors->push_back(absl::StrCat("include '", EscapeForMessage(path),
+                                     "' nested more than ", kMaxIncludeDepth,
+                                     " deep; not read"));
+      continue;
+    }
+    FILE* f = path.empty() ? nullptr : fopen(path.c_str(), "re");
+    if (f == nullptr) {
+      errors->push_back(absl::StrCat("cannot read include file '",
+                                     EscapeForMessage(path), "': ",
+                                     strerror(path.empty() ? ENOENT : errno)));
+      continue;
+    }
+    std::string text;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0) text.append(buf, n);
+    fclose(f);
+    // Comments: from '#' to the end of the line.
+    std::string kept;
+    bool comment = false;
+    for (char c : text) {
+      if (c == '#') comment = true;
+      if (c == '\n') comment = false;
+      kept.push_back(comment ? ' ' : c);
+    }
+    storage->push_back(std::move(kept));
+    ExpandIncludes(SplitItems(storage->back()), depth + 1, storage, out,
+                   errors);
+  }
+}
+
 void ApplyPreset(Options* o, absl::string_view mode) {
 #define TRAPSAN_PRESET(Mode, Name, Value) \
   if (mode == #Mode) SetOption(o, #Name, Value);
@@ -183,7 +235,9 @@ Options ParseOptions(absl::string_view text,
   std::vector<std::string> all_errors;
   std::vector<std::string>* errors = &all_errors;
   Options o;
-  std::vector<Item> items = SplitItems(text);
+  std::deque<std::string> included;
+  std::vector<Item> items;
+  ExpandIncludes(SplitItems(text), 0, &included, &items, errors);
   // The preset first, so explicit options override it wherever they appear.
   for (const Item& item : items) {
     if (item.name == "mode" && item.has_value) {
@@ -232,6 +286,16 @@ std::string OptionsHelp(const Options& current) {
 #undef TRAPSAN_PRESET
   absl::StrAppend(&out, "\n");
   return out;
+}
+
+std::string OptionsText(const char* env) {
+  std::string text;
+  if (&__trapsan_default_options != nullptr) {
+    const char* defaults = __trapsan_default_options();
+    if (defaults != nullptr) text = defaults;
+  }
+  if (env != nullptr) absl::StrAppend(&text, text.empty() ? "" : ":", env);
+  return text;
 }
 
 const Options& GetOptions() { return g_options; }

@@ -11,6 +11,9 @@
 #include "absl/strings/string_view.h"
 #include <vector>
 
+// Defined by a program that wants options of its own (trapsan.h).
+extern "C" __attribute__((weak)) const char* __trapsan_default_options();
+
 namespace trapsan {
 
 // A fixed-size string, so Options stays trivially copyable (it is read from
@@ -55,6 +58,10 @@ std::string EscapeForMessage(absl::string_view text, size_t max_bytes = 80);
 
 // The help text printed by help=1: every option, its type, value and meaning.
 std::string OptionsHelp(const Options& current);
+
+// The text to parse: the program's __trapsan_default_options() (trapsan.h),
+// if it defines one, then `env` (TRAPSAN_OPTIONS), which wins.
+std::string OptionsText(const char* env);
 
 // The options in effect, set once by the runtime's initialization.
 const Options& GetOptions();

@@ -225,6 +225,8 @@ bool FinishRun() {
     if (!held.empty()) Say(held);
   }
   if (GetOptions().print_stats) PrintStats();
+  // print_suppressions, the JSON summary, a SARIF log for stderr/stdout.
+  FinishReports();
   uint64_t found = Stats().races_found.load();
   if (found == 0) return false;
   uint64_t shown = Stats().races_reported.load();
@@ -239,8 +241,7 @@ namespace {
 // registered first, at load).
 void OnExit() {
   if (!FinishRun()) return;
-  fflush(nullptr);
-  ExitImmediately(static_cast<int>(GetOptions().exitcode));
+  ExitAfterRaces();  // abort_on_error, else exit_group(exitcode)
 }
 
 void BeforeFork() {
@@ -284,7 +285,8 @@ void AfterForkInChild() {
 void Initialize() {
   std::vector<std::string> errors;
   const char* env = getenv("TRAPSAN_OPTIONS");
-  Options options = ParseOptions(env != nullptr ? env : "", &errors);
+  // The program's __trapsan_default_options(), then TRAPSAN_OPTIONS.
+  Options options = ParseOptions(OptionsText(env), &errors);
   SetOptions(options);
   ConfigureReporter();
   for (const std::string& e : errors) {
@@ -293,16 +295,14 @@ void Initialize() {
                      "lists the options)"));
   }
   if (options.help) PrintToSink(OptionsHelp(options));
+  // Before any window was measured, expect the stall plus arming.
+  WindowBudget().Configure(options.max_overhead,
+                           static_cast<uint64_t>(options.delay_us) * 1000 +
+                               kFirstArmEstimateNs);
   KernelVersion kernel = RunningKernel();
   ChooseBackend();
   StartLabels();
   WarnFallback();
-  // The budget starts now: the self-tests above (however they ended) are
-  // start-up work, not the program's sampling (issue 10, defect 7). Before
-  // any window was measured, expect the stall plus arming.
-  WindowBudget().Configure(options.max_overhead,
-                           static_cast<uint64_t>(options.delay_us) * 1000 +
-                               kFirstArmEstimateNs);
   StartThreads();
   atexit(OnExit);
   pthread_atfork(BeforeFork, AfterForkInParent, AfterForkInChild);
@@ -354,9 +354,7 @@ void ExitImmediately(int status) {
 // them. The run still ends with its summary and exit status.
 namespace {
 [[noreturn]] void ExitWithSummary(int status) {
-  if (trapsan::FinishRun()) {
-    status = static_cast<int>(trapsan::GetOptions().exitcode);
-  }
+  if (trapsan::FinishRun()) trapsan::ExitAfterRaces();
   trapsan::ExitImmediately(status);
 }
 }  // namespace

@@ -1,23 +1,41 @@
 // Deduplication of reports by the unordered pair of their top frames'
 // functions: the same two functions racing again, whichever side sampled,
-// is reported once.
+// is reported once. Each pair's sightings are counted (the JSON summary).
 #ifndef TRAPSAN_RUNTIME_REPORT_DEDUP_H_
 #define TRAPSAN_RUNTIME_REPORT_DEDUP_H_
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
-#include "absl/container/flat_hash_set.h"
+#include "absl/container/flat_hash_map.h"
 
 namespace trapsan {
 
 class Deduplicator {
  public:
-  // True the first time the unordered pair {a, b} is seen. Not thread-safe.
+  struct Entry {
+    std::string first, second;  // as first seen (not sorted)
+    uint64_t count = 0;         // sightings
+    bool printed = false;
+  };
+
+  // Counts a sighting of the unordered pair {a, b}; true the first time.
+  // Not thread-safe.
   bool FirstTime(const std::string& a, const std::string& b);
-  void Clear() { seen_.clear(); }
+  // The pair {a, b} was printed.
+  void MarkPrinted(const std::string& a, const std::string& b);
+  // Every pair seen, in the order first seen.
+  const std::vector<Entry>& Entries() const { return entries_; }
+  void Clear() {
+    index_.clear();
+    entries_.clear();
+  }
 
  private:
-  absl::flat_hash_set<std::string> seen_;
+  static std::string Key(const std::string& a, const std::string& b);
+  absl::flat_hash_map<std::string, size_t> index_;
+  std::vector<Entry> entries_;
 };
 
 }  // namespace trapsan

@@ -1,24 +1,33 @@
 #include "reporter.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <new>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "runtime/core/counters.h"
 #include "runtime/core/options.h"
 #include "runtime/core/race_event.h"
+#include "runtime/core/suppressions.h"
 #include "runtime/linux/exit.h"
 #include "runtime/linux/fd_reserve.h"
 #include "runtime/linux/threads.h"
 #include "runtime/report/decode.h"
 #include "runtime/report/dedup.h"
 #include "runtime/report/format.h"
+#include "runtime/report/json.h"
+#include "runtime/report/sarif.h"
+#include "runtime/report/sink.h"
 #include "runtime/report/location.h"
 #include "runtime/report/symbolizer.h"
 
@@ -31,12 +40,13 @@ struct Reporter {
   // exit(), and trapsan's exit handler prints under `mu`).
   std::mutex callback_mu;
   Deduplicator dedup;
-  int fd = 2;
-  bool fd_opened = false;  // fd is our log file
-  int fd_pid = 0;          // the process the log file was opened for
-  int failed_pid = 0;      // the process that cannot open it (said once)
-  int said_pid = 0;        // the process that said it could not
-  int transient_fd = -1;   // opened for one write (no descriptor reserve)
+  Suppressions suppressions;
+  // Pairs of stacks already matched against the suppressions: the rule that
+  // suppressed them, or -1. A suppressed race is symbolized once.
+  absl::flat_hash_map<uint64_t, int> suppressed_stacks;
+  uint64_t suppressed = 0;
+  uint64_t report_index = 0;
+  bool finished = false;
 };
 
 // Never destroyed: reports can happen during exit. Built on first use:
@@ -49,66 +59,12 @@ Reporter& GetReporter() {
 std::atomic<trapsan_report_callback> g_callback{nullptr};
 std::atomic<void*> g_callback_data{nullptr};
 
-// The sink, opened lazily so a fork child writes to its own <prefix>.<pid>.
-int SinkFd(Reporter& r) {
-  const Options& o = GetOptions();
-  if (o.log_path == "stderr") return 2;
-  if (o.log_path == "stdout") return 1;
-  int pid = getpid();
-  if (r.fd_opened && r.fd_pid == pid) return r.fd;
-  if (r.fd_opened) close(r.fd);
-  r.fd_opened = false;
-  // The error is said once per process; later writes go to stderr without
-  // trying again, unless it was for want of a free descriptor.
-  if (r.failed_pid == pid) return 2;
-  std::string path = absl::StrCat(o.log_path.c_str(), ".", pid);
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  // Kept in the descriptor reserve (linux/fd_reserve.h); where there is
-  // none, opened for each write (WriteToSink closes it).
-  std::string no_reserve;
-  const bool keep = fd >= 0 && HaveFdReserve(&no_reserve);
-  if (keep) fd = ReserveFd(fd);
-  if (fd < 0) {
-    const int e = errno;
-    if (r.said_pid != pid) {
-      std::string msg = absl::StrCat(
-          "trapsan: ERROR: cannot open log_path '",
-          EscapeForMessage(path, sizeof(o.log_path.text) + 16), "': ",
-          strerror(e), "; reporting to stderr\n");
-      (void)!write(2, msg.data(), msg.size());
-      r.said_pid = pid;
-    }
-    if (e != EMFILE && e != ENFILE) r.failed_pid = pid;
-    return 2;
-  }
-  if (!keep) {
-    r.transient_fd = fd;
-    return fd;
-  }
-  r.fd = fd;
-  r.fd_opened = true;
-  r.fd_pid = pid;
-  return fd;
-}
-
-void WriteAll(int fd, const std::string& text) {
-  size_t done = 0;
-  while (done < text.size()) {
-    ssize_t n = write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    done += static_cast<size_t>(n);
-  }
-}
-
-// Writes to the sink; closes a log file that is not kept (no reserve).
-void WriteToSink(Reporter& r, const std::string& text) {
-  const int fd = SinkFd(r);
-  WriteAll(fd, text);
-  if (fd == r.transient_fd) {
-    close(fd);
-    r.transient_fd = -1;
-  }
+// strip_path_prefix: the path after the prefix's first occurrence.
+std::string StripPath(const std::string& file) {
+  const char* prefix = GetOptions().strip_path_prefix.c_str();
+  if (prefix[0] == '\0') return file;
+  size_t at = file.find(prefix);
+  return at == std::string::npos ? file : file.substr(at + strlen(prefix));
 }
 
 std::vector<Frame> SymbolizeStack(const StackTrace& stack) {
@@ -119,6 +75,7 @@ std::vector<Frame> SymbolizeStack(const StackTrace& stack) {
     uintptr_t pc = stack.pcs[i];
     for (Frame& f : GetSymbolizer().SymbolizeCode(pc - 1)) {
       f.pc = pc;
+      f.file = StripPath(f.file);
       frames.push_back(std::move(f));
     }
   }
@@ -221,6 +178,15 @@ std::string TopKey(const AccessInfo& a) {
 void ConfigureReporter() {
   const Options& o = GetOptions();
   GetSymbolizer().Configure(o.symbolize, o.symbolizer_path.c_str());
+  Reporter& r = GetReporter();
+  GetSink().Configure();
+  if (o.suppressions.text[0] != '\0') {
+    std::vector<std::string> errors;
+    r.suppressions.Load(o.suppressions.c_str(), &errors);
+    for (const std::string& e : errors) {
+      GetSink().WriteMessage(absl::StrCat("trapsan: ERROR: ", e, "\n"));
+    }
+  }
 }
 
 void SetReportCallback(trapsan_report_callback callback, void* user_data) {
@@ -231,20 +197,147 @@ void SetReportCallback(trapsan_report_callback callback, void* user_data) {
 void PrintToSink(const std::string& text) {
   Reporter& r = GetReporter();
   std::lock_guard<std::mutex> lock(r.mu);
-  WriteToSink(r, text);
+  GetSink().WriteMessage(text);
 }
 
 uint64_t RacesFound() {
   return Stats().races_found.load(std::memory_order_relaxed);
 }
 
+namespace {
+
+// A hash of both stacks (unordered), for the suppression cache.
+uint64_t StackPairHash(const RaceEvent& e) {
+  auto one = [](const AccessInfo& a) {
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < a.stack.depth; ++i) {
+      h = (h ^ a.stack.pcs[i]) * 1099511628211ull;
+    }
+    return h;
+  };
+  uint64_t a = e.watcher_known ? one(e.window.access) : 0;
+  uint64_t b = e.unknown_origin ? 1 : e.racer.async ? 2 : one(e.racer.access);
+  return (a < b ? a * 31 + b : b * 31 + a) ^ (e.unknown_origin ? 0x5bd1e995 : 0);
+}
+
+std::vector<SuppressionFrame> NamesOf(const StackTrace& stack) {
+  std::vector<SuppressionFrame> out;
+  for (int i = 0; i < stack.depth; ++i) {
+    std::string module_path;
+    uintptr_t offset;
+    FindModule(stack.pcs[i] - 1, &module_path, &offset);
+    for (const Frame& f : GetSymbolizer().SymbolizeCode(stack.pcs[i] - 1)) {
+      out.push_back({f.function, f.file,
+                     module_path.empty() ? f.module : module_path});
+    }
+  }
+  return out;
+}
+
+// The rule that suppresses `e`, or -1; symbolizes only the first time a
+// pair of stacks is seen.
+int SuppressingRule(Reporter& r, const RaceEvent& e) {
+  if (r.suppressions.empty()) return -1;
+  const uint64_t key = StackPairHash(e);
+  auto it = r.suppressed_stacks.find(key);
+  if (it != r.suppressed_stacks.end()) return it->second;
+  RaceNames names;
+  if (e.watcher_known) names.stacks[0] = NamesOf(e.window.access.stack);
+  if (!e.unknown_origin && !e.racer.async) {
+    names.stacks[1] = NamesOf(e.racer.access.stack);
+  }
+  DataSymbol global;
+  uintptr_t addr = e.watcher_known ? e.window.access.addr : e.racer.access.addr;
+  if (GetSymbolizer().SymbolizeData(addr, &global)) names.global = global.name;
+  int rule = r.suppressions.Match(names);
+  r.suppressed_stacks[key] = rule;
+  return rule;
+}
+
+// The JSON summary's races, from the deduplicator.
+RunSummary Summary(const Reporter& r) {
+  RunSummary s;
+  s.pid = getpid();
+  s.exe = ExePath();
+  s.races_found = Stats().races_found.load();
+  s.races_reported = Stats().races_reported.load();
+  s.duplicates = Stats().duplicates.load();
+  s.suppressed = r.suppressed;
+  for (const Deduplicator::Entry& e : r.dedup.Entries()) {
+    RaceCount c;
+    std::string a = e.first, b = e.second;
+    if (b != "<unknown origin>" && b < a) std::swap(a, b);
+    c.title = absl::StrCat("data race in ", a, " / ", b);
+    c.functions = {a, b};
+    c.count = e.count;
+    c.printed = e.printed;
+    s.races.push_back(std::move(c));
+  }
+  return s;
+}
+
+// Under the lock, once per process: what closes the report stream.
+void FinishLocked(Reporter& r) {
+  if (r.finished) return;
+  r.finished = true;
+  const Options& o = GetOptions();
+  if (o.print_suppressions && !r.suppressions.empty()) {
+    std::string lines;
+    for (const Suppression& s : r.suppressions.rules()) {
+      if (s.hits == 0) continue;
+      absl::StrAppend(&lines, absl::StrFormat("  %5d  %s:%s (line %d)\n",
+                                              s.hits, s.type_name, s.pattern,
+                                              s.line));
+    }
+    std::string out =
+        lines.empty() ? "trapsan: suppressions used: none\n"
+                      : absl::StrCat("trapsan: suppressions used:\n  count  rule\n",
+                                     lines);
+    GetSink().WriteMessage(out);
+  }
+  const ReportFormat format = CurrentFormat();
+  if (format == ReportFormat::kJson && r.report_index > 0) {
+    GetSink().WriteReport(FormatJsonSummary(Summary(r)));
+  }
+  if (format == ReportFormat::kSarif) GetSink().Finish();
+}
+
+}  // namespace
+
+void FinishReports() {
+  Reporter& r = GetReporter();
+  std::lock_guard<std::mutex> lock(r.mu);
+  FinishLocked(r);
+}
+
+[[noreturn]] void ExitAfterRaces() {
+  fflush(nullptr);
+  if (GetOptions().abort_on_error) {
+    // SIGABRT by default action, whatever the program set for it.
+    signal(SIGABRT, SIG_DFL);
+    sigset_t abrt;
+    sigemptyset(&abrt);
+    sigaddset(&abrt, SIGABRT);
+    pthread_sigmask(SIG_UNBLOCK, &abrt, nullptr);
+    raise(SIGABRT);
+  }
+  ExitImmediately(static_cast<int>(GetOptions().exitcode));
+}
+
 void SubmitRace(const RaceEvent& event) {
   Reporter& r = GetReporter();
   const Options& o = GetOptions();
-  Count(Stats().races_found);
-  if (event.unknown_origin) Count(Stats().races_unknown_origin);
 
   std::unique_lock<std::mutex> lock(r.mu);
+  const int rule = SuppressingRule(r, event);
+  if (rule >= 0) {
+    r.suppressions.Hit(rule);
+    ++r.suppressed;
+    GetSymbolizer().ReleaseDescriptors();
+    return;
+  }
+  Count(Stats().races_found);
+  if (event.unknown_origin) Count(Stats().races_unknown_origin);
   std::string first_key =
       event.watcher_known ? TopKey(event.window.access) : "<unknown watcher>";
   std::string second_key =
@@ -263,18 +356,32 @@ void SubmitRace(const RaceEvent& event) {
     GetSymbolizer().ReleaseDescriptors();
     return;
   }
+  r.dedup.MarkPrinted(first_key, second_key);
   ReportModel model = BuildModel(event);
   FormattedReport text = FormatReport(model);
   // Symbolized: no descriptor of the program's is held past this point.
   GetSymbolizer().ReleaseDescriptors();
   std::string warning = GetSymbolizer().TakeWarning();
   if (!warning.empty()) {
-    WriteToSink(r, absl::StrCat("trapsan: WARNING: ", warning, "\n"));
+    GetSink().WriteMessage(absl::StrCat("trapsan: WARNING: ", warning, "\n"));
   }
   // Printed before the callback runs, and the callback runs without the
   // reporter's lock: it may exit() (trapsan's exit handler prints the
   // summary under that lock), print or take as long as it likes.
-  WriteToSink(r, text.text);
+  JsonReportContext context;
+  context.exe = ExePath();
+  context.report_index = ++r.report_index;
+  switch (CurrentFormat()) {
+    case ReportFormat::kText:
+      GetSink().WriteReport(text.text);
+      break;
+    case ReportFormat::kJson:
+      GetSink().WriteReport(FormatJsonReport(model, text, context));
+      break;
+    case ReportFormat::kSarif:
+      GetSink().WriteSarifResult(FormatSarifResult(model, text, context));
+      break;
+  }
   Count(Stats().races_reported);
   trapsan_report_callback callback = g_callback.load(std::memory_order_acquire);
   if (callback != nullptr) {
@@ -295,10 +402,11 @@ void SubmitRace(const RaceEvent& event) {
   }
   if (o.halt_on_error) {
     if (!lock.owns_lock()) lock.lock();
-    WriteToSink(r, "trapsan: halt_on_error=1: exiting after the first "
-                        "report\n");
-    fflush(nullptr);
-    ExitImmediately(static_cast<int>(o.exitcode));
+    GetSink().WriteMessage("trapsan: halt_on_error=1: exiting after the "
+                           "first report\n");
+    FinishLocked(r);
+    lock.unlock();
+    ExitAfterRaces();
   }
 }
 
@@ -307,13 +415,14 @@ void UnlockReporterAfterFork() { GetReporter().mu.unlock(); }
 void ResetReporterInChild() {
   Reporter& r = GetReporter();
   r.dedup.Clear();
+  r.suppressions.ClearHits();
+  r.suppressed = 0;
+  r.report_index = 0;
+  r.finished = false;
   GetSymbolizer().ForgetProcess();
-  // The sink reopens for the child's pid on its first write; the log file
+  // The sink reopens for the child's pid on its first report; the log file
   // fd of the parent stays with the parent.
-  if (r.fd_opened) {
-    close(r.fd);
-    r.fd_opened = false;
-  }
+  GetSink().ResetInChild();
   // Taken by LockReporterForFork() in the parent; a fresh one here. The
   // callback lock is not taken across fork (a callback may fork): a thread
   // of the parent's may have held it.

@@ -1,7 +1,9 @@
 // The reporter: turns RaceEvents (runtime/core/race_event.h) into printed
-// reports. Symbolizes both stacks, describes the location and the threads,
-// deduplicates, enforces max_reports, writes to the sink (stderr, stdout or
-// log_path.<pid>), then calls the report callback and honours halt_on_error.
+// reports. Applies the suppressions, symbolizes both stacks, describes the
+// location and the threads, deduplicates, enforces max_reports, formats
+// (text, json or sarif) and writes to the sink (sink.h: stderr, stdout or
+// the process's log_path file), then calls the report callback and honours
+// halt_on_error.
 //
 // Thread-safe: one report at a time, under the reporter's lock; the callback
 // runs after the report was printed, without that lock (one at a time too),
@@ -20,6 +22,14 @@ void SetReportCallback(trapsan_report_callback callback, void* user_data);
 
 // Writes a line (or several) to the sink: for start-up and exit messages.
 void PrintToSink(const std::string& text);
+
+// At exit, once per process: print_suppressions, the JSON summary line, a
+// SARIF log kept for stderr/stdout.
+void FinishReports();
+
+// Ends a process that reported a race: abort() with abort_on_error, else
+// exit_group(exitcode). stdio is flushed first.
+[[noreturn]] void ExitAfterRaces();
 
 // Races reported (printed) so far, and found (including duplicates).
 uint64_t RacesFound();

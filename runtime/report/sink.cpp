@@ -1,0 +1,260 @@
+#include "sink.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/core/options.h"
+#include "runtime/linux/fd_reserve.h"
+#include "runtime/report/sarif.h"
+#include "runtime/report/symbolizer.h"
+
+namespace trapsan {
+namespace {
+
+void WriteAll(int fd, const char* data, size_t size) {
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = write(fd, data + done, size - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    done += static_cast<size_t>(n);
+  }
+}
+
+void PwriteAll(int fd, const std::string& text, uint64_t offset) {
+  size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = pwrite(fd, text.data() + done, text.size() - done,
+                       static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    done += static_cast<size_t>(n);
+  }
+}
+
+// What quiet=1 still prints: errors, and output that was asked for.
+bool PrintedWhenQuiet(const std::string& text) {
+  for (const char* prefix : {"trapsan: ERROR", "trapsan: stats:",
+                             "trapsan options", "trapsan: suppressions used"}) {
+    if (text.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
+
+
+}  // namespace
+
+ReportFormat CurrentFormat() {
+  const Options& o = GetOptions();
+  if (o.format == "json") return ReportFormat::kJson;
+  if (o.format == "sarif") return ReportFormat::kSarif;
+  return ReportFormat::kText;
+}
+
+const std::string& ExePath() {
+  // Per process image: an exec'd image initializes anew; a fork child has
+  // its parent's.
+  // Never destroyed: reports and the summary are written during exit.
+  static const std::string* exe = [] {
+    char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+    return new std::string(n > 0 ? std::string(buf, static_cast<size_t>(n))
+                                 : "");
+  }();
+  return *exe;
+}
+
+std::string LogFileName(const std::string& prefix, const std::string& exe,
+                        bool with_exe, int pid, ReportFormat format) {
+  std::string name = prefix;
+  if (with_exe && !exe.empty()) absl::StrAppend(&name, ".", Basename(exe));
+  absl::StrAppend(&name, ".", pid);
+  if (format == ReportFormat::kJson) name += ".jsonl";
+  if (format == ReportFormat::kSarif) name += ".sarif";
+  return name;
+}
+
+void Sink::Configure() {
+  const Options& o = GetOptions();
+  discard_ = o.log_path == "/dev/null";
+  fixed_ = false;
+  if (o.log_path == "stderr") {
+    fixed_ = true;
+    fixed_fd_ = 2;
+  } else if (o.log_path == "stdout") {
+    fixed_ = true;
+    fixed_fd_ = 1;
+  }
+  if (discard_ || fixed_) return;
+  struct stat st;
+  if (stat(o.log_path.c_str(), &st) == 0 &&
+      (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))) {
+    // A device or pipe named explicitly: written as is, no .PID.
+    int fd = open(o.log_path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    fd = ReserveFd(fd);
+    if (fd >= 0) {
+      fixed_ = true;
+      fixed_fd_ = fd;
+      return;
+    }
+  }
+  // The file is created at the first report; say now if it could not be.
+  std::string path = o.log_path.c_str();
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "."
+                    : slash == 0               ? "/"
+                                               : path.substr(0, slash);
+  if (access(dir.c_str(), W_OK | X_OK) != 0) {
+    const int e = errno;
+    const int pid = getpid();
+    std::string name = LogFileName(path, ExePath(), o.log_exe_name, pid,
+                                   CurrentFormat());
+    std::string msg = absl::StrCat(
+        "trapsan: ERROR: cannot open log_path '",
+        EscapeForMessage(name, sizeof(o.log_path.text) + 64), "': ",
+        strerror(e), "; reporting to stderr\n");
+    WriteAll(2, msg.data(), msg.size());
+    failed_pid_ = said_pid_ = pid;
+  }
+}
+
+int Sink::ReportFd(bool* transient) {
+  *transient = false;
+  if (discard_) return -1;
+  if (fixed_) return fixed_fd_;
+  const Options& o = GetOptions();
+  const int pid = getpid();
+  if (fd_ >= 0 && fd_pid_ == pid) return fd_;
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  if (fd_pid_ != pid) created_ = false;
+  fd_pid_ = pid;
+  // Said once per process; later reports go to stderr without trying again,
+  // unless it was for want of a free descriptor.
+  if (failed_pid_ == pid) return 2;
+  const ReportFormat format = CurrentFormat();
+  std::string path = LogFileName(o.log_path.c_str(), ExePath(),
+                                 o.log_exe_name, pid, format);
+  int flags = O_WRONLY | O_CREAT | O_CLOEXEC;
+  // SARIF is rewritten in place (pwrite ignores offsets under O_APPEND); a
+  // file of an earlier process with the same pid starts over.
+  if (format != ReportFormat::kSarif) flags |= O_APPEND;
+  if (format == ReportFormat::kSarif && !created_) flags |= O_TRUNC;
+  int fd = open(path.c_str(), flags, 0644);
+  // Kept in the descriptor reserve (linux/fd_reserve.h); where there is
+  // none, opened for each write.
+  std::string no_reserve;
+  const bool keep = fd >= 0 && HaveFdReserve(&no_reserve);
+  if (keep) fd = ReserveFd(fd);
+  if (fd < 0) {
+    const int e = errno;
+    if (said_pid_ != pid) {
+      std::string msg = absl::StrCat(
+          "trapsan: ERROR: cannot open log_path '",
+          EscapeForMessage(path, sizeof(o.log_path.text) + 64), "': ",
+          strerror(e), "; reporting to stderr\n");
+      WriteAll(2, msg.data(), msg.size());
+      said_pid_ = pid;
+    }
+    if (e != EMFILE && e != ENFILE) failed_pid_ = pid;
+    return 2;
+  }
+  created_ = true;
+  if (!keep) {
+    *transient = true;
+    return fd;
+  }
+  fd_ = fd;
+  return fd;
+}
+
+void Sink::Done(int fd, bool transient) {
+  if (transient) close(fd);
+}
+
+void Sink::WriteReport(const std::string& text) {
+  bool transient;
+  int fd = ReportFd(&transient);
+  if (fd < 0) return;
+  WriteAll(fd, text.data(), text.size());
+  Done(fd, transient);
+}
+
+void Sink::WriteSarifResult(const std::string& result) {
+  if (discard_) return;
+  if (fixed_) {  // A stream: one log at exit.
+    absl::StrAppend(&sarif_results_, sarif_results_.empty() ? "" : ",\n",
+                    result);
+    return;
+  }
+  const bool first = fd_pid_ != getpid() || !created_;
+  bool transient;
+  int fd = ReportFd(&transient);
+  if (fd < 0) return;
+  if (fd == 2) {  // The file could not be created: a log on stderr at exit.
+    absl::StrAppend(&sarif_results_, sarif_results_.empty() ? "" : ",\n",
+                    result);
+    return;
+  }
+  // One pwrite per result: the file is a complete log before and after it.
+  std::string text;
+  if (first) {
+    text = absl::StrCat(SarifLogHead(getpid(), ExePath()), result);
+    sarif_tail_at_ = 0;
+  } else {
+    text = absl::StrCat(",\n", result);
+  }
+  const uint64_t at = sarif_tail_at_;
+  sarif_tail_at_ += text.size();
+  PwriteAll(fd, absl::StrCat(text, SarifLogTail()), at);
+  Done(fd, transient);
+}
+
+void Sink::WriteMessage(const std::string& text) {
+  const Options& o = GetOptions();
+  if (discard_) return;
+  if (o.quiet && !PrintedWhenQuiet(text)) return;
+  if (CurrentFormat() != ReportFormat::kText) {
+    WriteAll(2, text.data(), text.size());
+    return;
+  }
+  if (fixed_) {
+    WriteAll(fixed_fd_, text.data(), text.size());
+    return;
+  }
+  // Into the report file only once this process has one.
+  if (created_ && fd_pid_ == getpid() && failed_pid_ != fd_pid_) {
+    WriteReport(text);
+    return;
+  }
+  WriteAll(2, text.data(), text.size());
+}
+
+void Sink::Finish() {
+  if (sarif_results_.empty()) return;
+  std::string log = absl::StrCat(SarifLogHead(getpid(), ExePath()),
+                                 sarif_results_, SarifLogTail());
+  sarif_results_.clear();
+  WriteAll(fixed_ ? fixed_fd_ : 2, log.data(), log.size());
+}
+
+void Sink::ResetInChild() {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  created_ = false;
+  sarif_results_.clear();
+  sarif_tail_at_ = 0;
+}
+
+Sink& GetSink() {
+  static Sink* sink = new Sink;  // Never destroyed: used during exit.
+  return *sink;
+}
+
+}  // namespace trapsan

@@ -1,0 +1,79 @@
+// Where reports and trapsan's other messages go: log_path and format
+// (docs/options.md, docs/report-format.md).
+//
+//   log_path=stderr|stdout   reports there
+//   log_path=/dev/null       reports (and messages) discarded
+//   log_path=<char device or FIFO that exists>  written as is (/dev/tty)
+//   log_path=PREFIX          PREFIX[.EXE].PID[.EXT], created at the process's
+//                            first report: a process with nothing to report
+//                            leaves no file. EXT: none (text), jsonl, sarif.
+//
+// Messages (start-up lines, warnings, stats, the exit line) go to the report
+// file once it exists in text format, else to stderr; in json and sarif
+// formats always to stderr, so the report stream holds only JSON or SARIF.
+// quiet=1 drops them all but errors and what was asked for (stats, help).
+//
+// Not thread-safe: the reporter calls it under its lock.
+#ifndef TRAPSAN_RUNTIME_REPORT_SINK_H_
+#define TRAPSAN_RUNTIME_REPORT_SINK_H_
+
+#include <cstdint>
+#include <string>
+
+namespace trapsan {
+
+enum class ReportFormat { kText, kJson, kSarif };
+ReportFormat CurrentFormat();  // from the options in effect
+
+// This process's executable (/proc/self/exe), or "" if unknown.
+const std::string& ExePath();
+
+// The report file's name for process `pid` (PREFIX[.EXE].PID[.EXT]).
+std::string LogFileName(const std::string& prefix, const std::string& exe,
+                        bool with_exe, int pid, ReportFormat format);
+
+class Sink {
+ public:
+  // From the options in effect. Says once if a log_path file could not be
+  // created (its directory is missing or not writable); reports then go to
+  // stderr.
+  void Configure();
+
+  // A text report or a JSON line: appended to the report stream.
+  void WriteReport(const std::string& text);
+
+  // One SARIF result object (sarif.h). Into a file: the file is rewritten in
+  // place so that it is a complete SARIF log after every result (one
+  // pwrite). Into a stream: kept, and written as one log by Finish().
+  void WriteSarifResult(const std::string& result);
+
+  // A message (not a report); see the header comment.
+  void WriteMessage(const std::string& text);
+
+  // At exit: a SARIF log kept for stderr/stdout is written.
+  void Finish();
+
+  // fork(): the child writes its own file; nothing of its parent's.
+  void ResetInChild();
+
+ private:
+  int ReportFd(bool* transient);  // -1: discard
+  void Done(int fd, bool transient);
+
+  bool discard_ = false;
+  bool fixed_ = false;        // stderr/stdout/device: fixed_fd_
+  int fixed_fd_ = 2;
+  int fd_ = -1;               // the report file, once created
+  int fd_pid_ = 0;            // ...for this process
+  bool created_ = false;      // this process's file exists
+  int failed_pid_ = 0;        // cannot create it (said once)
+  int said_pid_ = 0;
+  uint64_t sarif_tail_at_ = 0;  // offset of the SARIF log's closing part
+  std::string sarif_results_;   // SARIF results kept for a stream
+};
+
+Sink& GetSink();
+
+}  // namespace trapsan
+
+#endif  // TRAPSAN_RUNTIME_REPORT_SINK_H_

@@ -1,0 +1,36 @@
+/* The racy pair of race_kernel.c (both sides checked, so any backend reports
+ * it), for the CI-facing output: formats, log files, suppressions, options.
+ *
+ * Usage: ci_report [exit|kill] [max_ms]
+ *   exit (default): returns from main after the race (or max_ms)
+ *   kill:           after the first report, kills itself with SIGKILL, as a
+ *                   test runner's timeout would: what trapsan wrote must be
+ *                   complete without any exit handler
+ * Defines __trapsan_default_options(): it returns TP_DEFAULT_OPTIONS from the
+ * environment (NULL when unset). Prints REPORTS=N and DONE=1. */
+#include <signal.h>
+#include <string.h>
+
+#include "common.h"
+#include "race_kernel.h"
+
+const char* __trapsan_default_options(void) {
+  return getenv("TP_DEFAULT_OPTIONS");
+}
+
+int main(int argc, char** argv) {
+  tp_setup_stdout();
+  const int kill_after = argc > 1 && strcmp(argv[1], "kill") == 0;
+  const int max_ms = argc > 2 ? atoi(argv[2]) : 3000;
+  printf("PID=%d\n", (int)getpid());
+  printf("BACKEND=%s\n", trapsan_backend());
+  int reports = tp_run_race(TP_SAMPLE_BOTH, 0, max_ms > 0 ? max_ms : 3000, NULL);
+  printf("REPORTS=%d\n", reports);
+  if (kill_after && reports > 0) {
+    printf("KILLING=1\n");
+    raise(SIGKILL);
+  }
+  tp_print_stats();
+  printf("DONE=1\n");
+  return 0;
+}
