@@ -70,7 +70,13 @@ typedef void (*trapsan_report_callback)(const trapsan_report *report,
 TRAPSAN_API void trapsan_set_report_callback(trapsan_report_callback callback,
                                              void *user_data);
 
-/* Counters since start-up (or since fork, in a child). */
+/* Counters since start-up (or since fork, in a child).
+ * ABI: fields are only ever added at the end, never inserted, removed or
+ * reordered. trapsan_get_stats(s) passes sizeof(*s) along (the macro below),
+ * and trapsan fills only that many bytes: a program built against an older
+ * header gets the fields it knows and nothing is written past its struct.
+ * Programs built before the macro call the function trapsan_get_stats, which
+ * fills the fields up to `backend` (the layout they were built with). */
 typedef struct trapsan_stats {
   uint64_t checks_slow;        /* checks that reached the sampler */
   uint64_t windows;            /* watch windows opened */
@@ -98,6 +104,9 @@ typedef struct trapsan_stats {
   uint64_t labels_reached;     /* ... reached: their access sampled */
   uint64_t labels_unavailable; /* label sites not armed: no mechanism */
   uint64_t labels_stale;       /* label traps ignored: re-pointed or busy */
+  int hw_slots;                /* hardware watchpoints in use (0-4) */
+  int backend;                 /* 0 off, 1 soft (value change only), 2 hw */
+  /* Added later (at the end, see above). */
   uint64_t labels_passed;      /* int3 label traps resumed past the label
                                   without a sample (another thread took it,
                                   or a sample was waiting) */
@@ -115,12 +124,15 @@ typedef struct trapsan_stats {
   uint64_t held_closed_expired; /* ... closed after max_window_ms */
   uint64_t held_closed_exit;   /* ... closed at thread or process exit */
   uint64_t held_release_in_runtime; /* release points reached inside trapsan */
-  int hw_slots;                /* hardware watchpoints in use (0-4) */
-  int backend;                 /* 0 off, 1 soft (value change only), 2 hw */
 } trapsan_stats;
 
-/* Fills *stats. Thread-safe; async-signal-safe. */
+/* Fills the first `size` bytes of *stats (at most sizeof(trapsan_stats)).
+ * Thread-safe; async-signal-safe. */
+TRAPSAN_API void trapsan_get_stats_size(trapsan_stats *stats, size_t size);
+/* Fills *stats, as much of it as this header declares. */
 TRAPSAN_API void trapsan_get_stats(trapsan_stats *stats);
+#define trapsan_get_stats(stats) \
+  trapsan_get_stats_size((stats), sizeof(*(stats)))
 
 /* The active backend: "hw", "soft" or "off". */
 TRAPSAN_API const char *trapsan_backend(void);

@@ -61,15 +61,23 @@ TRAPSAN_API void trapsan_set_report_callback(trapsan_report_callback callback,
   SetReportCallback(callback, user_data);
 }
 
-TRAPSAN_API void trapsan_get_stats(trapsan_stats* stats) {
+TRAPSAN_API void trapsan_get_stats_size(trapsan_stats* stats, size_t size) {
   if (stats == nullptr) return;
-  memset(stats, 0, sizeof(*stats));
+  trapsan_stats all;
+  memset(&all, 0, sizeof(all));
 #define TRAPSAN_COUNTER(Name, Description) \
-  stats->Name = Stats().Name.load(std::memory_order_relaxed);
+  all.Name = Stats().Name.load(std::memory_order_relaxed);
 #include "runtime/core/counters.inc"
 #undef TRAPSAN_COUNTER
-  stats->hw_slots = ActiveBackend() == Backend::kHw ? SlotCount() : 0;
-  stats->backend = static_cast<int>(ActiveBackend());
+  all.hw_slots = ActiveBackend() == Backend::kHw ? SlotCount() : 0;
+  all.backend = static_cast<int>(ActiveBackend());
+  memcpy(stats, &all, size < sizeof(all) ? size : sizeof(all));
+}
+
+// The entry point of programs built before the header's macro: the layout
+// they knew ends with `backend` (trapsan.h).
+TRAPSAN_API void (trapsan_get_stats)(trapsan_stats* stats) {
+  trapsan_get_stats_size(stats, offsetof(trapsan_stats, labels_passed));
 }
 
 TRAPSAN_API const char* trapsan_backend(void) {
