@@ -43,9 +43,29 @@ bool Budget::Fits(uint64_t spent_ns, uint64_t cpu_ns, double percent) {
 
 void Budget::Configure(double percent, uint64_t first_estimate_ns) {
   percent_ = percent;
-  t_share = ThreadShare{this, 0, 0};  // nothing charged yet
+  // Nothing charged yet: whatever ran before (start-up self-tests, however
+  // they ended) is not the program's sampling.
+  t_share = ThreadShare{this, 0, 0};
+  spent_ns_.store(0, std::memory_order_relaxed);
+  cpu_ns_.store(0, std::memory_order_relaxed);
+  refreshed_at_ns_.store(0, std::memory_order_relaxed);
   mean_window_ns_.store(first_estimate_ns > 0 ? first_estimate_ns : 1,
                         std::memory_order_relaxed);
+}
+
+uint64_t Budget::Estimate(uint64_t basis_ns) const {
+  // At most a quarter of the whole allowance is reserved per window, so a
+  // few slow windows in the past (a first report's set-up, a preempted
+  // watcher) cannot shut sampling out for good: the estimate only moves when
+  // windows run.
+  const double allowed =
+      static_cast<double>(basis_ns < kMinCpuNs ? kMinCpuNs : basis_ns) *
+      percent_ / 100;
+  uint64_t estimate = mean_window_ns_.load(std::memory_order_relaxed);
+  if (static_cast<double>(estimate) > allowed / 4) {
+    estimate = static_cast<uint64_t>(allowed / 4);
+  }
+  return estimate == 0 ? 1 : estimate;
 }
 
 uint64_t Budget::CpuNs() {
@@ -63,22 +83,12 @@ bool Budget::TryReserve(uint64_t* reserved_ns) {
   *reserved_ns = 0;
   if (percent_ <= 0) return true;
   const uint64_t cpu = CpuNs();
-  // At most a quarter of the whole allowance is reserved per window, so a
-  // few slow windows in the past cannot shut sampling out for good (the
-  // estimate only moves when windows run); what a window costs beyond its
-  // reservation is settled when it ends and delays the next ones.
+  // What a window costs beyond its reservation is settled when it ends and
+  // delays the next ones.
   ThreadShare& share = Share(this);
   // The smaller allowance, the process's or this thread's (from its last
   // reading).
-  const uint64_t basis = cpu < share.cpu_ns ? cpu : share.cpu_ns;
-  const double allowed =
-      static_cast<double>(basis < kMinCpuNs ? kMinCpuNs : basis) * percent_ /
-      100;
-  uint64_t estimate = mean_window_ns_.load(std::memory_order_relaxed);
-  if (static_cast<double>(estimate) > allowed / 4) {
-    estimate = static_cast<uint64_t>(allowed / 4);
-  }
-  if (estimate == 0) estimate = 1;
+  const uint64_t estimate = Estimate(cpu < share.cpu_ns ? cpu : share.cpu_ns);
   if (!ThreadShareFits(share, estimate, percent_)) return false;
   int64_t spent = spent_ns_.load(std::memory_order_relaxed);
   do {
@@ -95,9 +105,13 @@ bool Budget::WouldFit() {
   if (percent_ <= 0) return true;
   const uint64_t cpu = CpuNs();
   const int64_t spent = spent_ns_.load(std::memory_order_relaxed);
-  const uint64_t estimate = mean_window_ns_.load(std::memory_order_relaxed);
+  ThreadShare& share = Share(this);
+  // The estimate TryReserve() would reserve: uncapped, one slow window (the
+  // mean of the last ~8) could refuse every label site from then on, since
+  // only windows move the estimate.
+  const uint64_t estimate = Estimate(cpu < share.cpu_ns ? cpu : share.cpu_ns);
   return Fits(Positive(spent) + estimate, cpu, percent_) &&
-         ThreadShareFits(Share(this), estimate, percent_);
+         ThreadShareFits(share, estimate, percent_);
 }
 
 void Budget::Charge(uint64_t ns) {

@@ -36,7 +36,8 @@ class Budget {
   static constexpr uint64_t kRefreshNs = 1000000;  // 1 ms
 
   // percent = 0 disables the budget. `first_estimate_ns`: the expected cost
-  // of a window before any was measured.
+  // of a window before any was measured. Starts with nothing charged: called
+  // at the end of start-up, whose work is not the program's sampling.
   void Configure(double percent, uint64_t first_estimate_ns);
 
   // Reserves the expected cost of one window if it fits, the process's
@@ -62,6 +63,9 @@ class Budget {
 
  private:
   uint64_t CpuNs();
+  // The cost to reserve for a window: the running mean, at most a quarter of
+  // the allowance for `basis_ns` of CPU time.
+  uint64_t Estimate(uint64_t basis_ns) const;
 
   double percent_ = 0;
   // Charged plus reserved. Signed: a settlement may briefly take it under 0.

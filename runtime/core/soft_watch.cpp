@@ -5,6 +5,7 @@
 #include "sampler.h"
 #include "slots.h"
 #include "thread_state.h"
+#include "runtime/linux/soft_sites.h"
 #include "runtime/linux/cancel.h"
 
 namespace trapsan {
@@ -22,6 +23,20 @@ bool Overlaps(uintptr_t a, size_t a_len, uintptr_t b, size_t b_len) {
 // after a window opened. One shared counter bumped by every access of every
 // thread while a window is open would be the costliest part of the check.
 std::atomic<uint64_t> g_soft_generation{0};
+
+// The windows (by slot) this thread last recorded a conflict in: the same
+// thread meeting the same window again (a loop over the watched bytes)
+// records nothing more, so soft_conflicts counts (thread, window) pairs and
+// a stack is taken once per pair.
+thread_local uint64_t t_conflicted[4] __attribute__((tls_model("initial-exec")));
+
+// True the first time this thread conflicts with window `cookie`.
+bool FirstConflictWith(uint64_t cookie, int slot) {
+  uint64_t& last = t_conflicted[slot & 3];
+  if (last == cookie) return false;
+  last = cookie;
+  return true;
+}
 
 void CountCheck(ThreadState& t) {
   const uint64_t generation =
@@ -53,6 +68,13 @@ uint64_t ConflictingWindow(uintptr_t addr, size_t size, bool is_write,
 void SoftWindowOpened() {
   g_soft_generation.fetch_add(1, std::memory_order_relaxed);
   g_soft_windows_open.fetch_add(1, std::memory_order_seq_cst);
+  // Plugin sites call the runtime only when their countdown runs out: make
+  // them (linux/soft_sites.h).
+  ForcePluginSiteChecks();
+}
+
+uint64_t SoftWindowGeneration() {
+  return g_soft_generation.load(std::memory_order_relaxed);
 }
 
 void SoftWindowClosed() {
@@ -61,6 +83,7 @@ void SoftWindowClosed() {
 
 void ResetSoftWindows() {
   g_soft_windows_open.store(0, std::memory_order_relaxed);
+  ResetSoftSitesInChild();
 }
 
 // A conflict found: the stack and the record, with cancellation held off
@@ -71,6 +94,8 @@ __attribute__((noinline)) static bool RecordSoftConflict(
   if (IsBenign(address, size)) return false;
   Cookie c;
   if (!DecodeCookie(cookie, &c) || c.slot >= SlotCount()) return false;
+  // Recorded there already: as if recorded again (its record stands).
+  if (!FirstConflictWith(cookie, c.slot)) return true;
 
   // The stack is taken here, in ordinary context, before this access runs.
   AccessInfo access;

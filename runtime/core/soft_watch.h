@@ -60,6 +60,10 @@ void SoftWindowOpened();
 void SoftWindowClosed();
 void ResetSoftWindows();  // after fork, in the single-threaded child
 
+// Bumped each time a soft window opens: a thread's checks are bounded per
+// (thread, generation) (linux/soft_sites.h).
+uint64_t SoftWindowGeneration();
+
 // The cookie of an open window on bytes [addr, addr + size) when one of the
 // two accesses writes, skipping `exclude` (the caller's own window); 0 if
 // none. Also the sampler's software overlap check.

@@ -26,6 +26,8 @@
 #include "runtime/linux/fd_reserve.h"
 #include "runtime/core/options.h"
 #include "runtime/linux/label_int3.h"
+#include "runtime/linux/soft_sites.h"
+#include "runtime/core/soft_watch.h"
 #include "runtime/linux/perf_fd.h"
 #include "runtime/linux/probe.h"
 #include "runtime/linux/sigtrap.h"
@@ -58,6 +60,7 @@ struct LabelState {
     bool is_write;
     int patch;  // the int3 patch to put back (label_int3.h), or -1
     uint64_t patch_generation;
+    bool soft_check;  // (LabelAccess::soft_check)
   } sample;
 };
 
@@ -389,6 +392,29 @@ void CheckExpired(uint64_t region) {
   Count(Stats().budget_ns, cost);
 }
 
+void ArmLabelForSoftCheck(uint64_t region) {
+  ThreadState& t = CurrentThread();
+  LabelState& s = t_label;
+  const LabelMechanism mechanism = Mechanism();
+  if (t.in_runtime != 0 || s.pending || s.closed ||
+      (mechanism != LabelMechanism::kInt3 &&
+       mechanism != LabelMechanism::kBreakpoint))
+    return;
+  InRuntime guard;
+  Site site;
+  if (!PickLabel(region, NextRandom(t), &site)) return;
+  const SiteVariant& variant = site.variant[0];
+  if (variant.count == 0) return;
+  LabelAccess access = AccessOf(
+      site, site.access[variant.first + NextRandom(t) % variant.count]);
+  access.soft_check = true;
+  if (mechanism == LabelMechanism::kInt3) {
+    Int3ArmLabel(site.pc, access);
+  } else {
+    ArmBreakpointLabel(s, site, access);
+  }
+}
+
 bool LabelSampleWaiting() { return t_label.pending; }
 
 bool TakeLabelSample(void* ucontext, uintptr_t label_pc, uintptr_t resume_pc,
@@ -405,6 +431,7 @@ bool TakeLabelSample(void* ucontext, uintptr_t label_pc, uintptr_t resume_pc,
   s.sample.is_write = access.is_write;
   s.sample.patch = access.patch;
   s.sample.patch_generation = access.patch_generation;
+  s.sample.soft_check = access.soft_check;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   s.pending = true;
   // Resume in the stub, which returns to `resume_pc`: push it as the return
@@ -486,6 +513,13 @@ __attribute__((noinline)) static void LabelSlowHeld(uint64_t* saved) {
   if (sample.patch >= 0) Int3FinishSample(sample.patch, sample.patch_generation);
   // The label (the stub returns past it after an int3).
   const uintptr_t pc = sample.pc;
+  if (sample.soft_check) {  // armed for the open soft windows: no sample
+    if (SoftWatchAccess(reinterpret_cast<const volatile void*>(sample.addr),
+                        static_cast<size_t>(sample.len), sample.is_write, pc,
+                        pc))
+      SoftSiteConflictRecorded();
+    return;
+  }
   (void)saved;
   RecordSiteSample(sample.addr, sample.len, sample.line, sample.is_write);
   Count(Stats().labels_reached);

@@ -38,6 +38,9 @@ struct LabelAccess {
   uint32_t size = 0, line = 0;
   bool is_write = false;
   bool probe = false;  // the self-test's: a trap is only counted
+  // Armed for the open soft windows (ArmLabelForSoftCheck): the thread that
+  // reaches it checks the access against them instead of sampling it.
+  bool soft_check = false;
   // The int3 patch this sample was taken at (label_int3.h; -1: none): the
   // stub puts its nop back before sampling.
   int patch = -1;
@@ -68,6 +71,10 @@ inline constexpr uint64_t kLabelCookie = 0x7a5b000000000001ull;
 
 // A check of `region` ran out (called by __trapsan_site_slow).
 void CheckExpired(uint64_t region);
+
+// A check of `region` forced to run out while soft windows are open
+// (soft_sites.h): arms one of its labels, by weight, for a soft check.
+void ArmLabelForSoftCheck(uint64_t region);
 
 // The SIGTRAP handler's part, for a trap carrying kLabelCookie.
 // Async-signal-safe.

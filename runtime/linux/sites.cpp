@@ -17,6 +17,8 @@
 #include "runtime/core/thread_state.h"
 #include "cancel.h"
 #include "labels.h"
+#include "soft_sites.h"
+#include "runtime/core/soft_watch.h"
 
 namespace trapsan {
 namespace {
@@ -357,10 +359,29 @@ __attribute__((noinline)) static void SiteSlowHeld(uint64_t* saved) {
   }
   if (found) ++t_last_sample.sites;
   if (found && (site.flags & kSiteCheck)) {
+    // A loop's check keeps the countdown in a register.
+    const bool in_register = (site.flags & kSiteCountdownInRegister) != 0;
+    uint64_t* reg = in_register ? &saved[site.operand[0].slot] : nullptr;
+    // Biased for the open soft windows, or not (soft_sites.h).
+    int32_t countdown = in_register ? static_cast<int32_t>(*reg) : Countdown();
+    const SoftSiteAction soft = SoftSiteEntry(/*label_check=*/true, &countdown);
+    if (in_register) {
+      *reg = static_cast<uint32_t>(countdown);
+    } else {
+      Countdown() = countdown;
+    }
+    if (soft == SoftSiteAction::kCheck) ArmLabelForSoftCheck(site.region);
+    if (soft != SoftSiteAction::kNormal &&
+        soft != SoftSiteAction::kCheckAndSample)
+      return;
     CheckExpired(site.region);  // labels.cpp: may arm a label
-    // A loop's check keeps the countdown in a register: refill that.
-    if (site.flags & kSiteCountdownInRegister)
-      saved[site.operand[0].slot] = static_cast<uint32_t>(Countdown());
+    if (in_register) {  // refill the register
+      countdown = Countdown();
+      SoftSiteAfterSample(&countdown);
+      *reg = static_cast<uint32_t>(countdown);
+    } else {
+      SoftSiteAfterSample(&Countdown());
+    }
     return;
   }
   if (!found || (site.flags & kSiteLabel)) {
@@ -382,6 +403,28 @@ __attribute__((noinline)) static void SiteSlowHeld(uint64_t* saved) {
   const bool in_register = (site.flags & kSiteCountdownInRegister) != 0;
   uint64_t* countdown_reg =
       in_register ? &saved[site.operand[0].slot] : nullptr;
+  // Biased for the open soft windows, or not (soft_sites.h).
+  SoftSiteAction soft;
+  {
+    int32_t countdown = in_register ? static_cast<int32_t>(*countdown_reg)
+                                    : Countdown();
+    soft = SoftSiteEntry(/*label_check=*/false, &countdown);
+    if (in_register) {
+      *countdown_reg = static_cast<uint32_t>(countdown);
+    } else {
+      Countdown() = countdown;
+    }
+  }
+  // After a sample: biased again while windows stay open.
+  auto after_sample = [&] {
+    if (!in_register) {
+      SoftSiteAfterSample(&Countdown());
+      return;
+    }
+    int32_t countdown = static_cast<int32_t>(*countdown_reg);
+    SoftSiteAfterSample(&countdown);
+    *countdown_reg = static_cast<uint32_t>(countdown);
+  };
   const int32_t left = in_register ? static_cast<int32_t>(*countdown_reg)
                                    : Countdown();
   // The way in (a join's variant): by the step it took.
@@ -393,6 +436,29 @@ __attribute__((noinline)) static void SiteSlowHeld(uint64_t* saved) {
       if (site.variant[v].n == step) variant = &site.variant[v];
     }
   }
+  // While soft windows are open, every access of the way taken meets them
+  // (their addresses are in the saved registers, as for a sample).
+  if (variant != nullptr && soft != SoftSiteAction::kResume &&
+      (soft != SoftSiteAction::kNormal || SoftWindowsOpen())) {
+    for (unsigned i = 0; i < variant->count; ++i) {
+      const SiteAccess& a = site.access[variant->first + i];
+      const uintptr_t addr =
+          value(site.operand[a.base_operand]) +
+          static_cast<uintptr_t>(static_cast<intptr_t>(a.offset));
+      const size_t size = a.size_operand == kNoOperand
+                              ? a.size
+                              : static_cast<size_t>(
+                                    value(site.operand[a.size_operand]));
+      if (SoftWatchAccess(reinterpret_cast<const volatile void*>(addr), size,
+                          a.is_write != 0, pc, 0)) {
+        SoftSiteConflictRecorded();
+        break;
+      }
+    }
+  }
+  // Still biased (the next site comes back), or unbiased with time left.
+  if (soft == SoftSiteAction::kCheck || soft == SoftSiteAction::kResume)
+    return;
   // The access at which the countdown crossed zero.
   const unsigned n = variant != nullptr ? variant->n : 0;
   unsigned index = n - 1;
@@ -405,6 +471,7 @@ __attribute__((noinline)) static void SiteSlowHeld(uint64_t* saved) {
     // A phantom step (or an unknown way in): refill, sample nothing.
     SampleAccess(nullptr, 0, false, pc, 0);
     if (in_register) *countdown_reg = static_cast<uint32_t>(Countdown());
+    after_sample();
     return;
   }
   index += variant->first;
@@ -419,6 +486,7 @@ __attribute__((noinline)) static void SiteSlowHeld(uint64_t* saved) {
   SampleAccess(reinterpret_cast<const volatile void*>(addr), size,
                a.is_write != 0, pc, 0, a.line);
   if (in_register) *countdown_reg = static_cast<uint32_t>(Countdown());
+  after_sample();
 }
 
 }  // extern "C"

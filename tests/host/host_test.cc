@@ -21,6 +21,7 @@ struct HostCase {
   std::vector<std::string> args;
   int limit_ms;  // for either run, scaled by TimeScale()
   bool tsan;     // also built with -fsanitize=thread (host_tsan_programs)
+  bool late = false;  // also host_<program>_late: plain, trapsan dlopen()ed
 };
 
 void PrintTo(const HostCase& c, std::ostream* os) { *os << c.name; }
@@ -45,13 +46,17 @@ const std::vector<HostCase>& Cases() {
       // The program's SIGTRAP handlers (before and after trapsan's start),
       // int3 and raise, from threads while sampling; ends killed by SIGTRAP.
       {"sigtrap_user", "sigtrap_user", {}, 60000, true},
+      // 30 dlopen/dlclose rounds of a library built with the plugin, 4
+      // threads running its code until each dlclose.
+      {"dlopen_storm", "dlopen_storm", {"30"}, 60000, false, true},
   };
   return cases;
 }
 
 class HostTest : public testing::TestWithParam<HostCase> {
  protected:
-  void Compare(const std::string& variant) {
+  void Compare(const std::string& variant,
+               std::vector<std::pair<std::string, std::string>> env = {}) {
     const HostCase& c = GetParam();
     RunOptions plain;
     plain.trapsan_options = std::nullopt;
@@ -64,6 +69,7 @@ class HostTest : public testing::TestWithParam<HostCase> {
 
     RunOptions ci;
     ci.trapsan_options = "mode=ci";
+    ci.extra_env = env;
     ci.timeout_ms = c.limit_ms;
     RunResult with = RunProgram(std::string("host_") + c.program + variant,
                                 c.args, ci);
@@ -90,6 +96,21 @@ TEST_P(HostTest, SameOutputBuiltWithThePlugin) {
 #else
   GTEST_SKIP() << "no compiler plugin in this build";
 #endif
+}
+
+// The plugin builds are lazily bound PIEs (clang's default here); the same
+// with every symbol bound at start-up.
+TEST_P(HostTest, SameOutputBuiltWithThePluginBindNow) {
+#if TRAPSAN_HOST_PLUGIN
+  Compare("_plugin", {{"LD_BIND_NOW", "1"}});
+#else
+  GTEST_SKIP() << "no compiler plugin in this build";
+#endif
+}
+
+TEST_P(HostTest, SameOutputWithTrapsanLoadedByDlopen) {
+  if (!GetParam().late) GTEST_SKIP() << "no _late build";
+  Compare("_late");
 }
 
 TEST_P(HostTest, SameOutputBuiltWithTsan) {

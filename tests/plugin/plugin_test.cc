@@ -35,14 +35,24 @@ std::string TwoSidedReport(const std::string& err) {
 // Runs racy_plugin_<level> with `options` until a run reports the race with
 // both sides (at most 5 runs of <= 3 s, scaled), and checks that report:
 // both racy lines are the top frames.
+// `soft_checked`: the report must come with a soft check's record
+// (soft_conflicts), not only from a sampled access meeting the window.
 void ExpectRacyLinesReported(const std::string& level,
-                             const std::string& options) {
+                             const std::string& options,
+                             bool soft_checked = false) {
   const std::string program = std::string("plugin_racy_plugin_") + level;
   RunOptions o;
   o.trapsan_options = options;
-  RunResult r = RunUntil(program, {"3000"}, o, [](const RunResult& r) {
-    return r.exited && r.exit_code == 66 && !TwoSidedReport(r.err).empty();
+  RunResult r = RunUntil(program, {"3000"}, o, [&](const RunResult& r) {
+    return r.exited && r.exit_code == 66 && !TwoSidedReport(r.err).empty() &&
+           (!soft_checked || r.Int("STAT_soft_conflicts") >= 1);
   });
+  if (soft_checked) {
+    EXPECT_GE(r.Int("STAT_soft_conflicts"), 1) << r.Describe();
+    // Counted once per (thread, window): the writer and the reader at most.
+    EXPECT_LE(r.Int("STAT_soft_conflicts"), 2 * r.Int("STAT_windows"))
+        << r.Describe();
+  }
   ASSERT_TRUE(r.exited) << r.Describe();
   EXPECT_EQ(r.exit_code, 66) << r.Describe();
   ASSERT_FALSE(ReportBlocks(r.err).empty()) << r.Describe();
@@ -85,6 +95,22 @@ TEST_P(PluginSoftTest, ModeCiReportsTheRacyLines) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Levels, PluginSoftTest, ::testing::Values("O0", "O2"));
+
+// Plugin-built sites check the open soft windows themselves
+// (runtime/linux/soft_sites.h): while the writer's window is open the
+// reader's sites are made to reach the runtime (and the other way around),
+// so the race between two plugin-built threads is recorded by a soft check
+// (soft_conflicts; before, only a sampled access could meet the window),
+// with both racy lines. Label sites and calling sites, O0 and O2.
+class PluginSoftCheckTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(PluginSoftCheckTest, SitesCheckOpenWindows) {
+  ExpectRacyLinesReported(GetParam(), "mode=ci:backend=soft:print_stats=1",
+                          /*soft_checked=*/true);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sites, PluginSoftCheckTest,
+                         ::testing::Values("O0", "O2", "call_O0", "call_O2"));
 
 // The runtime finds each sampled access from the registers at its site:
 // through a register, a frame slot, a global's address, a memcpy's run-time
@@ -359,6 +385,14 @@ TEST_P(PluginSoftTest, RaceFreeNoReportOverThousandsOfWindows) {
   EXPECT_EQ(r.Int("STAT_backend"), 1) << r.Describe();  // soft
 }
 
+// The same with calling sites, which check every access of their segment
+// while a window is open.
+TEST(PluginSoftCheckRaceFree, CallSitesNoReportOverThousandsOfWindows) {
+  RunResult r = ExpectRaceFreeSilent("call_O2", ":backend=soft");
+  if (!r.exited) return;
+  EXPECT_EQ(r.Int("STAT_backend"), 1) << r.Describe();  // soft
+}
+
 // The IR: instrumented sites per function (inline asm: a label site's
 // `2: nop` and note, or a calling site's `subl $$N, <countdown>` and call
 // of __trapsan_site), region checks, and the !dbg lines of sites.
@@ -499,6 +533,42 @@ TEST(PluginIrOnceTest, SecondRunInstrumentsNothing) {
 
 INSTANTIATE_TEST_SUITE_P(Levels, PluginIrTest,
                          ::testing::Values("O0", "O2", "tsan"));
+
+// Issue 10, defect 7: start-up work is not charged to the program's
+// overhead budget. A short plugin-built program (two threads, 10,000 label
+// samples' worth of checks each, a few milliseconds) run with mode=ci and the
+// default budget opens windows from the start, whether the hardware
+// self-test passes or fails. Where it failed, ~0.5 s had been charged before
+// the first window, and such programs opened none (skipped_budget ~124k,
+// windows 0); at b86c65e this no longer reproduced here, and this test keeps
+// it away: the budget now starts after the self-tests.
+// The threshold is far below what the 0.5 s allowance buys on any machine
+// (each window charges at most its 300 us stall plus a few ms of CPU).
+class ShortProgramTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ShortProgramTest, ModeCiSamplesFromTheStart) {
+  RunOptions o;
+  o.trapsan_options = "mode=ci:print_stats=1";
+  if (std::string(GetParam()) == "selftest_fails") {
+    // The self-test of hardware watchpoints fails (test hook): the machine
+    // of the defect, on every machine.
+    o.extra_env.push_back({"TRAPSAN_TESTONLY_WATCHPOINTS", "undelivered"});
+  }
+  RunResult r = RunProgram("plugin_short_program_O2", {}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_EQ(r.Value("DONE"), "1") << r.Describe();
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.err, m, std::regex("\\n  windows +([0-9]+)")))
+      << r.Describe();
+  EXPECT_GE(std::stoll(m[1]), 20) << r.Describe();
+  ASSERT_TRUE(std::regex_search(r.err, m, std::regex("\\n  labels_reached +([0-9]+)")))
+      << r.Describe();
+  EXPECT_GE(std::stoll(m[1]), 10) << r.Describe();
+}
+
+INSTANTIATE_TEST_SUITE_P(Machines, ShortProgramTest,
+                         ::testing::Values("this_machine", "selftest_fails"));
 
 }  // namespace
 }  // namespace trapsan_test

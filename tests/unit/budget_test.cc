@@ -124,5 +124,36 @@ TEST(BudgetTest, EstimateLearnsFromSettledWindows) {
   EXPECT_EQ(reserved, 1 * kMs - 1 * kMs / 8 + 9 * kMs / 8);
 }
 
+// Start-up work is not the program's sampling (issue 10, defect 7): the
+// runtime configures the budget once its self-tests are done, and whatever
+// was charged before is forgotten.
+TEST(BudgetTest, ConfigureStartsWithNothingCharged) {
+  Budget budget;
+  budget.Configure(50.0, 1 * kMs);
+  budget.Charge(1 * kSec);  // Half a second of CPU time: the whole allowance.
+  EXPECT_FALSE(budget.WouldFit());
+  uint64_t reserved = 0;
+  EXPECT_FALSE(budget.TryReserve(&reserved));
+  budget.Configure(50.0, 1 * kMs);
+  EXPECT_TRUE(budget.WouldFit());
+  EXPECT_TRUE(budget.TryReserve(&reserved));
+}
+
+// WouldFit() (label sites ask it before arming) caps the estimate as
+// TryReserve() does: one very slow window (a first report's set-up) left a
+// mean bigger than the whole allowance, and every label was refused from
+// then on, since only windows that run move the mean.
+TEST(BudgetTest, OneSlowWindowDoesNotShutLabelsOut) {
+  Budget budget;
+  budget.Configure(1.0, 1 * kMs);  // 10 ms allowed in the first second.
+  uint64_t reserved = 0;
+  ASSERT_TRUE(budget.TryReserve(&reserved));
+  budget.Settle(reserved, 800 * kMs);  // The mean is now over 100 ms.
+  budget.Reset();                      // Charges gone, the mean kept.
+  EXPECT_TRUE(budget.WouldFit());
+  ASSERT_TRUE(budget.TryReserve(&reserved));
+  EXPECT_LE(reserved, 10 * kMs / 4);
+}
+
 }  // namespace
 }  // namespace trapsan
