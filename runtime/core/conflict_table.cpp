@@ -24,6 +24,9 @@ bool ConflictTable::Record(uint64_t cookie, const AccessInfo& access,
                                          std::memory_order_acquire)) {
       continue;
     }
+    if (!used_.load(std::memory_order_relaxed)) {
+      used_.store(true, std::memory_order_relaxed);
+    }
     e.conflict.cookie = cookie;
     e.conflict.async = async;
     e.conflict.access = access;
@@ -35,7 +38,12 @@ bool ConflictTable::Record(uint64_t cookie, const AccessInfo& access,
 }
 
 void ConflictTable::Reset() {
-  for (Entry& e : entries_) e.state.store(kFree, std::memory_order_relaxed);
+  if (!used_.load(std::memory_order_relaxed)) return;
+  for (Entry& e : entries_) {
+    if (e.state.load(std::memory_order_relaxed) != kFree) {
+      e.state.store(kFree, std::memory_order_relaxed);
+    }
+  }
 }
 
 namespace {

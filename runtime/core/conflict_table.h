@@ -46,6 +46,10 @@ class ConflictTable {
     Conflict conflict{};
   };
   Entry entries_[kCapacity];
+  // Set once an entry was first claimed: a fork child of a process that never
+  // recorded a conflict skips Reset() (writing every entry faulted in each
+  // page of the table in every child: a tenth of a fork's cost).
+  std::atomic<bool> used_{false};
 };
 
 template <typename Predicate>

@@ -477,6 +477,8 @@ void CloseThreadLabel() {
 void ResetLabelsInChild() {
   // The parent's threads' events, this thread's included: none is ours.
   for (auto& entry : g_label_fds) {
+    // Read first: writing every entry faulted in each page of the table.
+    if (entry.load(std::memory_order_relaxed) == 0) continue;
     const int fd_plus_one = entry.exchange(0, std::memory_order_relaxed);
     // (Only the fstat check: the ids are the parent's threads'.)
     if (fd_plus_one != 0) ClosePerfFd(fd_plus_one - 1, 0);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -102,7 +103,18 @@ uint32_t RegisterSelf(ThreadRecord record) {
   return stored.id;
 }
 
+// The calling thread's name, without a file: prctl(PR_GET_NAME) reads the
+// same comm as /proc/self/task/TID/comm (whose open, read and close were a
+// quarter of the CPU time a short-lived thread cost).
+std::string OwnName() {
+  char buf[17] = {};
+  if (prctl(PR_GET_NAME, buf, 0, 0, 0) != 0) return "";
+  return buf;
+}
+
+// Called by the finishing thread itself, at its exit.
 void MarkFinished(int tid) {
+  std::string name = OwnName();
   Registry& r = Threads();
   std::lock_guard<std::mutex> lock(r.mu);
   auto it = r.running_by_tid.find(tid);
@@ -111,7 +123,7 @@ void MarkFinished(int tid) {
   r.running_by_tid.erase(it);
   auto rec = r.by_id.find(id);
   if (rec != r.by_id.end()) {
-    rec->second.name = ReadComm(tid);
+    rec->second.name = std::move(name);
     rec->second.running = false;
   }
   r.finished.push_back(id);
