@@ -3,6 +3,7 @@
 // or annotation; and the pass's environment options (TRAPSAN_PLUGIN_VERIFY,
 // TRAPSAN_PLUGIN_VERBOSE; TRAPSAN_PLUGIN_SITES is read in Instrumenter.h).
 #include "Instrumenter.h"
+#include "ReleasePoints.h"
 #include "SiteFormat.h"
 
 #include "llvm/ADT/Triple.h"
@@ -69,6 +70,7 @@ bool Instrumenter::Run() {
       module_has_sanitize_thread = true;
 
   bool changed = false;
+  SmallPtrSet<const Function*, 32> instrumented_fns;
   // TRAPSAN_PLUGIN_VERIFY=1: check each instrumented function (tests).
   const char* verify_env = std::getenv("TRAPSAN_PLUGIN_VERIFY");
   const bool verify = verify_env != nullptr && verify_env[0] == '1';
@@ -83,10 +85,23 @@ bool Instrumenter::Run() {
       continue;
     }
     ++counts_.functions;
+    instrumented_fns.insert(&f);
     if (InstrumentFunction(f)) {
       changed = true;
       if (verify && verifyFunction(f, &errs()))
         report_fatal_error("trapsan-plugin: broken IR in " + f.getName());
+    }
+  }
+  // Release points (ReleasePoints.h), once every function is instrumented.
+  if (ReleasePointsEnabled()) {
+    for (Function& f : m_) {
+      if (instrumented_fns.count(&f) == 0 ||
+          MarkReleasePoints(f, instrumented_fns) == 0)
+        continue;
+      changed = true;
+      if (verify && verifyFunction(f, &errs()))
+        report_fatal_error("trapsan-plugin: broken IR (release points) in " +
+                           f.getName());
     }
   }
   if (const char* v = std::getenv("TRAPSAN_PLUGIN_VERBOSE");

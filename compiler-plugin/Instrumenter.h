@@ -64,6 +64,11 @@ inline uint64_t FixedBytes(TypeSize size) {
 
 class Instrumenter {
  public:
+  // Where another thread may become ordered with this one: a call that may
+  // synchronize, an atomic, a fence (SegmentPlanning.cpp). Also the base of
+  // ReleasePoints.cpp's release points.
+  static bool IsSyncPoint(const Instruction& inst);
+
   explicit Instrumenter(Module& m)
       : m_(m), ctx_(m.getContext()), dl_(m.getDataLayout()) {}
 
@@ -123,7 +128,6 @@ class Instrumenter {
   // SegmentPlanning.cpp.
   bool InstrumentFunction(Function& f);
   bool AvailableIn(Value* v, BasicBlock* block);
-  static bool IsSyncPoint(const Instruction& inst);
   static bool IsNonSyncLibraryFunction(StringRef name);
   static bool IsPromotableSelfLoop(BasicBlock& bb);
 

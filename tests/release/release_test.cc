@@ -1,0 +1,196 @@
+// Release-bounded windows (docs/design.md): programs whose only ordering is
+// one kind of release point stay silent over thousands of held windows, and
+// programs whose accesses are ordered by nothing (or by relaxed atomics
+// only), far apart in time, are caught. Built by the compiler plugin
+// (tests/release/CMakeLists.txt) at -O0 and -O2.
+//
+// Soft mode (backend=soft forced) runs on every machine: every access is
+// sampled, so the consumer's read meets the producer's held window through
+// the sampler's overlap check. The hardware variants need debug traps.
+#include <regex>
+#include <string>
+#include <tuple>
+
+#include "gtest/gtest.h"
+#include "harness.h"
+
+namespace trapsan_test {
+namespace {
+
+// Every access sampled, windows held, no budget, the summary line printed.
+constexpr char kHeldWindows[] =
+    "mode=ci:sample_rate=1:max_overhead=0:release_windows=1:verbosity=1";
+
+// The counts of the "release-bounded windows: N held, ..." summary line.
+struct HeldSummary {
+  long long held = -1, at_release = -1;
+};
+
+HeldSummary ParseSummary(const std::string& err) {
+  static const std::regex re(
+      "release-bounded windows: ([0-9]+) held, .*; closed at a release "
+      "([0-9]+),");
+  std::smatch m;
+  HeldSummary s;
+  if (std::regex_search(err, m, re)) {
+    s.held = std::stoll(m[1]);
+    s.at_release = std::stoll(m[2]);
+  }
+  return s;
+}
+
+std::string Program(const std::string& name, const std::string& level) {
+  return "release_" + name + "_" + level;
+}
+
+// A race-free program: exit 0, no report, no trapsan error, at least
+// `min_held` windows held and some closed at a release point.
+void ExpectSilent(const std::string& program,
+                  const std::vector<std::string>& args,
+                  const std::string& options, long long min_held) {
+  RunOptions o;
+  o.trapsan_options = options;
+  o.timeout_ms = 120000;
+  RunResult r = RunProgram(program, args, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_TRUE(ReportBlocks(r.err).empty()) << r.Describe();
+  EXPECT_FALSE(Contains(r.err, "data race")) << r.Describe();
+  EXPECT_FALSE(Contains(r.err, "ERROR")) << r.Describe();
+  const HeldSummary s = ParseSummary(r.err);
+  EXPECT_GE(s.held, min_held) << r.Describe();
+  EXPECT_GE(s.at_release, 1) << r.Describe();
+}
+
+// A racy program: reported (exit 66) with both racy functions, within 3
+// runs.
+void ExpectCaught(const std::string& program,
+                  const std::vector<std::string>& args,
+                  const std::string& options, const std::string& title_re) {
+  RunOptions o;
+  o.trapsan_options = options;
+  o.timeout_ms = 120000;
+  const std::regex title(title_re);
+  RunResult r = RunUntil(
+      program, args, o,
+      [&](const RunResult& r) {
+        return r.exited && r.exit_code == 66 &&
+               std::regex_search(r.err, title);
+      },
+      3);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 66) << r.Describe();
+  EXPECT_TRUE(std::regex_search(r.err, title)) << r.Describe();
+  EXPECT_GE(ParseSummary(r.err).held, 1) << r.Describe();
+}
+
+using Shape = std::tuple<const char*, const char*>;  // kind, level
+
+std::string ShapeName(const ::testing::TestParamInfo<Shape>& info) {
+  return std::string(std::get<0>(info.param)) + "_" + std::get<1>(info.param);
+}
+
+// Rounds per run: -O0 samples cost more (every global access is a label).
+std::string Rounds(const std::string& level) {
+  return level == "O0" ? "300" : "600";
+}
+
+class RaceFreeSoft : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(RaceFreeSoft, SilentOverThousandsOfHeldWindows) {
+  const auto [kind, level] = GetParam();
+  ExpectSilent(Program("shapes", level), {kind, Rounds(level), "200"},
+               std::string(kHeldWindows) + ":backend=soft", 900);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, RaceFreeSoft,
+    ::testing::Combine(::testing::Values("mutex", "condvar", "release_atomic",
+                                         "fence", "join", "pipe", "eventfd",
+                                         "lib"),
+                       ::testing::Values("O0", "O2")),
+    ShapeName);
+
+class OmpRaceFreeSoft : public ::testing::TestWithParam<Shape> {};
+
+TEST_P(OmpRaceFreeSoft, SilentOverThousandsOfHeldWindows) {
+  if (!TRAPSAN_RELEASE_OMP) GTEST_SKIP() << "no omp.h (libomp-14-dev)";
+  const auto [kind, level] = GetParam();
+  ExpectSilent(Program("omp_shapes", level), {kind, "300"},
+               std::string(kHeldWindows) + ":backend=soft", 800);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, OmpRaceFreeSoft,
+                         ::testing::Combine(::testing::Values("barrier",
+                                                              "tasks"),
+                                            ::testing::Values("O0", "O2")),
+                         ShapeName);
+
+constexpr char kProduceConsume[] =
+    "data race in (Produce / Consume|Consume / Produce)";
+
+class RacySoft : public ::testing::TestWithParam<Shape> {};
+
+// The read comes 1 ms after the write (GAP_US), far longer than a stalled
+// window (delay_us=200): only a held window sees both.
+TEST_P(RacySoft, FarApartAccessesCaught) {
+  const auto [kind, level] = GetParam();
+  ExpectCaught(Program("shapes", level), {kind, "200", "1000"},
+               std::string(kHeldWindows) + ":backend=soft", kProduceConsume);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, RacySoft,
+                         ::testing::Combine(::testing::Values("relaxed",
+                                                              "nothing"),
+                                            ::testing::Values("O0", "O2")),
+                         ShapeName);
+
+class OmpRacySoft : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(OmpRacySoft, RelaxedBarrierCaught) {
+  if (!TRAPSAN_RELEASE_OMP) GTEST_SKIP() << "no omp.h (libomp-14-dev)";
+  ExpectCaught(Program("omp_shapes", GetParam()), {"relaxed", "200"},
+               std::string(kHeldWindows) + ":backend=soft",
+               "SUMMARY: trapsan: data race \\S*omp_shapes\\.c:");
+}
+
+INSTANTIATE_TEST_SUITE_P(Levels, OmpRacySoft, ::testing::Values("O0", "O2"));
+
+// The same with hardware watchpoints: a held window stays armed, so any
+// access of another thread traps (not only sampled ones), and the owner's
+// own later accesses are filtered.
+class RaceFreeHw : public HardwareTest,
+                   public ::testing::WithParamInterface<Shape> {};
+
+TEST_P(RaceFreeHw, SilentOverThousandsOfHeldWindows) {
+  const auto [kind, level] = GetParam();
+  ExpectSilent(Program("shapes", level), {kind, "300", "200"},
+               std::string(kHeldWindows) + ":backend=hw", 500);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, RaceFreeHw,
+    ::testing::Combine(::testing::Values("mutex", "release_atomic", "fence",
+                                         "join", "pipe", "lib"),
+                       ::testing::Values("O2")),
+    ShapeName);
+
+class RacyHw : public HardwareTest,
+               public ::testing::WithParamInterface<Shape> {};
+
+TEST_P(RacyHw, FarApartAccessesCaughtInModeCi) {
+  const auto [kind, level] = GetParam();
+  // mode=ci's own sampling: the consumer's read traps on the armed window.
+  ExpectCaught(Program("shapes", level), {kind, "2000", "1000"},
+               "mode=ci:release_windows=1:verbosity=1:backend=hw",
+               kProduceConsume);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, RacyHw,
+                         ::testing::Combine(::testing::Values("relaxed",
+                                                              "nothing"),
+                                            ::testing::Values("O2")),
+                         ShapeName);
+
+}  // namespace
+}  // namespace trapsan_test
