@@ -12,6 +12,7 @@ A report whose pair has no block is unreviewed, and the run fails.
 
 import glob
 import json
+import os
 import re
 
 
@@ -37,10 +38,14 @@ def pair_key(race):
     return " / ".join(race.get("functions") or ["<unknown>"])
 
 
-def collect(prefix):
-    """Every race and summary object of the files PREFIX.*.jsonl, and lines that are not JSON."""
+def collect(directory):
+    """Every race and summary object of the report files in `directory` (log_path=DIR/TAG gives
+    DIR/TAG.PID.jsonl), and what is not JSON (lines, or files that are not .jsonl)."""
     races, summaries, garbage = [], [], []
-    for path in sorted(glob.glob(prefix + ".*.jsonl")):
+    for path in sorted(glob.glob(os.path.join(directory, "*"))):
+        if not path.endswith(".jsonl"):
+            garbage.append(f"{path}: not a .jsonl report file")
+            continue
         with open(path, errors="replace") as f:
             for line in f:
                 line = line.strip()

@@ -273,7 +273,7 @@ def verdict(done, binaries, work, args, version, t0):
         for t, attempt in sorted(flaky[flavor].items()):
             log(f"flaky in the {flavor} build: {t} failed, then passed on attempt {attempt}")
 
-    races, summaries, garbage = reports.collect(os.path.join(work, "reports", ""))
+    races, summaries, garbage = reports.collect(os.path.join(work, "reports"))
     races_found = sum(s.get("races_found", 0) for s in summaries)
     reviews = reports.load_reviews(args.reviewed) if os.path.exists(args.reviewed) else {}
     problems += [f"not JSON in a report file: {g}" for g in garbage]
