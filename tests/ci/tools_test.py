@@ -402,7 +402,7 @@ class RunTest(unittest.TestCase):
                              env=dict(self.env, TRAPSAN_OPTIONS="max_reports=5"))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertRegex(r.stdout, r"OPTS=mode=ci:max_reports=5:verbosity=0:"
-                         r"log_path=\S+/run-1/trapsan\n")
+                         r"format=json:log_path=\S+/run-1/trapsan\n")
 
     def test_usage_errors(self):
         r = self.trapsan_run(["--runs", "0"], ["true"])
