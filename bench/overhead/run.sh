@@ -2,27 +2,47 @@
 # Overhead of trapsan's instrumented build (compiler plugin, default options)
 # against the same programs built plainly and with ThreadSanitizer (clang
 # 14's runtime), side by side in one run, on the workloads of this folder.
+# One table, one column per way of running:
 #
-#   bench/overhead/run.sh            build (in build-bench/) and run, 5 rounds
+#   plain          clang++ -O2, no sanitizer
+#   hw             trapsan-c++, default options, backend=hw (hardware
+#                  watchpoints); "n/a (no debug traps)" on a machine whose
+#                  debug registers deliver no trap (the start-up self-test
+#                  fails there: trapsan-kcheck --only sigtrap says why)
+#   soft           trapsan-c++, default options, backend=soft (soft
+#                  watchpoints: what such a machine gets)
+#   soft, no window  backend=soft:sample_rate=1000000000: nothing is ever
+#                  sampled, so no window opens: the instrumentation and the
+#                  soft-window check alone
+#   TSan           clang++ -fsanitize=thread
+#
+#   bench/overhead/run.sh             build (in build-bench/) and run, 5 rounds
 #   ROUNDS=3 bench/overhead/run.sh
+#   BUILD=build-perf bench/overhead/run.sh   use an existing build tree
 #
 # Each round runs every build of every workload once, interleaved (in an
 # order that rotates between rounds), so that noise hits all builds alike;
-# the table shows medians. Code size compares
-# the .text of the workload's own object file (the runtimes are separate
-# libraries for trapsan, static archives for TSan).
+# each slowdown is the median over rounds of that round's ratio to plain.
+# Code size compares the .text of the workload's own object file (the
+# runtimes are separate libraries for trapsan, static archives for TSan).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
-BUILD="$ROOT/build-bench"
+BUILD="${BUILD:-$ROOT/build-bench}"
+[[ "$BUILD" = /* ]] || BUILD="$ROOT/$BUILD"
 OUT="$BUILD/overhead"
 ROUNDS="${ROUNDS:-5}"
-WORKLOADS=(stream nbody matmul hashmap sort pipeline)
+WORKLOADS=(${WORKLOADS:-stream nbody matmul hashmap sort pipeline})
 
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DTRAPSAN_BUILD_TESTS=OFF >/dev/null
-cmake --build "$BUILD" -j "$(nproc)" >/dev/null
+if [[ ! -f "$BUILD/CMakeCache.txt" ]]; then
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DTRAPSAN_BUILD_TESTS=OFF >/dev/null
+fi
+targets=(trapsan_shared TrapsanPlugin)
+cmake --build "$BUILD" --target help 2>/dev/null | grep -q TrapsanClangPlugin &&
+  targets+=(TrapsanClangPlugin)
+cmake --build "$BUILD" -j "$(nproc)" --target "${targets[@]}" >/dev/null
 TRAPSAN_CXX="${TRAPSAN_CXX:-$BUILD/bin/trapsan-c++}"
 [[ -x "$TRAPSAN_CXX" ]] || { echo "no $TRAPSAN_CXX: build the compiler plugin first" >&2; exit 1; }
 
@@ -39,49 +59,84 @@ for w in "${WORKLOADS[@]}"; do
   $CXX "${COMMON[@]}" -fsanitize=thread "$OUT/$w.tsan.o" -o "$OUT/$w.tsan"
 done
 
+# Does this machine deliver debug traps? trapsan's start-up self-test says:
+# with backend=hw it starts the hw backend only when a watchpoint's trap
+# arrived.
+first="$OUT/${WORKLOADS[0]}.trapsan"
+if TRAPSAN_OPTIONS=backend=hw:verbosity=1:sample_rate=1000000000 "$first" 2>&1 >/dev/null |
+     grep -q 'started: backend=hw'; then
+  HW=1
+else
+  HW=0
+fi
+commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git -C "$ROOT" diff --quiet HEAD -- runtime compiler-plugin 2>/dev/null || commit="$commit+changes"
+
+configs=(plain soft soft0 tsan)
+((HW)) && configs=(plain hw soft soft0 tsan)
+# run WORKLOAD CONFIG: seconds, from the workload's SECONDS= line.
+run() {
+  local w=$1 c=$2 exe opts=()
+  case $c in
+    plain) exe="$OUT/$w.plain" ;;
+    hw)    exe="$OUT/$w.trapsan"; opts=(TRAPSAN_OPTIONS=backend=hw) ;;
+    soft)  exe="$OUT/$w.trapsan"; opts=(TRAPSAN_OPTIONS=backend=soft) ;;
+    soft0) exe="$OUT/$w.trapsan"; opts=(TRAPSAN_OPTIONS=backend=soft:sample_rate=1000000000) ;;
+    tsan)  exe="$OUT/$w.tsan" ;;
+  esac
+  # Otherwise default options: what a user gets.
+  env -u TRAPSAN_OPTIONS -u TSAN_OPTIONS "${opts[@]}" "$exe" 2>/dev/null |
+    sed -n 's/^SECONDS=//p'
+}
+
 : >"$OUT/times.txt"
+n=${#configs[@]}
 for ((r = 1; r <= ROUNDS; r++)); do
   for w in "${WORKLOADS[@]}"; do
-    # The builds' order rotates from round to round: a run's position after
-    # another (caches, page allocation, CPU frequency) favours no build.
-    case $((r % 3)) in
-      1) order=(plain trapsan tsan) ;;
-      2) order=(trapsan tsan plain) ;;
-      0) order=(tsan plain trapsan) ;;
-    esac
-    for b in "${order[@]}"; do
-      # Default options: what a user gets. TRAPSAN_OPTIONS/TSAN_OPTIONS unset.
-      s=$(env -u TRAPSAN_OPTIONS -u TSAN_OPTIONS "$OUT/$w.$b" | sed -n 's/^SECONDS=//p')
-      echo "$w $b $s" >>"$OUT/times.txt"
+    # The order rotates from round to round: a run's position after another
+    # (caches, page allocation, CPU frequency) favours no build.
+    for ((i = 0; i < n; i++)); do
+      c=${configs[(i + r) % n]}
+      echo "$w $c $(run "$w" "$c")" >>"$OUT/times.txt"
     done
   done
 done
 
-python3 - "$OUT" "${WORKLOADS[@]}" <<'PY'
+python3 - "$OUT" "$HW" "$commit" "$ROUNDS" "${WORKLOADS[@]}" <<'PY'
 import math, statistics, subprocess, sys
-out, workloads = sys.argv[1], sys.argv[2:]
+out, hw, commit, rounds, workloads = sys.argv[1], sys.argv[2] == "1", sys.argv[3], sys.argv[4], sys.argv[5:]
 times = {}
 for line in open(f"{out}/times.txt"):
-    w, b, s = line.split()
-    times.setdefault((w, b), []).append(float(s))
+    w, c, s = line.split()
+    times.setdefault((w, c), []).append(float(s))
 def text(path):
     o = subprocess.run(["size", "-A", path], capture_output=True, text=True).stdout
     return sum(int(l.split()[1]) for l in o.splitlines() if l.startswith(".text"))
-# Slowdown: the median over rounds of each round's own ratio (the builds of
-# a round ran minutes apart at most, so slow drifts of the machine cancel);
-# the plain build's spread over the rounds shows how noisy the machine was.
-slow_t, slow_s, growth = [], [], []
-print("| workload | plain (s), median [min-max] | trapsan (s) | TSan (s) | trapsan slowdown | TSan slowdown | code size, trapsan/plain |")
-print("| --- | --- | --- | --- | --- | --- | --- |")
-for w in workloads:
-    pl, tr, ts = (times[(w, b)] for b in ("plain", "trapsan", "tsan"))
-    rt = statistics.median(t / p for t, p in zip(tr, pl))
-    rs = statistics.median(t / p for t, p in zip(ts, pl))
-    g = text(f"{out}/{w}.trapsan.o") / text(f"{out}/{w}.plain.o")
-    slow_t.append(rt); slow_s.append(rs); growth.append(g)
-    print(f"| {w} | {statistics.median(pl):.3f} [{min(pl):.2f}-{max(pl):.2f}] | "
-          f"{statistics.median(tr):.3f} | {statistics.median(ts):.3f} | "
-          f"{rt:.3f}x | {rs:.2f}x | {g:.2f}x |")
 gm = lambda xs: math.exp(sum(map(math.log, xs)) / len(xs))
-print(f"| **geometric mean** | | | | **{gm(slow_t):.3f}x** | **{gm(slow_s):.2f}x** | {gm(growth):.2f}x |")
+cols = ["hw", "soft", "soft0", "tsan"]
+names = {"hw": "hw", "soft": "soft", "soft0": "soft, no window", "tsan": "TSan"}
+print(f"runtime and plugin at {commit}; {rounds} round(s); slowdown = median over rounds of the round's ratio to plain")
+print()
+print("| workload | plain (s), median [min-max] | " +
+      " | ".join(names[c] for c in cols) + " | code size, trapsan/plain |")
+print("| --- | --- | " + " | ".join("---" for c in cols) + " | --- |")
+ratios = {c: [] for c in cols}
+growth = []
+for w in workloads:
+    pl = times[(w, "plain")]
+    cells = []
+    for c in cols:
+        if c == "hw" and not hw:
+            cells.append("n/a (no debug traps)")
+            continue
+        rs = statistics.median(t / p for t, p in zip(times[(w, c)], pl))
+        ratios[c].append(rs)
+        cells.append(f"{rs:.3f}x ({statistics.median(times[(w, c)]):.3f} s)")
+    g = text(f"{out}/{w}.trapsan.o") / text(f"{out}/{w}.plain.o")
+    growth.append(g)
+    print(f"| {w} | {statistics.median(pl):.3f} [{min(pl):.2f}-{max(pl):.2f}] | " +
+          " | ".join(cells) + f" | {g:.2f}x |")
+print("| **geometric mean** | | " +
+      " | ".join("n/a" if not ratios[c] else f"**{gm(ratios[c]):.3f}x**" for c in cols) +
+      f" | {gm(growth):.2f}x |")
 PY
