@@ -125,11 +125,14 @@ thread_local int t_program_blocked __attribute__((tls_model("initial-exec")));
 thread_local bool t_program_pending __attribute__((tls_model("initial-exec")));
 thread_local siginfo_t t_program_pending_info
     __attribute__((tls_model("initial-exec")));
+// The program blocked SIGTRAP with pthread_sigmask/sigprocmask (kept here,
+// never in the kernel's mask: see Sigmask below); the same rules apply.
+thread_local bool t_program_masked __attribute__((tls_model("initial-exec")));
 
 // A SIGTRAP that is not ours: behave as if trapsan were not there.
 void Chain(int sig, siginfo_t* si, void* uc) {
   Count(Stats().traps_foreign);
-  if (t_program_blocked != 0) {
+  if (t_program_blocked != 0 || t_program_masked) {
     if (si->si_code > 0) {
       DieOfSigtrap();
     } else if (!t_program_pending) {
@@ -332,14 +335,40 @@ int Sigmask(trapsan::SigmaskFn real, int how, const sigset_t* set,
     errno = ENOSYS;
     return -1;
   }
+  using namespace trapsan;
+  const bool installed = g_installed.load(std::memory_order_acquire);
+  const bool was_masked = t_program_masked;
   sigset_t copy;
-  if (set != nullptr && how != SIG_UNBLOCK &&
-      trapsan::g_installed.load(std::memory_order_acquire)) {
-    copy = *set;
-    sigdelset(&copy, SIGTRAP);
-    set = &copy;
+  if (set != nullptr && installed) {
+    // The program's block of SIGTRAP is kept as t_program_masked: a foreign
+    // SIGTRAP meanwhile waits (a sent one) or kills (a forced one), as the
+    // kernel would do with a blocked one (Chain).
+    const bool trap = sigismember(set, SIGTRAP) == 1;
+    if (how == SIG_SETMASK) {
+      t_program_masked = trap;
+    } else if (trap) {
+      t_program_masked = how == SIG_BLOCK;
+    }
+    if (how != SIG_UNBLOCK) {
+      copy = *set;
+      sigdelset(&copy, SIGTRAP);
+      set = &copy;
+    }
   }
-  return real(how, set, old);
+  const int result = real(how, set, old);
+  if (result == 0 && old != nullptr && installed && was_masked) {
+    sigaddset(old, SIGTRAP);
+  }
+  if (was_masked && !t_program_masked && t_program_blocked == 0 &&
+      t_program_pending) {
+    // Unblocked: the kernel delivers it before returning; sent again to
+    // this thread with its own siginfo (allowed to oneself).
+    siginfo_t pending = t_program_pending_info;
+    t_program_pending = false;
+    syscall(SYS_rt_tgsigqueueinfo, getpid(), syscall(SYS_gettid), SIGTRAP,
+            &pending);
+  }
+  return result;
 }
 }  // namespace
 
@@ -351,4 +380,13 @@ extern "C" __attribute__((visibility("default"))) int pthread_sigmask(
 extern "C" __attribute__((visibility("default"))) int sigprocmask(
     int how, const sigset_t* set, sigset_t* old) {
   return Sigmask(trapsan::RealSigprocmask(), how, set, old);
+}
+
+// A SIGTRAP the program sent itself while it kept SIGTRAP blocked waits in
+// trapsan (Chain), not in the kernel: it is pending all the same.
+extern "C" __attribute__((visibility("default"))) int sigpending(
+    sigset_t* set) {
+  if (syscall(SYS_rt_sigpending, set, _NSIG / 8) != 0) return -1;
+  if (trapsan::t_program_pending) sigaddset(set, SIGTRAP);
+  return 0;
 }

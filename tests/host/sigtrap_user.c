@@ -7,7 +7,9 @@
  *     while they run checked loops (sampling active), gets every trap;
  *   - SA_RESETHAND (one call, then SIG_DFL), SIG_IGN (a raise is ignored),
  *     signal()'s old value, a fork child's handler, a raise inside the
- *     handler (held until it returns);
+ *     handler (held until it returns), a raise while the program blocks
+ *     SIGTRAP (pending until unblocked: before the fix, trapsan, which keeps
+ *     SIGTRAP unblocked for its own traps, let it kill the process);
  *   - at the end an int3 with SIG_DFL: killed by SIGTRAP.
  * Built with the compiler plugin, the handlers' own code has label sites:
  * before the fix, trapsan ran the program's handler with SIGTRAP blocked and
@@ -157,6 +159,23 @@ int main(void) {
   raise(SIGTRAP);
   printf("NESTED_RAISE=%d max_depth=%d\n", atomic_load(&g_nested),
          atomic_load(&g_max_depth));
+
+  /* Blocked by the program: a raise waits (pending, the mask says blocked)
+   * and is delivered when unblocked. */
+  atomic_store(&g_reset, 0);
+  signal(SIGTRAP, reset_handler);
+  sigset_t trap, saved, pending, current;
+  sigemptyset(&trap);
+  sigaddset(&trap, SIGTRAP);
+  pthread_sigmask(SIG_BLOCK, &trap, &saved);
+  raise(SIGTRAP);
+  const long while_blocked = atomic_load(&g_reset);
+  sigpending(&pending);
+  pthread_sigmask(SIG_BLOCK, NULL, &current);
+  pthread_sigmask(SIG_SETMASK, &saved, NULL);
+  printf("BLOCKED_RAISE=%ld pending=%d masked=%d unblocked=%ld\n",
+         while_blocked, sigismember(&pending, SIGTRAP),
+         sigismember(&current, SIGTRAP), atomic_load(&g_reset));
 
   /* The default action at the end: killed by SIGTRAP, as without trapsan. */
   signal(SIGTRAP, SIG_DFL);
