@@ -228,6 +228,24 @@ void CloseAllHeldWindows() {
   }
 }
 
+bool CloseIfOwnHeld(uint64_t cookie) {
+  Cookie c;
+  if (!DecodeCookie(cookie, &c) || c.slot >= kMaxSlots) return false;
+  if ((__trapsan_windows_open & (1u << c.slot)) == 0 ||
+      t_held_cookie[c.slot] != cookie) {
+    return false;
+  }
+  uint64_t cost = 0;
+  if (TryClose(c.slot, cookie, CloseReason::kOwn, &cost)) {
+    WindowBudget().Charge(cost);
+  } else {
+    WaitWithdrawn(c.slot, cookie);
+  }
+  __trapsan_windows_open &= ~(1u << c.slot);
+  t_held_cookie[c.slot] = 0;
+  return true;
+}
+
 bool OwnHeldWindowTrap(uint64_t cookie) {
   Cookie c;
   if (!DecodeCookie(cookie, &c) || c.slot >= kMaxSlots) return false;

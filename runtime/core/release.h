@@ -73,6 +73,11 @@ bool AnyHeldWindow();
 // Every held window of every thread closed (process exit).
 void CloseAllHeldWindows();
 
+// A sample of the owner meets its own held window `cookie`: closes it
+// (ordinary context, inside the runtime). False if it is not the calling
+// thread's.
+bool CloseIfOwnHeld(uint64_t cookie);
+
 // The owner of `cookie`'s open window is the calling thread (the SIGTRAP
 // handler's self-trap test): asks for it to be closed at the thread's next
 // check. Async-signal-safe.

@@ -72,8 +72,9 @@ bool FoundOpenWindow(const AccessInfo& access) {
   uint64_t cookie = ConflictingWindow(access.addr, access.size,
                                       access.kind == AccessKind::kWrite);
   if (cookie == 0) return false;
-  // This thread's own held window: no race; it closes at the next check.
-  if (OwnHeldWindowTrap(cookie)) return true;
+  // This thread's own held window: no race; closed, and this access gets a
+  // window of its own.
+  if (CloseIfOwnHeld(cookie)) return false;
   if (!Conflicts().Record(cookie, access, false)) Count(Stats().traps_dropped);
   return true;
 }
@@ -247,7 +248,7 @@ uint64_t WatchAccess(const AccessInfo& access, bool may_hold) {
   t.watching_cookie = window.cookie;
 
   uint64_t delay_ns = 0;
-  if (options.delay_us > 0 && !hold) {
+  if (options.delay_us > 0) {
     uint64_t d = static_cast<uint64_t>(options.delay_us) * 1000;
     delay_ns = d / 2 + NextRandom(t) % (d + 1);  // [d/2, 3d/2]
   }
@@ -266,19 +267,19 @@ uint64_t WatchAccess(const AccessInfo& access, bool may_hold) {
   if (open.armed) {
     slot.armed_cookie.store(window.cookie, std::memory_order_release);
   }
-  if (hold) {
-    // Held: the thread goes on; its next possible release closes the window
-    // (release.cpp). Everything a closer needs is in slot.open, published by
-    // the release store of `hold`.
-    t.watching_cookie = 0;
-    HoldWindow(index, window.cookie);
-    const uint64_t cost = ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start;
-    Count(Stats().budget_ns, cost);
-    return cost;
-  }
   Count(Stats().budget_ns,
         ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + delay_ns);
+  // The stall first (a held window is never shorter than a stalled one: the
+  // other threads get the same time to catch up), then, when held, the
+  // thread goes on and its next possible release closes the window
+  // (release.cpp). Everything a closer needs is in slot.open, published by
+  // the release store of `hold`.
   Stall(delay_ns);
+  if (hold) {
+    t.watching_cookie = 0;
+    HoldWindow(index, window.cookie);
+    return ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + delay_ns;
+  }
   CloseWindow(index, /*held=*/false);  // counts its own CPU time
   return ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + delay_ns;
 }
