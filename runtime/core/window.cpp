@@ -135,8 +135,26 @@ void TakeConflictsOf(uint64_t cookie, std::vector<Conflict>* out) {
   } while (n == kBatch);
 }
 
+// A hardware trap names, in si_addr, the bp_addr its event had when it fired;
+// its sig_data (the cookie) is read when the signal is sent, on the way back
+// to user mode. A thread that traps on window A's bytes and is preempted
+// before that return can get window B's cookie if B re-armed the slot
+// meanwhile (MODIFY_ATTRIBUTES): seen in the lab guest as a false report of
+// two threads writing disjoint chunks of an array. Its si_addr is still A's
+// address: a trap whose si_addr is not the window's watched address did not
+// touch the window's bytes.
+bool IsStaleTrap(const WindowInfo& window, bool watcher_known,
+                 const AccessInfo& racer) {
+  return racer.pc_after_access && watcher_known &&
+         racer.addr != window.watch_addr;
+}
+
 void ReportConflict(const WindowInfo& window, bool watcher_known,
                     const Conflict& conflict, bool late) {
+  if (IsStaleTrap(window, watcher_known, conflict.access)) {
+    Count(Stats().traps_stale);
+    return;
+  }
   RaceEvent event;
   event.window = window;
   event.watcher_known = watcher_known;
