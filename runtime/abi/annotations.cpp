@@ -28,6 +28,7 @@
 #include "runtime/core/sampler.h"
 #include "runtime/core/thread_state.h"
 #include "runtime/core/window.h"
+#include "runtime/linux/cancel.h"
 
 using namespace trapsan;
 
@@ -48,8 +49,11 @@ void MaskedBytes(uintptr_t* addr, size_t* size, unsigned long long mask) {
   *size = static_cast<size_t>(last - first + 1);
 }
 
-void AssertExclusiveAlways(ThreadState& t, uintptr_t addr, size_t size,
-                           bool as_write, uintptr_t return_address) {
+// Called with cancellation held (linux/cancel.h): its cleanups (InRuntime)
+// stay out of the caller.
+__attribute__((noinline)) void AssertExclusiveAlways(
+    ThreadState& t, uintptr_t addr, size_t size, bool as_write,
+    uintptr_t return_address) {
   if (t.in_runtime != 0) return;  // trapsan's own code or its handler
   if (!RuntimeReady() && !InitializeRuntime()) return;
   if (ActiveBackend() == Backend::kOff) return;
@@ -100,7 +104,9 @@ TRAPSAN_API void __trapsan_assert_exclusive(const volatile void* var,
     return;
   }
   if (RuntimeReady() && GetOptions().mode == "ci") {
+    const CancelHold hold = HoldCancel();
     AssertExclusiveAlways(t, addr, size, as_write, return_address);
+    ReleaseCancel(hold);
     return;
   }
   if (!CountdownExpired()) return;

@@ -13,6 +13,7 @@
 #include "slots.h"
 #include "thread_state.h"
 #include "window.h"
+#include "runtime/linux/cancel.h"
 
 extern "C" {
 __attribute__((visibility("default"), tls_model("initial-exec")))
@@ -286,6 +287,18 @@ std::string HeldWindowSummary() {
 
 }  // namespace trapsan
 
-extern "C" __attribute__((visibility("default"))) void __trapsan_release(void) {
+namespace {
+// The work of a release point, with its cleanups (InRuntime), in a function of
+// its own: __trapsan_release has none, as a cancellation hold needs
+// (linux/cancel.h).
+__attribute__((noinline)) void CloseAtRelease() {
   trapsan::CloseHeldWindows(trapsan::CloseReason::kRelease);
+}
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) void __trapsan_release(void) {
+  if (__trapsan_windows_open == 0) return;
+  const trapsan::CancelHold hold = trapsan::HoldCancel();
+  CloseAtRelease();
+  trapsan::ReleaseCancel(hold);
 }
