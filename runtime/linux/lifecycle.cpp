@@ -161,10 +161,9 @@ void WarnFallback() {
       "); falling back to backend=soft: ", sampled,
       ", and a race is reported when another thread's write changes a "
       "sampled value during its window (one stack) or another thread's "
-      "checked access (-fsanitize=thread code, manual checks, a sampled "
-      "access) meets the open window (both stacks); other accesses "
-      "(plugin-built code between its samples, uninstrumented code) are not "
-      "seen"));
+      "checked access (-fsanitize=thread code, manual checks, "
+      "compiler-plugin sites) meets the open window (both stacks); "
+      "uninstrumented code's accesses are not seen"));
 }
 
 // What trapsan trusts on this kernel, in one line.
