@@ -23,7 +23,6 @@
 #include "runtime/core/window.h"
 #include "runtime/linux/breakpoints.h"
 #include "runtime/linux/cancel.h"
-#include "runtime/linux/fd_reserve.h"
 #include "runtime/core/options.h"
 #include "runtime/linux/label_int3.h"
 #include "runtime/linux/soft_sites.h"
@@ -130,13 +129,16 @@ bool FreeADebugRegister() {
 bool Arm(LabelState& s, uintptr_t pc, bool warn = true) {
   perf_event_attr attr = LabelAttr(pc);
   if (s.fd_plus_one == 0) {
-    // In the descriptor reserve, out of the program's numbers (fd_reserve.h;
-    // none: EMFILE, this thread's labels go unsampled).
-    int fd = ReserveFd(static_cast<int>(
-        syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC)));
+    // Not in the descriptor reserve (fd_reserve.h) yet: its Reserve raises
+    // and restores the process's RLIMIT_NOFILE per call, which is not safe
+    // when many threads open their label events at once (seen in the lab
+    // guest: 300 new threads, F_DUPFD_CLOEXEC failed with EINVAL as another
+    // thread lowered the limit back, labels went unsampled).
+    int fd = static_cast<int>(
+        syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC));
     if (fd < 0 && errno == ENOSPC && FreeADebugRegister()) {
-      fd = ReserveFd(static_cast<int>(syscall(
-          SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC)));
+      fd = static_cast<int>(syscall(SYS_perf_event_open, &attr, 0, -1, -1,
+                                    PERF_FLAG_FD_CLOEXEC));
     }
     if (fd < 0) {
       // No debug register left (ENOSPC), or no breakpoints at all.
