@@ -124,9 +124,10 @@ typedef struct trapsan_stats {
   uint64_t held_closed_expired; /* ... closed after max_window_ms */
   uint64_t held_closed_exit;   /* ... closed at thread or process exit */
   uint64_t held_release_in_runtime; /* release points reached inside trapsan */
-  uint64_t traps_stale;        /* traps of an earlier window delivered with
-                                  a later window's cookie (si_addr is not
-                                  the window's address), ignored */
+  uint64_t traps_stale;        /* traps not on their window's bytes: an
+                                  earlier window's delivered with a later
+                                  one's cookie (si_addr differs), or a store
+                                  whose decoded address missed; ignored */
 } trapsan_stats;
 
 /* Fills the first `size` bytes of *stats (at most sizeof(trapsan_stats)).

@@ -18,6 +18,7 @@
 #include "thread_state.h"
 #include "runtime/linux/breakpoints.h"
 #include "runtime/linux/safe_read.h"
+#include "runtime/report/decode.h"
 
 namespace trapsan {
 namespace {
@@ -143,15 +144,20 @@ void TakeConflictsOf(uint64_t cookie, std::vector<Conflict>* out) {
 // two threads writing disjoint chunks of an array. Its si_addr is still A's
 // address: a trap whose si_addr is not the window's watched address did not
 // touch the window's bytes.
+// Also a trap whose instruction, decoded, is a store that missed the watched
+// bytes (report/decode.h: only when nothing is in doubt).
 bool IsStaleTrap(const WindowInfo& window, bool watcher_known,
-                 const AccessInfo& racer) {
-  return racer.pc_after_access && watcher_known &&
-         racer.addr != window.watch_addr;
+                 const Conflict& conflict) {
+  const AccessInfo& racer = conflict.access;
+  if (!racer.pc_after_access || !watcher_known) return false;
+  if (racer.addr != window.watch_addr) return true;
+  return !conflict.async &&
+         TrapMissedWatch(racer, window.watch_addr, window.watch_len);
 }
 
 void ReportConflict(const WindowInfo& window, bool watcher_known,
                     const Conflict& conflict, bool late) {
-  if (IsStaleTrap(window, watcher_known, conflict.access)) {
+  if (IsStaleTrap(window, watcher_known, conflict)) {
     Count(Stats().traps_stale);
     return;
   }

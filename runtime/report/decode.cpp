@@ -54,6 +54,31 @@ bool MemoryOperand(const ZydisDecodedInstruction& insn,
   return found == 1;
 }
 
+ZydisRegister Widest(ZydisRegister r) {
+  return r == ZYDIS_REGISTER_NONE
+             ? r
+             : ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, r);
+}
+
+// Whether the instruction writes a register its memory operand's address is
+// computed from (a string store's rdi, a load into its own base): the
+// registers after the trap then do not give the address it accessed.
+bool WritesAddressRegister(const ZydisDecodedInstruction& insn,
+                           const ZydisDecodedOperand* ops,
+                           const ZydisDecodedOperand& mem) {
+  const ZydisRegister base = Widest(mem.mem.base), index = Widest(mem.mem.index);
+  for (int i = 0; i < insn.operand_count; ++i) {
+    const ZydisDecodedOperand& op = ops[i];
+    if (op.type != ZYDIS_OPERAND_TYPE_REGISTER ||
+        !(op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE)) {
+      continue;
+    }
+    const ZydisRegister w = Widest(op.reg.value);
+    if (w != ZYDIS_REGISTER_NONE && (w == base || w == index)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 bool DecodeAccessInBytes(const uint8_t* bytes, int length, uintptr_t next_pc,
@@ -115,6 +140,66 @@ bool DecodeTrappedAccess(const AccessInfo& access, uintptr_t watch_addr,
           bytes + kMaxInstructionLength - n, n, next_pc,
           access.has_registers ? access.registers : nullptr, watch_addr,
           watch_len, kind, size);
+    }
+  }
+  return false;
+}
+
+bool StoreMissesWatchInBytes(const uint8_t* bytes, int length,
+                             uintptr_t next_pc, const uint64_t* registers,
+                             uintptr_t watch_addr, uint32_t watch_len) {
+  if (registers == nullptr) return false;
+  ZydisDecoder decoder;
+  if (ZYAN_FAILED(ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64,
+                                   ZYDIS_STACK_WIDTH_64))) {
+    return false;
+  }
+  ZydisRegisterContext context;
+  FillRegisterContext(registers, &context);
+  int candidates = 0;
+  for (int n = 1; n <= length && n <= kMaxInstructionLength; ++n) {
+    ZydisDecodedInstruction insn;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    if (ZYAN_FAILED(ZydisDecoderDecodeFull(&decoder, bytes + length - n, n,
+                                           &insn, ops)) ||
+        insn.length != n) {
+      continue;
+    }
+    int index;
+    if (!MemoryOperand(insn, ops, &index)) continue;
+    const ZydisDecodedOperand& op = ops[index];
+    ++candidates;
+    // Every candidate must be a plain store whose address is known and
+    // misses; any doubt keeps the trap.
+    // (fs:/gs: addresses need a segment base the registers do not hold.)
+    if (!(op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) ||
+        WritesAddressRegister(insn, ops, op) || op.size == 0 ||
+        op.mem.segment == ZYDIS_REGISTER_FS ||
+        op.mem.segment == ZYDIS_REGISTER_GS) {
+      return false;
+    }
+    ZyanU64 ea = 0;
+    if (ZYAN_FAILED(ZydisCalcAbsoluteAddressEx(&insn, &op, next_pc - n,
+                                               &context, &ea))) {
+      return false;
+    }
+    const uint64_t size = op.size / 8;
+    if (ea < watch_addr + watch_len && watch_addr < ea + size) return false;
+  }
+  return candidates > 0;
+}
+
+bool TrapMissedWatch(const AccessInfo& access, uintptr_t watch_addr,
+                     uint32_t watch_len) {
+  if (access.stack.depth == 0 || !access.has_registers) return false;
+  const uintptr_t next_pc = access.stack.pcs[0];
+  uint8_t bytes[kMaxInstructionLength];
+  for (int n = kMaxInstructionLength; n >= 1; --n) {
+    if (SafeRead(next_pc - n, bytes + kMaxInstructionLength - n,
+                 static_cast<size_t>(n))) {
+      return StoreMissesWatchInBytes(bytes + kMaxInstructionLength - n, n,
+                                     next_pc, access.registers, watch_addr,
+                                     watch_len);
     }
   }
   return false;

@@ -28,6 +28,18 @@ bool DecodeAccessInBytes(const uint8_t* bytes, int length, uintptr_t next_pc,
                          const uint64_t* registers, uintptr_t watch_addr,
                          uint32_t watch_len, AccessKind* kind, uint32_t* size);
 
+// True when the trapped instruction (ending at the access's first pc, its
+// registers as the trap left them) is a store that writes none of its own
+// address registers and whose effective address misses the watched bytes:
+// every backward-decoding candidate must agree. Such a trap did not touch the
+// window's bytes (a trap raised for another address, seen in the lab guest),
+// so it is no race with that window. False whenever in doubt.
+bool TrapMissedWatch(const AccessInfo& access, uintptr_t watch_addr,
+                     uint32_t watch_len);
+bool StoreMissesWatchInBytes(const uint8_t* bytes, int length,
+                             uintptr_t next_pc, const uint64_t* registers,
+                             uintptr_t watch_addr, uint32_t watch_len);
+
 }  // namespace trapsan
 
 #endif  // TRAPSAN_RUNTIME_REPORT_DECODE_H_

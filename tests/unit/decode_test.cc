@@ -78,5 +78,36 @@ TEST(DecodeTest, NoMemoryOperandIsUnknown) {
   EXPECT_FALSE(Decode({0x48, 0x8d, 0x40, 0x08}, 0x1000, nullptr, 0, 0).ok);
 }
 
+// A trap whose store, decoded with the trap's registers, missed the watched
+// bytes is no conflict with that window (report/decode.h TrapMissedWatch).
+// movdqu %xmm0, (%rdx,%rax,1): f3 0f 7f 04 02 (its tail "0f 7f 04 02", a
+// movq store, has the same address).
+TEST(DecodeTest, StoreThatMissedTheWatchIsRecognized) {
+  const std::vector<uint8_t> bytes = {0xf3, 0x0f, 0x7f, 0x04, 0x02};
+  uint64_t regs[16] = {};
+  regs[2] = 0x10000;  // rdx
+  regs[0] = 0x100;    // rax
+  EXPECT_TRUE(StoreMissesWatchInBytes(bytes.data(), 5, 0x4000, regs, 0x20000, 8));
+  // Its 16 bytes reach 0x1010f: a watch at 0x10108 is hit.
+  EXPECT_FALSE(StoreMissesWatchInBytes(bytes.data(), 5, 0x4000, regs, 0x10108, 8));
+  // Without registers nothing is known.
+  EXPECT_FALSE(StoreMissesWatchInBytes(bytes.data(), 5, 0x4000, nullptr, 0x20000, 8));
+}
+
+TEST(DecodeTest, LoadsAndAddressWritingStoresAreNeverRuledOut) {
+  uint64_t regs[16] = {};
+  // mov (%rax), %rax: 48 8b 00 (a load; rax no longer holds its address).
+  const std::vector<uint8_t> load = {0x48, 0x8b, 0x00};
+  EXPECT_FALSE(StoreMissesWatchInBytes(load.data(), 3, 0x4000, regs, 0x20000, 8));
+  // rep stosb: f3 aa (writes rdi, its address register).
+  const std::vector<uint8_t> stos = {0xf3, 0xaa};
+  EXPECT_FALSE(StoreMissesWatchInBytes(stos.data(), 2, 0x4000, regs, 0x20000, 8));
+  // movl $1, %fs:0x10: 64 c7 04 25 10 00 00 00 01 00 00 00 (a segment base
+  // the registers do not hold).
+  const std::vector<uint8_t> tls = {0x64, 0xc7, 0x04, 0x25, 0x10, 0x00,
+                                    0x00, 0x00, 0x01, 0x00, 0x00, 0x00};
+  EXPECT_FALSE(StoreMissesWatchInBytes(tls.data(), 12, 0x4000, regs, 0x20000, 8));
+}
+
 }  // namespace
 }  // namespace trapsan
