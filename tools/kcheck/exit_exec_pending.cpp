@@ -6,7 +6,6 @@
 // as a hang, a killed child or an oops in dmesg; leaks are not visible here.
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -102,15 +101,6 @@ int ExitWhileTrapping(void*) {
   _exit(kOk);
 }
 
-// A hung child is the finding; a slow machine is not: 5 s each, times
-// TRAPSAN_TEST_TIME_SCALE where a test harness says the machine is slower
-// (the lab guest: 10, and kcheck shares its CPUs with other tests there).
-double ChildTimeoutSeconds() {
-  const char* scale = getenv("TRAPSAN_TEST_TIME_SCALE");
-  const double k = scale != nullptr ? atof(scale) : 1.0;
-  return 5.0 * (k > 1.0 ? k : 1.0);
-}
-
 // exec (which kills the other threads) while threads are taking traps.
 int ExecWhileTrapping(void*) {
   if (OpenEvent() < 0) return kOpenFailed;
@@ -152,7 +142,7 @@ void CheckExitExecPending(const Options& o, Report* r) {
   for (const Scenario& sc : scenarios) {
     int sc_good = 0;
     for (int i = 0; i < runs; ++i) {
-      ChildStatus st = RunInChild(sc.fn, nullptr, ChildTimeoutSeconds());
+      ChildStatus st = RunInChild(sc.fn, nullptr, 5);
       ++total;
       bool ok = st.exited && (st.exit_code == kOk ||
                               (sc.exec && st.exit_code == kNotPendingAfterExec));
