@@ -126,23 +126,31 @@ bool DecodeAccessInBytes(const uint8_t* bytes, int length, uintptr_t next_pc,
   return true;
 }
 
-bool DecodeTrappedAccess(const AccessInfo& access, uintptr_t watch_addr,
-                         uint32_t watch_len, AccessKind* kind, uint32_t* size) {
-  if (access.stack.depth == 0) return false;
-  uintptr_t next_pc = access.stack.pcs[0];
-  uint8_t bytes[kMaxInstructionLength];
-  // Read what is mapped of the 15 bytes before next_pc (a module's first
-  // instruction may start less than 15 bytes into its mapping).
+namespace {
+// Reads what is mapped of the 15 bytes before next_pc (a module's first
+// instruction may start less than 15 bytes into its mapping) into the end
+// of `bytes`; their count, 0 if none.
+int ReadBytesBefore(uintptr_t next_pc, uint8_t (&bytes)[kMaxInstructionLength]) {
   for (int n = kMaxInstructionLength; n >= 1; --n) {
     if (SafeRead(next_pc - n, bytes + kMaxInstructionLength - n,
                  static_cast<size_t>(n))) {
-      return DecodeAccessInBytes(
-          bytes + kMaxInstructionLength - n, n, next_pc,
-          access.has_registers ? access.registers : nullptr, watch_addr,
-          watch_len, kind, size);
+      return n;
     }
   }
-  return false;
+  return 0;
+}
+}  // namespace
+
+bool DecodeTrappedAccess(const AccessInfo& access, uintptr_t watch_addr,
+                         uint32_t watch_len, AccessKind* kind, uint32_t* size) {
+  if (access.stack.depth == 0) return false;
+  const uintptr_t next_pc = access.stack.pcs[0];
+  uint8_t bytes[kMaxInstructionLength];
+  const int n = ReadBytesBefore(next_pc, bytes);
+  return n > 0 && DecodeAccessInBytes(
+                      bytes + kMaxInstructionLength - n, n, next_pc,
+                      access.has_registers ? access.registers : nullptr,
+                      watch_addr, watch_len, kind, size);
 }
 
 bool StoreMissesWatchInBytes(const uint8_t* bytes, int length,
@@ -194,15 +202,10 @@ bool TrapMissedWatch(const AccessInfo& access, uintptr_t watch_addr,
   if (access.stack.depth == 0 || !access.has_registers) return false;
   const uintptr_t next_pc = access.stack.pcs[0];
   uint8_t bytes[kMaxInstructionLength];
-  for (int n = kMaxInstructionLength; n >= 1; --n) {
-    if (SafeRead(next_pc - n, bytes + kMaxInstructionLength - n,
-                 static_cast<size_t>(n))) {
-      return StoreMissesWatchInBytes(bytes + kMaxInstructionLength - n, n,
-                                     next_pc, access.registers, watch_addr,
-                                     watch_len);
-    }
-  }
-  return false;
+  const int n = ReadBytesBefore(next_pc, bytes);
+  return n > 0 && StoreMissesWatchInBytes(bytes + kMaxInstructionLength - n, n,
+                                          next_pc, access.registers,
+                                          watch_addr, watch_len);
 }
 
 }  // namespace trapsan
