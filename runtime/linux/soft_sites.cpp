@@ -118,7 +118,7 @@ SoftSiteAction SoftSiteEntry(bool label_check, int32_t* countdown) {
 }
 
 void SoftSiteAfterSample(int32_t* countdown) {
-  if (!SoftWindowsOpen() || *countdown < kSoftBiased) return;
+  if (!SoftWindowsOpen() || !SoftBiasable(*countdown)) return;
   SoftSiteThread& t = t_soft;
   if (!MayCheck(t, false, /*count=*/false)) return;
   *countdown -= kSoftBias;
@@ -136,11 +136,12 @@ void ForcePluginSiteChecks() {
                                               std::memory_order_acquire))
       continue;
     // Biased once: a countdown biased already (this thread is checking)
-    // stays as it is. The thread's own `subl` is not atomic: it may undo
-    // this (then it is not forced this time).
+    // stays as it is, and so does one too large to bias (SoftBiasable).
+    // The thread's own `subl` is not atomic: it may undo this (then it is
+    // not forced this time).
     int32_t* countdown = reinterpret_cast<SoftSiteThread*>(v)->countdown;
     int32_t c = __atomic_load_n(countdown, __ATOMIC_RELAXED);
-    while (c >= kSoftBiased &&
+    while (SoftBiasable(c) &&
            !__atomic_compare_exchange_n(countdown, &c, c - kSoftBias, true,
                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
     }

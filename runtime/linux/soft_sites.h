@@ -45,6 +45,17 @@ inline constexpr uint32_t kMaxLabelChecksPerWindow = 16;
 
 inline constexpr int32_t kSoftBias = 1 << 30;
 inline constexpr int32_t kSoftBiased = -(1 << 29);  // below: biased
+// Only countdowns in [kSoftBiased, kSoftBiasable) are biased: a larger one
+// (the sampler's "off" INT32_MAX, its over-budget back-off, a test's
+// "quiet" value) would still read as unbiased after the bias and expire
+// as a sample nobody asked for. Such a thread is not forced.
+inline constexpr int32_t kSoftBiasable = kSoftBiased + kSoftBias;
+
+// Whether a countdown may be biased (unbiased now, and still told apart
+// once biased).
+constexpr bool SoftBiasable(int32_t countdown) {
+  return countdown >= kSoftBiased && countdown < kSoftBiasable;
+}
 
 enum class SoftSiteAction { kNormal, kCheck, kCheckAndSample, kResume };
 
