@@ -128,6 +128,12 @@ typedef struct trapsan_stats {
                                   earlier window's delivered with a later
                                   one's cookie (si_addr differs), or a store
                                   whose decoded address missed; ignored */
+  uint64_t timer_samples;      /* timer samples of code not built with
+                                  trapsan (LD_PRELOAD, docs/preload.md) */
+  uint64_t timer_skipped;      /* ... not a plain memory access off the
+                                  stack, or taken inside trapsan */
+  uint64_t races_possible;     /* races not reported: both instructions may
+                                  be atomics (report_possible=1 shows them) */
 } trapsan_stats;
 
 /* Fills the first `size` bytes of *stats (at most sizeof(trapsan_stats)).

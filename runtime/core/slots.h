@@ -29,6 +29,11 @@ struct WindowInfo {
   uintptr_t watch_addr = 0;
   uint32_t watch_len = 0;
   bool watch_reads = false;  // an RW watchpoint (the sampled access writes)
+  // Opened by a timer sample of uninstrumented code (runtime/preload), in
+  // its SIGTRAP handler; known_plain: its instruction is none an atomic
+  // compiles to (report/sample_decode.h, Atomicity).
+  bool timer_sample = false;
+  bool known_plain = false;
 };
 
 // One entry of a slot's history: a seqlock around a WindowInfo. `cookie` is

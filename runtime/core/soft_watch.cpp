@@ -65,12 +65,12 @@ uint64_t ConflictingWindow(uintptr_t addr, size_t size, bool is_write,
   return 0;
 }
 
-void SoftWindowOpened() {
+void SoftWindowOpened(bool force_plugin_sites) {
   g_soft_generation.fetch_add(1, std::memory_order_relaxed);
   g_soft_windows_open.fetch_add(1, std::memory_order_seq_cst);
   // Plugin sites call the runtime only when their countdown runs out: make
   // them (linux/soft_sites.h).
-  ForcePluginSiteChecks();
+  if (force_plugin_sites) ForcePluginSiteChecks();
 }
 
 uint64_t SoftWindowGeneration() {

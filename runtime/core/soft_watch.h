@@ -56,7 +56,9 @@ bool SoftWatchAccess(const volatile void* addr, size_t size, bool is_write,
 // The window's side (window.cpp): a window without a hardware watchpoint is
 // soft from SoftWindowOpened() (after its range and active_cookie are
 // published) to SoftWindowClosed() (before its conflicts are taken).
-void SoftWindowOpened();
+// `force_plugin_sites`: make plugin sites check it (linux/soft_sites.h); a
+// signal handler's window does not (that locks the sites' thread table).
+void SoftWindowOpened(bool force_plugin_sites = true);
 void SoftWindowClosed();
 void ResetSoftWindows();  // after fork, in the single-threaded child
 

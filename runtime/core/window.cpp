@@ -11,6 +11,7 @@
 #include "conflict_table.h"
 #include "counters.h"
 #include "options.h"
+#include "pending_races.h"
 #include "race_event.h"
 #include "release.h"
 #include "slots.h"
@@ -19,6 +20,7 @@
 #include "runtime/linux/breakpoints.h"
 #include "runtime/linux/safe_read.h"
 #include "runtime/report/decode.h"
+#include "runtime/report/sample_decode.h"
 
 namespace trapsan {
 namespace {
@@ -155,11 +157,37 @@ bool IsStaleTrap(const WindowInfo& window, bool watcher_known,
          TrapMissedWatch(racer, window.watch_addr, window.watch_len);
 }
 
+// Timer samples of uninstrumented code (runtime/preload): on x86, relaxed,
+// acquire and release atomic loads and stores are plain moves, so a pair
+// of a sampled move and a trapped one may be two atomics, no race. Such a
+// pair is only "possible" (counted, reported with report_possible=1) unless
+// one side is known plain: an access of instrumented code (the plugin and
+// the TSan ABI check plain accesses only), or an instruction no atomic
+// compiles to (report/decode.h). A trapped vector load (a string function
+// reading past its data) is only possible too, whatever the sampled side.
+std::atomic<bool> g_timer_windows{false};
+
+bool OnlyPossible(const WindowInfo& window, const Conflict& conflict) {
+  if (!window.timer_sample) return false;
+  const AccessInfo& racer = conflict.access;
+  if (!racer.pc_after_access) return false;  // instrumented: plain
+  const Atomicity a =
+      conflict.async
+          ? Atomicity::kUnknown
+          : ClassifyTrappedAccess(racer, window.watch_addr, window.watch_len);
+  if (a == Atomicity::kWideLoad) return true;
+  return !window.known_plain && a != Atomicity::kPlain;
+}
+
 void ReportConflict(const WindowInfo& window, bool watcher_known,
                     const Conflict& conflict, bool late) {
   if (IsStaleTrap(window, watcher_known, conflict)) {
     Count(Stats().traps_stale);
     return;
+  }
+  if (watcher_known && OnlyPossible(window, conflict)) {
+    Count(Stats().races_possible);
+    if (!GetOptions().report_possible) return;
   }
   RaceEvent event;
   event.window = window;
@@ -390,6 +418,7 @@ uint64_t CloseWindow(int index, bool held) {
 }
 
 void DrainLateConflicts() {
+  DrainPendingRaces();
   auto closed = [](const Conflict& c) {
     Cookie cookie;
     if (!DecodeCookie(c.cookie, &cookie) || cookie.slot >= kMaxSlots) {
@@ -415,9 +444,172 @@ void DrainLateConflicts() {
         Count(Stats().traps_self);  // the watcher's own late trap
         continue;
       }
+      // The window may have been a timer sample's, its two sides atomics.
+      if (!known && g_timer_windows.load(std::memory_order_relaxed)) {
+        Count(Stats().races_possible);
+        if (!GetOptions().report_possible) continue;
+      }
       ReportConflict(window, known, found[i], true);
     }
   } while (n == kBatch);
+}
+
+uint64_t WatchAccessInSignal(const AccessInfo& access, bool known_plain) {
+  uintptr_t base;
+  int len;
+  if (!ChooseWatchRange(access.addr, access.size, &base, &len)) return 0;
+  // Another window watches these bytes: its watchpoint (or, soft, its value
+  // snapshot) sees this access when it runs; no record from here (whether
+  // this access is an atomic is not known).
+  if (ConflictingWindow(access.addr, access.size,
+                        access.kind == AccessKind::kWrite) != 0) {
+    return 0;
+  }
+  const int index = ClaimSlot();  // (held windows are not stolen from here)
+  if (index < 0) {
+    Count(Stats().skipped_no_slot);
+    return 0;
+  }
+  const uint64_t cpu_start = ClockNs(CLOCK_THREAD_CPUTIME_ID);
+  Slot& slot = GetSlot(index);
+  ThreadState& t = CurrentThread();
+  const Options& options = GetOptions();
+  const bool hw = ActiveBackend() == Backend::kHw;
+
+  const uint64_t generation = ++slot.generation & kGenerationMask;
+  WindowInfo window;
+  window.cookie = EncodeCookie(index, generation);
+  window.access = access;
+  window.watch_addr = base;
+  window.watch_len = static_cast<uint32_t>(len);
+  window.watch_reads = access.kind == AccessKind::kWrite;
+  window.timer_sample = true;
+  window.known_plain = known_plain;
+  g_timer_windows.store(true, std::memory_order_relaxed);
+  PublishWindow(slot, generation, window);
+  slot.self_traps.store(0, std::memory_order_relaxed);
+  slot.close_requested.store(0, std::memory_order_relaxed);
+  slot.owner_tid.store(t.tid, std::memory_order_relaxed);
+  slot.watch_addr.store(base, std::memory_order_relaxed);
+  slot.watch_len.store(static_cast<uint32_t>(len), std::memory_order_relaxed);
+  slot.watch_reads.store(window.watch_reads, std::memory_order_relaxed);
+  slot.active_cookie.store(window.cookie, std::memory_order_release);
+  // (A held window of this thread keeps its own cookie: restored below.)
+  const uint64_t saved_watching = t.watching_cookie;
+  t.watching_cookie = window.cookie;
+
+  uint64_t delay_ns = 0;
+  if (options.delay_us > 0) {
+    uint64_t d = static_cast<uint64_t>(options.delay_us) * 1000;
+    delay_ns = d / 2 + NextRandom(t) % (d + 1);  // [d/2, 3d/2]
+  }
+  const uint64_t start_ns = MonotonicNs();
+  bool armed = false;
+  if (hw) {
+    armed = ArmBreakpoint(index, base, len, window.watch_reads, window.cookie,
+                          /*may_block=*/false);
+    if (!armed) {  // No soft window instead: nothing would check it.
+      slot.active_cookie.store(0, std::memory_order_seq_cst);
+      t.watching_cookie = saved_watching;
+      slot.owner_tid.store(0, std::memory_order_relaxed);
+      slot.busy.store(0, std::memory_order_release);
+      Count(Stats().skipped_no_slot);
+      return ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start;
+    }
+  } else {
+    SoftWindowOpened(/*force_plugin_sites=*/false);
+  }
+  const uint64_t arm_ns = MonotonicNs() - start_ns;
+  uint64_t old_value = 0;
+  const bool have_old = ReadValueUnwatched(base, len, &old_value);
+  if (armed) slot.armed_cookie.store(window.cookie, std::memory_order_release);
+  Stall(delay_ns);
+
+  const uint64_t disarm_at = MonotonicNs();
+  StopWatching(armed, index);
+  const uint64_t end = MonotonicNs();
+  WaitForHandlers(slot, end);
+  uint64_t new_value = 0;
+  const bool have_new = ReadValueUnwatched(base, len, &new_value);
+  FinishWatching(armed);
+  const bool value_changed = have_old && have_new && new_value != old_value &&
+                             slot.self_traps.load(std::memory_order_relaxed) == 0;
+
+  constexpr int kMax = 4;  // (on the interrupted thread's stack)
+  Conflict found[kMax];
+  auto mine = [&window](const Conflict& c) { return c.cookie == window.cookie; };
+  int n = Conflicts().Take(mine, found, kMax);
+  slot.active_cookie.store(0, std::memory_order_seq_cst);
+  t.watching_cookie = saved_watching;
+  WaitForHandlers(slot, MonotonicNs());
+  n += Conflicts().Take(mine, found + n, kMax - n);
+  if (n == 0 && value_changed && armed) {
+    // The writer trapped but its handler may not have run yet.
+    for (uint64_t waited = 0; n == 0 && waited < kLateTrapWaitNs / 4;
+         waited += kLateTrapPollNs) {
+      Stall(kLateTrapPollNs);
+      n = Conflicts().Take(mine, found, kMax);
+    }
+  }
+  slot.owner_tid.store(0, std::memory_order_relaxed);
+  slot.busy.store(0, std::memory_order_release);
+  Count(Stats().windows);
+  Count(Stats().window_ns, end - start_ns);
+  Count(Stats().arm_ns, arm_ns + (end - disarm_at));
+
+  bool queued = false;
+  for (int i = 0; i < n; ++i) {
+    if (found[i].access.tid == t.tid) {  // this thread's own: no race
+      Count(Stats().traps_self);
+      continue;
+    }
+    RaceEvent event;
+    event.window = window;
+    event.racer = found[i];
+    if (PushPendingRace(event)) {
+      queued = true;
+    } else {
+      Count(Stats().traps_dropped);
+    }
+  }
+  // A value change with no access seen: reported only when the sampled
+  // instruction cannot be an atomic (another thread's atomic update of an
+  // atomic this thread was about to load is no race).
+  if (n == 0 && value_changed && known_plain) {
+    RaceEvent event;
+    event.unknown_origin = true;
+    event.window = window;
+    event.value_changed = true;
+    event.old_value = old_value;
+    event.new_value = new_value;
+    if (PushPendingRace(event)) {
+      queued = true;
+    } else {
+      Count(Stats().traps_dropped);
+    }
+  }
+  if (queued) SignalPendingRaces();
+  const uint64_t cost = ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + delay_ns;
+  Count(Stats().budget_ns, cost);
+  return cost;
+}
+
+void DrainPendingRaces() {
+  constexpr int kBatch = 8;
+  RaceEvent events[kBatch];
+  int n;
+  const bool locked = LockDrain();
+  do {
+    n = TakePendingRaces(events, kBatch);
+    for (int i = 0; i < n; ++i) {
+      if (events[i].unknown_origin) {
+        SubmitRace(events[i]);
+      } else {
+        ReportConflict(events[i].window, true, events[i].racer, false);
+      }
+    }
+  } while (n == kBatch);
+  if (locked) UnlockDrain();
 }
 
 }  // namespace trapsan

@@ -51,9 +51,22 @@ uint64_t WatchAccess(const AccessInfo& access, bool may_hold = false);
 // Returns the CPU time spent.
 uint64_t CloseWindow(int index, bool held);
 
-// Reports conflicts whose window has closed (late traps). Called after every
-// window and at exit.
+// Reports conflicts whose window has closed (late traps), after the races
+// queued by signal-handler windows (DrainPendingRaces). Called after every
+// window, by the preload reporter thread and at exit.
 void DrainLateConflicts();
+
+// The window of a timer sample of uninstrumented code (runtime/preload),
+// run inside its SIGTRAP handler before the sampled instruction executes:
+// async-signal-safe. As WatchAccess, but no slot is stolen, a hardware
+// window whose arming would block is skipped, and what it finds is queued
+// (core/pending_races.h), not reported. A value change with no access seen
+// is queued only when `known_plain` (the instruction cannot be an atomic).
+// Returns the window's cost for the budget, 0 if none opened.
+uint64_t WatchAccessInSignal(const AccessInfo& access, bool known_plain);
+
+// Reports the races signal-handler windows queued. Ordinary context.
+void DrainPendingRaces();
 
 }  // namespace trapsan
 

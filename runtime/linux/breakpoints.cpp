@@ -153,18 +153,25 @@ bool AdoptExistingThread(int tid, std::string* why) {
 }
 
 bool ArmBreakpoint(int slot, uintptr_t addr, int len, bool watch_reads,
-                   uint64_t cookie) {
+                   uint64_t cookie, bool may_block) {
   perf_event_attr attr = BaseAttr();
   attr.bp_addr = addr;
   attr.bp_len = static_cast<uint64_t>(len);
   attr.bp_type = watch_reads ? HW_BREAKPOINT_RW : HW_BREAKPOINT_W;
   attr.sig_data = cookie;
   attr.disabled = 0;  // MODIFY_ATTRIBUTES enables the event with the change.
-  ReaderLock lock;
+  if (may_block) {
+    pthread_rwlock_rdlock(&g_create_lock);
+  } else if (pthread_rwlock_tryrdlock(&g_create_lock) != 0) {
+    return false;
+  }
+  struct Unlock {
+    ~Unlock() { pthread_rwlock_unlock(&g_create_lock); }
+  } unlock;
   SlotFds& s = g_fds[slot];
   int n = s.count.load(std::memory_order_acquire);
   if (n == 0 || !OwnsPerfFd(s.fds[0], s.ids[0])) {
-    if (n != 0) WarnLost();
+    if (n != 0 && may_block) WarnLost();
     return false;  // Closed by the program: the window goes on unarmed.
   }
   bool ok = true;

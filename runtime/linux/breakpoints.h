@@ -33,9 +33,12 @@ int OpenBreakpoints(int max_slots, std::string* why);
 bool AdoptExistingThread(int tid, std::string* why);
 
 // Arms `slot` on [addr, addr+len) (len 1, 2, 4 or 8, aligned) for writes, or
-// for reads and writes, with `cookie` as sig_data. Async-signal-unsafe.
+// for reads and writes, with `cookie` as sig_data. Async-signal-unsafe,
+// unless !may_block (a signal handler's window): then it fails instead of
+// waiting for thread creation (the interrupted thread may be creating one),
+// and says nothing about lost fds.
 bool ArmBreakpoint(int slot, uintptr_t addr, int len, bool watch_reads,
-                   uint64_t cookie);
+                   uint64_t cookie, bool may_block = true);
 void DisarmBreakpoint(int slot);
 
 // Closes the last open slot's events, in every thread (the caller owns the

@@ -31,6 +31,8 @@
 #include "runtime/linux/sites.h"
 #include "runtime/linux/sigtrap.h"
 #include "runtime/linux/threads.h"
+#include "runtime/preload/timer_sampling.h"
+#include "runtime/report/sample_decode.h"
 #include "runtime/report/reporter.h"
 
 namespace trapsan {
@@ -181,12 +183,67 @@ std::string TrustLine(const KernelVersion& kernel) {
                                      "; run trapsan-kcheck to measure"));
 }
 
+// A thread that existed before init: its watchpoints and its timer event.
+bool AdoptThread(int tid, std::string* why) {
+  if (ActiveBackend() == Backend::kHw && !AdoptExistingThread(tid, why)) {
+    return false;
+  }
+  return AdoptThreadForTimer(tid, why);
+}
+
+// Timer sampling of code not built with trapsan (runtime/preload), and what
+// it gives on this machine, said once per process tree (`warn`: no earlier
+// process of the tree said it; the fallback warning may have just set the
+// variable).
+void StartPreloadSampling(bool warn) {
+  const Options& o = GetOptions();
+  if (ActiveBackend() == Backend::kOff || !TimerSamplingWanted()) return;
+  std::string why;
+  if (!PrepareSampleDecoder()) {
+    why = "cannot load the instruction decoder (Zydis)";
+  } else if (InstallSigtrapHandler(&why) && StartTimerSampling(&why)) {
+    why.clear();
+  } else if (why.empty()) {
+    why = "cannot install the SIGTRAP handler";
+  }
+  if (!why.empty()) {
+    if (warn) {
+      Say(absl::StrCat("WARNING: code not built with trapsan will not be "
+                       "sampled: ", why));
+    }
+    return;
+  }
+  sigset_t trap;  // The initializing thread too: see pthread_sigmask().
+  sigemptyset(&trap);
+  sigaddset(&trap, SIGTRAP);
+  pthread_sigmask(SIG_UNBLOCK, &trap, nullptr);
+  if (ActiveBackend() == Backend::kSoft) {
+    const std::string line =
+        "WARNING: without hardware watchpoints, code not built with trapsan "
+        "(sampled by its threads' CPU-time timer) gets little: a sampled "
+        "access is reported only when its value changes during its window "
+        "and its instruction cannot be an atomic (a read-modify-write "
+        "without lock, a misaligned or wider than 8-byte store), with one "
+        "stack, or when instrumented code meets its window; races between "
+        "plain loads and stores of uninstrumented code are not found on "
+        "this machine (docs/preload.md)";
+    if (warn || o.verbosity >= 1) Say(line);
+    setenv(kWarnedEnv, "1", 1);
+  } else if (o.verbosity >= 1) {
+    Say(absl::StrFormat(
+        "sampling code not built with trapsan every %d us of each thread's "
+        "CPU time; a race whose two instructions may both be atomics (plain "
+        "moves) is counted as possible, not reported (report_possible=1)",
+        o.preload_period_us));
+  }
+}
+
 void StartThreads() {
   int adopted = 0, failed = 0;
   std::string why;
   bool hw = ActiveBackend() == Backend::kHw;
-  RegisterInitialThreads(hw ? AdoptExistingThread : nullptr, &adopted, &failed,
-                         &why);
+  RegisterInitialThreads(hw || TimerSamplingActive() ? AdoptThread : nullptr,
+                         &adopted, &failed, &why);
   if (failed > 0) {
     Say(absl::StrFormat("WARNING: %d thread(s) that existed before trapsan "
                         "started got no watchpoints (%s): their accesses are "
@@ -266,6 +323,7 @@ void AfterForkInChild() {
   WindowBudget().Reset();
   t_thread.watching_cookie = 0;
   ResetLabelsInChild();
+  RestartTimerSamplingInChild();  // (no reporter thread in the child)
   g_finished.store(false);
   std::string why;
   int slots = ReopenBreakpointsInChild(&why);  // Also frees the create lock.
@@ -283,6 +341,7 @@ void AfterForkInChild() {
 
 void Initialize() {
   std::vector<std::string> errors;
+  const bool first_in_tree = getenv(kWarnedEnv) == nullptr;
   const char* env = getenv("TRAPSAN_OPTIONS");
   // The program's __trapsan_default_options(), then TRAPSAN_OPTIONS.
   Options options = ParseOptions(OptionsText(env), &errors);
@@ -304,7 +363,9 @@ void Initialize() {
   WindowBudget().Configure(options.max_overhead,
                            static_cast<uint64_t>(options.delay_us) * 1000 +
                                kFirstArmEstimateNs);
+  StartPreloadSampling(first_in_tree);
   StartThreads();
+  if (OtherThreadsAdopted()) StartTimerReporterOnce();
   atexit(OnExit);
   pthread_atfork(BeforeFork, AfterForkInParent, AfterForkInChild);
   std::string warning = KernelWarning(kernel);

@@ -24,6 +24,7 @@
 #include "runtime/linux/label_int3.h"
 #include "runtime/linux/labels.h"
 #include "runtime/linux/unwind.h"
+#include "runtime/preload/timer_sampling.h"
 
 namespace trapsan {
 namespace {
@@ -234,8 +235,12 @@ void OnSigtrap(int sig, siginfo_t* si, void* uc) {
   int saved_errno = errno;
   Cookie c;
   PerfFields perf = ReadPerfFields(si);
-  if (si->si_code == TRAP_PERF && perf.type == kPerfTypeBreakpoint &&
-      perf.data == kLabelCookie) {
+  if (si->si_code == TRAP_PERF && perf.data == kTimerCookie) {
+    // A timer sample (runtime/preload): known by sig_data alone, as
+    // si_perf_type is unreliable for software events.
+    HandleTimerSample(uc);
+  } else if (si->si_code == TRAP_PERF && perf.type == kPerfTypeBreakpoint &&
+             perf.data == kLabelCookie) {
     HandleLabelTrap(uc);
   } else if (si->si_code == TRAP_PERF && perf.type == kPerfTypeBreakpoint &&
              DecodeCookie(perf.data, &c) && c.slot < SlotCount()) {

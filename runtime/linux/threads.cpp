@@ -19,6 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "runtime/preload/timer_sampling.h"
 #include "runtime/core/counters.h"
 #include "runtime/core/release.h"
 #include "runtime/core/thread_state.h"
@@ -309,6 +310,7 @@ extern "C" __attribute__((visibility("default"))) int pthread_create(
   PthreadCreateFn real = RealPthreadCreate();
   if (real == nullptr) return EAGAIN;
   InRuntime guard;
+  StartTimerReporterOnce();  // runtime/preload: windows from now on
   auto* start = new StartArgs{fn, arg, {}};
   ThreadState& t = CurrentThread();
   if (!t.registered) {  // A thread that existed before init.

@@ -1,0 +1,245 @@
+// LD_PRELOAD=libtrapsan.so on programs nobody rebuilt (issue 12): plain
+// gcc -O2 builds sampled by the per-thread task-clock timer, their sampled
+// accesses watched from the SIGTRAP handler. What a user sees: reports (or
+// none), output and exit status the same as without trapsan.
+//
+// Tests that need hardware watchpoints (both stacks of a race between two
+// uninstrumented threads) skip here without them; tools/lab/test-suite runs
+// them in the lab guest.
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <ostream>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "harness.h"
+
+namespace trapsan_test {
+namespace {
+
+constexpr char kReport[] = "WARNING: trapsan: data race";
+
+RunOptions Preloaded(const std::string& options, int timeout_ms = 120000) {
+  RunOptions o;
+  o.trapsan_options = options;
+  o.timeout_ms = timeout_ms;
+  o.extra_env = {{"LD_PRELOAD", TRAPSAN_PRELOAD_LIBRARY}};
+  return o;
+}
+
+RunOptions Plain(int timeout_ms = 120000) {
+  RunOptions o;
+  o.trapsan_options = std::nullopt;
+  o.timeout_ms = timeout_ms;
+  return o;
+}
+
+// A counter of print_stats=1's table, or -1.
+long long Stat(const std::string& err, const std::string& name) {
+  std::smatch m;
+  std::regex re("\\n  " + name + " +([0-9]+)");
+  if (!std::regex_search(err, m, re)) return -1;
+  return std::stoll(m[1]);
+}
+
+// The runtime starts from its constructor before main, so the threads main
+// creates inherit the timer; samples of theirs open windows.
+TEST(PreloadTest, InitializesBeforeThreadsAndSamplesThem) {
+  RunResult r = RunProgram(
+      "preload_racy_plain", {"300"},
+      Preloaded("backend=soft:preload_period_us=100:print_stats=1:"
+                "max_overhead=0:quiet=1"));
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.out, "done\n") << r.Describe();
+  EXPECT_GT(Stat(r.err, "timer_samples"), 100) << r.Describe();
+  EXPECT_GT(Stat(r.err, "windows"), 10) << r.Describe();
+}
+
+TEST(PreloadTest, OffWhenAskedOrNotPreloaded) {
+  RunResult r = RunProgram(
+      "preload_racy_plain", {"100"},
+      Preloaded("backend=soft:preload_sampling=0:print_stats=1:quiet=1"));
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(Stat(r.err, "timer_samples"), 0) << r.Describe();
+}
+
+// Without hardware watchpoints a sampled unlocked read-modify-write whose
+// value another thread changes during its window is reported (one stack).
+TEST(PreloadTest, SoftReportsPlainReadModifyWriteChanged) {
+  RunResult r = RunUntil(
+      "preload_racy_plain", {"500"},
+      Preloaded("mode=ci:backend=soft:preload_period_us=100"),
+      [](const RunResult& r) { return Contains(r.err, kReport); }, 5);
+  EXPECT_TRUE(Contains(r.err, "data race in bump / <unknown origin>"))
+      << r.Describe();
+  EXPECT_TRUE(r.exited && r.exit_code == 66) << r.Describe();
+}
+
+class PreloadHardwareTest : public HardwareTest {};
+
+// The same race with both stacks: the other thread's add traps.
+TEST_F(PreloadHardwareTest, RacyPlainProgramDetected) {
+  RunResult r = RunUntil(
+      "preload_racy_plain", {"1000"},
+      Preloaded("mode=ci:backend=hw"),
+      [](const RunResult& r) {
+        return Contains(r.err, "data race in bump / bump");
+      },
+      5);
+  EXPECT_TRUE(Contains(r.err, "data race in bump / bump")) << r.Describe();
+  EXPECT_TRUE(r.exited && r.exit_code == 66) << r.Describe();
+}
+
+struct RaceFreeCase {
+  const char* mode;
+  const char* expected;
+};
+
+void PrintTo(const RaceFreeCase& c, std::ostream* os) { *os << c.mode; }
+
+const RaceFreeCase kRaceFree[] = {
+    {"private", "private sum="},  {"mutex", "mutex counter=800000\n"},
+    {"spsc", "spsc sum=80000200000\n"}, {"seqlock", "seqlock torn=0\n"},
+    {"refcount", "refcount final=1\n"},
+};
+
+void ExpectSilent(const std::string& backend, const RaceFreeCase& c,
+                  int runs) {
+  for (int i = 0; i < runs; ++i) {
+    RunResult r = RunProgram(
+        "preload_race_free_plain", {c.mode, "400000"},
+        Preloaded("mode=ci:preload_period_us=50:backend=" + backend));
+    ASSERT_TRUE(r.exited) << r.Describe();
+    EXPECT_EQ(r.exit_code, 0) << r.Describe();
+    EXPECT_FALSE(Contains(r.err, kReport)) << r.Describe();
+    EXPECT_TRUE(Contains(r.out, c.expected)) << r.Describe();
+  }
+}
+
+class PreloadRaceFreeTest : public testing::TestWithParam<RaceFreeCase> {};
+TEST_P(PreloadRaceFreeTest, NoReportSoft) { ExpectSilent("soft", GetParam(), 2); }
+INSTANTIATE_TEST_SUITE_P(Modes, PreloadRaceFreeTest, testing::ValuesIn(kRaceFree),
+                         [](const auto& info) { return std::string(info.param.mode); });
+
+class PreloadRaceFreeHardwareTest : public testing::TestWithParam<RaceFreeCase> {
+ protected:
+  void SetUp() override { RequireHardwareBackend(); }
+};
+TEST_P(PreloadRaceFreeHardwareTest, NoReport) { ExpectSilent("hw", GetParam(), 3); }
+INSTANTIATE_TEST_SUITE_P(Modes, PreloadRaceFreeHardwareTest,
+                         testing::ValuesIn(kRaceFree),
+                         [](const auto& info) { return std::string(info.param.mode); });
+
+void ExpectSharedPtrSilent(const std::string& backend, int runs) {
+  for (int i = 0; i < runs; ++i) {
+    RunResult r = RunProgram(
+        "preload_race_free_shared_ptr", {"200000"},
+        Preloaded("mode=ci:preload_period_us=50:backend=" + backend));
+    ASSERT_TRUE(r.exited) << r.Describe();
+    EXPECT_EQ(r.exit_code, 0) << r.Describe();
+    EXPECT_FALSE(Contains(r.err, kReport)) << r.Describe();
+    EXPECT_TRUE(Contains(r.out, "shared_ptr sums=")) << r.Describe();
+  }
+}
+TEST(PreloadTest, SharedPtrNoReportSoft) { ExpectSharedPtrSilent("soft", 2); }
+TEST_F(PreloadHardwareTest, SharedPtrNoReport) { ExpectSharedPtrSilent("hw", 3); }
+
+// fork, exec, signals and blocking system calls under timer-heavy sampling
+// (a sample every 20 us of CPU time): the same output and exit status, and
+// no EINTR from a poll, epoll_wait, select, read, futex or nanosleep.
+void ExpectBehaviourUnchanged(const std::string& backend) {
+  RunResult without = RunProgram("preload_behaviour", {"100"}, Plain());
+  ASSERT_TRUE(without.exited) << without.Describe();
+  ASSERT_EQ(without.exit_code, 3) << without.Describe();
+  ASSERT_FALSE(Contains(without.out, "EINTR in")) << without.Describe();
+  RunResult with = RunProgram(
+      "preload_behaviour", {"100"},
+      Preloaded("mode=ci:preload_period_us=20:print_stats=1:backend=" + backend));
+  ASSERT_TRUE(with.exited) << with.Describe();
+  EXPECT_EQ(with.exit_code, without.exit_code) << with.Describe();
+  EXPECT_EQ(with.out, without.out) << with.Describe();
+  EXPECT_FALSE(Contains(with.err, kReport)) << with.Describe();
+  EXPECT_GT(Stat(with.err, "timer_samples"), 0) << with.Describe();
+}
+TEST(PreloadTest, BehaviourUnchangedSoft) { ExpectBehaviourUnchanged("soft"); }
+TEST_F(PreloadHardwareTest, BehaviourUnchanged) { ExpectBehaviourUnchanged("hw"); }
+
+// A library built with the compiler plugin (trapsan-cc -c) but linked
+// without the runtime, used by a plain program: its sites take their
+// __trapsan_* symbols from the preloaded runtime and sample (label sites
+// by int3 here, both sides checked: both stacks in soft mode too).
+TEST(PreloadTest, PluginBuiltNotLinked) {
+  if (!TRAPSAN_PRELOAD_PLUGIN) GTEST_SKIP() << "the compiler plugin is not built";
+  RunResult r = RunUntil(
+      "preload_plugin_host", {"500"},
+      Preloaded("mode=ci:backend=soft:preload_sampling=0"),
+      [](const RunResult& r) {
+        return Contains(r.err, "data race in lib_bump / lib_bump");
+      },
+      5);
+  EXPECT_TRUE(Contains(r.err, "data race in lib_bump / lib_bump"))
+      << r.Describe();
+  EXPECT_TRUE(r.exited && r.exit_code == 66) << r.Describe();
+}
+
+// Real programs run unchanged: stdout and exit status, by the shell.
+struct Shell {
+  int status = -1;
+  std::string out;
+};
+Shell RunShell(const std::string& command) {
+  Shell s;
+  FILE* f = popen(command.c_str(), "r");
+  if (f == nullptr) return s;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), f)) > 0) s.out.append(buf, n);
+  s.status = pclose(f);
+  return s;
+}
+
+bool Have(const std::string& tool) {
+  return RunShell("command -v " + tool + " >/dev/null 2>&1").status == 0;
+}
+
+TEST(PreloadTest, RealToolsUnchanged) {
+  const std::string src = TRAPSAN_SOURCE_DIR;
+  const std::string make_dir = src + "/tests/preload/make";
+  std::vector<std::pair<std::string, std::string>> tools = {
+      {"python3", "python3 -c 'import json, threading; "
+                  "t = [threading.Thread(target=sum, args=(range(200000),)) "
+                  "for _ in range(4)]; [x.start() for x in t]; "
+                  "[x.join() for x in t]; print(json.dumps({\"ok\": "
+                  "sum(range(10**6))}))'"},
+      {"git", "git -C " + src + " rev-list --max-parents=0 HEAD"},
+      {"make", "make --no-print-directory -s -C " + make_dir + " -j2 all"},
+      {"sqlite3", "sqlite3 :memory: 'create table t(x); insert into t "
+                  "values (1),(2),(3); select sum(x) from t;'"},
+  };
+  int ran = 0;
+  for (const auto& [tool, command] : tools) {
+    if (!Have(tool)) {
+      std::printf("(%s is not installed: not run)\n", tool.c_str());
+      continue;
+    }
+    ++ran;
+    Shell without = RunShell("env -u TRAPSAN_OPTIONS -u LD_PRELOAD " + command +
+                             " 2>/dev/null");
+    Shell with = RunShell(std::string("env LD_PRELOAD=") +
+                          TRAPSAN_PRELOAD_LIBRARY +
+                          " TRAPSAN_OPTIONS=mode=ci:preload_period_us=100 " +
+                          command + " 2>/dev/null");
+    EXPECT_EQ(with.status, without.status) << tool;
+    EXPECT_EQ(with.out, without.out) << tool;
+    EXPECT_FALSE(without.out.empty()) << tool;
+  }
+  EXPECT_GE(ran, 2);
+}
+
+}  // namespace
+}  // namespace trapsan_test
