@@ -64,9 +64,11 @@ typedef void (*trapsan_report_callback)(const trapsan_report *report,
 /* Installs a callback called for every race that is reported (after
  * deduplication, right after it is printed), in the thread that found it,
  * outside any signal handler, one callback at a time. It may end the process
- * (exit(): the exit handlers run, stdio is flushed, trapsan prints its
- * summary and the status is the `exitcode` option, 66 by default, as for
- * any process that reported a race). NULL removes it. Thread-safe. */
+ * (exit() or _exit(): trapsan prints its summary, and with exit() the exit
+ * handlers run and stdio is flushed); the process then exits with the status
+ * the callback gave, not the `exitcode` option (nor abort_on_error's abort),
+ * which apply when a process that reported a race ends any other way. NULL
+ * removes it. Thread-safe. */
 TRAPSAN_API void trapsan_set_report_callback(trapsan_report_callback callback,
                                              void *user_data);
 

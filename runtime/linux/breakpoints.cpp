@@ -67,10 +67,21 @@ perf_event_attr BaseAttr() {
   return attr;
 }
 
+struct EventToOpen {
+  perf_event_attr attr;
+  int tid;
+};
+
+int OpenEventNow(void* arg) {
+  auto* e = static_cast<EventToOpen*>(arg);
+  return static_cast<int>(syscall(SYS_perf_event_open, &e->attr, e->tid, -1,
+                                  -1, PERF_FLAG_FD_CLOEXEC));
+}
+
+// In the descriptor reserve (fd_reserve.h), created there.
 int OpenEvent(int tid) {
-  perf_event_attr attr = BaseAttr();
-  return ReserveFd(static_cast<int>(syscall(SYS_perf_event_open, &attr, tid, -1, -1,
-                                  PERF_FLAG_FD_CLOEXEC)));
+  EventToOpen e{BaseAttr(), tid};
+  return ReserveOpen(OpenEventNow, &e);
 }
 
 int OpenSlots(int max_slots, std::string* why) {

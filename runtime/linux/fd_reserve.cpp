@@ -2,8 +2,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sched.h>
 #include <unistd.h>
+
+#include <atomic>
 
 #include "absl/strings/str_cat.h"
 
@@ -13,31 +19,93 @@ namespace {
 // How far above the program's soft limit the reserve may go.
 constexpr rlim_t kAboveFds = 4096;
 
-// The program's RLIMIT_NOFILE, raised above its soft limit for the lifetime
-// of this object when the hard limit allows (and restored after).
+// The raise is shared by every reserve in progress: the first one raises
+// the soft limit, the last one puts the program's back. (A raise and restore
+// per call let one thread lower the limit under another's F_DUPFD_CLOEXEC:
+// EINVAL, seen in the lab guest with many threads opening label events.)
+// All of it under g_mu, taken with every signal blocked: no signal handler
+// runs in a thread that holds it or has a reserve in progress, and neither
+// a signal handler's longjmp nor cancellation can leave the count raised.
+// Never held while the program's code runs.
+pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+int g_users = 0;           // reserves in progress
+rlimit g_program{};        // the program's limit, read by the first of them
+rlimit g_raised{};         // what it was raised to...
+bool g_is_raised = false;  // ...if it was
+// Threads in fork()'s prepare handler: new reserves wait for them (a thread
+// reserving in a loop would otherwise keep a fork waiting for the lock).
+std::atomic<int> g_forks_waiting{0};
+
+// Every signal blocked, SIGCANCEL and SIGSETXID too (the raw system call:
+// pthread_sigmask leaves those two, and trapsan interposes it).
+class AllSignalsBlocked {
+ public:
+  AllSignalsBlocked() {
+    sigset_t all;
+    sigfillset(&all);
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &saved_, kSigsetBytes);
+  }
+  ~AllSignalsBlocked() {
+    const int e = errno;
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &saved_, nullptr, kSigsetBytes);
+    errno = e;
+  }
+
+ private:
+  static constexpr long kSigsetBytes = 8;  // the kernel's sigset_t
+  sigset_t saved_;
+};
+
+bool SameLimit(const rlimit& a, const rlimit& b) {
+  return a.rlim_cur == b.rlim_cur && a.rlim_max == b.rlim_max;
+}
+
+// Puts the program's limit back, unless the program set one of its own
+// meanwhile (then that one stays). Under g_mu.
+void RestoreLocked() {
+  if (!g_is_raised) return;
+  g_is_raised = false;
+  rlimit now;
+  if (getrlimit(RLIMIT_NOFILE, &now) == 0 && SameLimit(now, g_raised))
+    setrlimit(RLIMIT_NOFILE, &g_program);
+}
+
+// One reserve in progress: the program's RLIMIT_NOFILE, raised above its
+// soft limit while any reserve is in progress when the hard limit allows.
 class Reserve {
  public:
   Reserve() {
-    if (getrlimit(RLIMIT_NOFILE, &program_) != 0) {
-      program_.rlim_cur = program_.rlim_max = 0;
-      return;
+    const int e = errno;
+    while (g_forks_waiting.load(std::memory_order_acquire) != 0) sched_yield();
+    pthread_mutex_lock(&g_mu);
+    if (g_users++ == 0) {
+      g_is_raised = false;
+      if (getrlimit(RLIMIT_NOFILE, &g_program) != 0) {
+        g_program.rlim_cur = g_program.rlim_max = 0;
+      } else if (g_program.rlim_cur != RLIM_INFINITY &&
+                 g_program.rlim_max > g_program.rlim_cur) {
+        g_raised = g_program;
+        g_raised.rlim_cur =
+            g_program.rlim_max - g_program.rlim_cur > kAboveFds
+                ? g_program.rlim_cur + kAboveFds
+                : g_program.rlim_max;
+        g_is_raised = setrlimit(RLIMIT_NOFILE, &g_raised) == 0;
+      }
     }
-    if (program_.rlim_cur == RLIM_INFINITY) return;
-    if (program_.rlim_max > program_.rlim_cur) {
-      rlimit raised = program_;
-      raised.rlim_cur = program_.rlim_max - program_.rlim_cur > kAboveFds
-                            ? program_.rlim_cur + kAboveFds
-                            : program_.rlim_max;
-      raised_ = setrlimit(RLIMIT_NOFILE, &raised) == 0;
-    }
+    program_ = g_program;
+    raised_ = g_is_raised;
+    pthread_mutex_unlock(&g_mu);
+    errno = e;
   }
   ~Reserve() {
-    if (raised_) {
-      const int saved = errno;
-      setrlimit(RLIMIT_NOFILE, &program_);
-      errno = saved;
-    }
+    const int e = errno;
+    pthread_mutex_lock(&g_mu);
+    if (--g_users == 0) RestoreLocked();
+    pthread_mutex_unlock(&g_mu);
+    errno = e;
   }
+  Reserve(const Reserve&) = delete;
+  Reserve& operator=(const Reserve&) = delete;
 
   // The lowest number of the reserve, or -1 if there is none.
   long Base() const {
@@ -71,11 +139,18 @@ class Reserve {
   const rlimit& program() const { return program_; }
 
  private:
+  // (Declared first: signals stay blocked until the count is back down.)
+  AllSignalsBlocked blocked_;
   rlimit program_{};
   bool raised_ = false;
 };
 
 }  // namespace
+
+int ReserveOpen(int (*open_fn)(void*), void* arg) {
+  Reserve reserve;
+  return reserve.Place(open_fn(arg));
+}
 
 int ReserveFd(int fd) {
   if (fd < 0) return -1;
@@ -112,6 +187,37 @@ bool HaveFdReserve(std::string* why) {
                       l.rlim_max, "): no descriptor number outside the "
                       "program's is free for trapsan's own");
   return false;
+}
+
+// fork() while another thread has a reserve in progress: the parent's state
+// (lock, count, raised limit) is consistent while the forking thread holds
+// g_mu, and the child, where that thread does not live on, gets the
+// program's limit back.
+namespace {
+thread_local sigset_t t_fork_mask;
+}  // namespace
+
+void LockFdReserveForFork() {
+  sigset_t all;
+  sigfillset(&all);
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &t_fork_mask, 8);
+  g_forks_waiting.fetch_add(1, std::memory_order_acq_rel);
+  pthread_mutex_lock(&g_mu);
+}
+
+void UnlockFdReserveAfterFork() {
+  g_forks_waiting.fetch_sub(1, std::memory_order_acq_rel);
+  pthread_mutex_unlock(&g_mu);
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &t_fork_mask, nullptr, 8);
+}
+
+void ResetFdReserveInChild() {
+  RestoreLocked();
+  g_users = 0;
+  g_forks_waiting.store(0, std::memory_order_relaxed);
+  pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+  g_mu = fresh;
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &t_fork_mask, nullptr, 8);
 }
 
 }  // namespace trapsan

@@ -6,7 +6,13 @@
 // trapsan's long-lived descriptors is moved into a reserve (F_DUPFD_CLOEXEC):
 //   - above the soft limit, when the hard limit is higher: the soft limit is
 //     raised for the moment of the move (and of the creation, so a program
-//     that used every number still gets trapsan's pipes), then restored;
+//     that used every number still gets trapsan's pipes and events), then
+//     restored. Safe with many threads at once: the first reserve in
+//     progress raises the limit, the last one restores it (under a lock
+//     taken with every signal blocked); a fork child gets the program's
+//     limit back. While a reserve is in progress (microseconds) another
+//     thread's getrlimit sees the raised limit, and a setrlimit it makes
+//     then is kept only if it is not the same as the raised one;
 //   - else, when the soft limit is at least kTopReserveMin, the top quarter of
 //     the numbers below it (the program gets the lowest free ones);
 //   - else there is no reserve: the caller does without the descriptor (or
@@ -25,12 +31,24 @@ inline constexpr unsigned long kTopReserveMin = 256;
 // reserve), `fd` closed either way. -1 in, -1 out (errno kept).
 int ReserveFd(int fd);
 
+// Calls open_fn(arg) (which returns a new descriptor, or -1 with errno set)
+// while the reserve's limit is in effect, and moves its descriptor as
+// ReserveFd does.
+int ReserveOpen(int (*open_fn)(void*), void* arg);
+
 // pipe2(fds, O_CLOEXEC) with both ends in the reserve. False with errno set,
 // nothing open, when that cannot be done.
 bool ReservePipe(int fds[2]);
 
 // Whether there is a reserve now; when not, *why says why (the limits).
 bool HaveFdReserve(std::string* why);
+
+// fork() (lifecycle.cpp): the lock taken before it, given back after it in
+// the parent; in the child, the program's limit back if a reserve of another
+// thread had raised it, and a free lock.
+void LockFdReserveForFork();
+void UnlockFdReserveAfterFork();
+void ResetFdReserveInChild();
 
 }  // namespace trapsan
 

@@ -23,6 +23,7 @@
 #include "runtime/core/window.h"
 #include "runtime/linux/breakpoints.h"
 #include "runtime/linux/cancel.h"
+#include "runtime/linux/fd_reserve.h"
 #include "runtime/core/options.h"
 #include "runtime/linux/label_int3.h"
 #include "runtime/linux/soft_sites.h"
@@ -108,8 +109,12 @@ void WarnOnce(int error) {
       "trapsan: WARNING: thread ", CurrentThread().tid,
       " cannot set an execution breakpoint for instrumented code's label "
       "sites (perf_event_open: ", strerror(error),
-      "): their accesses are not sampled in that thread", error == ENOSPC
-          ? " (every debug register is taken)" : "", "\n"));
+      "): their accesses are not sampled in that thread",
+      error == ENOSPC   ? " (every debug register is taken)"
+      : error == EMFILE ? " (no descriptor free for trapsan's own: see "
+                          "RLIMIT_NOFILE)"
+                        : "",
+      "\n"));
 }
 
 // A program without label sites at start-up (a library with them loaded
@@ -125,21 +130,22 @@ bool FreeADebugRegister() {
   return CloseLastBreakpoint();
 }
 
+// The calling thread's label event (`attr`: a perf_event_attr).
+int OpenLabelEvent(void* attr) {
+  return static_cast<int>(
+      syscall(SYS_perf_event_open, attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC));
+}
+
 // Points the breakpoint at `pc` and enables it.
 bool Arm(LabelState& s, uintptr_t pc, bool warn = true) {
   perf_event_attr attr = LabelAttr(pc);
   if (s.fd_plus_one == 0) {
-    // Not in the descriptor reserve (fd_reserve.h) yet: its Reserve raises
-    // and restores the process's RLIMIT_NOFILE per call, which is not safe
-    // when many threads open their label events at once (seen in the lab
-    // guest: 300 new threads, F_DUPFD_CLOEXEC failed with EINVAL as another
-    // thread lowered the limit back, labels went unsampled).
-    int fd = static_cast<int>(
-        syscall(SYS_perf_event_open, &attr, 0, -1, -1, PERF_FLAG_FD_CLOEXEC));
-    if (fd < 0 && errno == ENOSPC && FreeADebugRegister()) {
-      fd = static_cast<int>(syscall(SYS_perf_event_open, &attr, 0, -1, -1,
-                                    PERF_FLAG_FD_CLOEXEC));
-    }
+    // Opened in the descriptor reserve (fd_reserve.h), off the program's
+    // numbers; with no reserve (a low RLIMIT_NOFILE whose hard limit is the
+    // soft one) it fails with EMFILE and this thread's labels go unsampled.
+    int fd = ReserveOpen(OpenLabelEvent, &attr);
+    if (fd < 0 && errno == ENOSPC && FreeADebugRegister())
+      fd = ReserveOpen(OpenLabelEvent, &attr);
     if (fd < 0) {
       // No debug register left (ENOSPC), or no breakpoints at all.
       s.closed = true;

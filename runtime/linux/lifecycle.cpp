@@ -25,6 +25,7 @@
 #include "runtime/core/window.h"
 #include "runtime/linux/breakpoints.h"
 #include "runtime/linux/exit.h"
+#include "runtime/linux/fd_reserve.h"
 #include "runtime/linux/kernel.h"
 #include "runtime/linux/labels.h"
 #include "runtime/linux/probe.h"
@@ -294,9 +295,10 @@ bool FinishRun() {
 namespace {
 
 // exit() and returning from main: the last atexit handler to run (it is
-// registered first, at load).
-void OnExit() {
-  if (!FinishRun()) return;
+// registered first, at load). An exit() from the report callback keeps the
+// callback's status: the exit goes on, with the summary printed.
+void OnExit(int /*status*/, void*) {
+  if (!FinishRun() || InReportCallback()) return;
   ExitAfterRaces();  // abort_on_error, else exit_group(exitcode)
 }
 
@@ -304,9 +306,11 @@ void BeforeFork() {
   LockReporterForFork();
   LockThreadsForFork();
   LockForThreadCreation();
+  LockFdReserveForFork();
 }
 
 void AfterForkInParent() {
+  UnlockFdReserveAfterFork();
   UnlockForThreadCreation();
   UnlockThreadsAfterFork();
   UnlockReporterAfterFork();
@@ -315,6 +319,7 @@ void AfterForkInParent() {
 // The child inherits none of the perf events: start over, keeping options.
 void AfterForkInChild() {
   InRuntime guard;
+  ResetFdReserveInChild();
   ResetReporterInChild();
   ResetThreadsInChild();
   ResetStats();
@@ -366,7 +371,7 @@ void Initialize() {
   StartPreloadSampling(first_in_tree);
   StartThreads();
   if (OtherThreadsAdopted()) StartTimerReporterOnce();
-  atexit(OnExit);
+  on_exit(OnExit, nullptr);
   pthread_atfork(BeforeFork, AfterForkInParent, AfterForkInChild);
   std::string warning = KernelWarning(kernel);
   if (!warning.empty() && ActiveBackend() == Backend::kHw) {
@@ -416,7 +421,9 @@ void ExitImmediately(int status) {
 // them. The run still ends with its summary and exit status.
 namespace {
 [[noreturn]] void ExitWithSummary(int status) {
-  if (trapsan::FinishRun()) trapsan::ExitAfterRaces();
+  // (From the report callback: the callback's status.)
+  if (trapsan::FinishRun() && !trapsan::InReportCallback())
+    trapsan::ExitAfterRaces();
   trapsan::ExitImmediately(status);
 }
 }  // namespace

@@ -1,6 +1,9 @@
 #include "decode.h"
 
 #include <Zydis/Zydis.h>
+#include <dlfcn.h>
+
+#include <initializer_list>
 
 #include "runtime/linux/safe_read.h"
 
@@ -8,6 +11,45 @@ namespace trapsan {
 namespace {
 
 constexpr int kMaxInstructionLength = 15;
+
+// Zydis, loaded at the first decode (a trap to report or to check) rather
+// than with the runtime: a process that never has a trap to decode does not
+// load it (issue 10: a per-process cost). Null if it cannot be loaded: then
+// nothing is decoded (a report says "access", a trap is kept).
+struct ZydisApi {
+  decltype(&::ZydisDecoderInit) decoder_init;
+  decltype(&::ZydisDecoderDecodeFull) decode_full;
+  decltype(&::ZydisCalcAbsoluteAddressEx) absolute_address;
+  decltype(&::ZydisRegisterGetLargestEnclosing) largest_enclosing;
+};
+
+const ZydisApi* Zydis() {
+  static const ZydisApi* api = []() -> const ZydisApi* {
+    void* lib = nullptr;
+    for (const char* name : {TRAPSAN_ZYDIS_LIB, TRAPSAN_ZYDIS_SONAME}) {
+      lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+      if (lib != nullptr) break;
+    }
+    if (lib == nullptr) return nullptr;
+    static ZydisApi loaded;
+    loaded.decoder_init = reinterpret_cast<decltype(loaded.decoder_init)>(
+        dlsym(lib, "ZydisDecoderInit"));
+    loaded.decode_full = reinterpret_cast<decltype(loaded.decode_full)>(
+        dlsym(lib, "ZydisDecoderDecodeFull"));
+    loaded.absolute_address =
+        reinterpret_cast<decltype(loaded.absolute_address)>(
+            dlsym(lib, "ZydisCalcAbsoluteAddressEx"));
+    loaded.largest_enclosing =
+        reinterpret_cast<decltype(loaded.largest_enclosing)>(
+            dlsym(lib, "ZydisRegisterGetLargestEnclosing"));
+    if (loaded.decoder_init == nullptr || loaded.decode_full == nullptr ||
+        loaded.absolute_address == nullptr ||
+        loaded.largest_enclosing == nullptr)
+      return nullptr;
+    return &loaded;
+  }();
+  return api;
+}
 
 struct Candidate {
   int length;
@@ -57,7 +99,7 @@ bool MemoryOperand(const ZydisDecodedInstruction& insn,
 ZydisRegister Widest(ZydisRegister r) {
   return r == ZYDIS_REGISTER_NONE
              ? r
-             : ZydisRegisterGetLargestEnclosing(ZYDIS_MACHINE_MODE_LONG_64, r);
+             : Zydis()->largest_enclosing(ZYDIS_MACHINE_MODE_LONG_64, r);
 }
 
 // Whether the instruction writes a register its memory operand's address is
@@ -84,9 +126,11 @@ bool WritesAddressRegister(const ZydisDecodedInstruction& insn,
 bool DecodeAccessInBytes(const uint8_t* bytes, int length, uintptr_t next_pc,
                          const uint64_t* registers, uintptr_t watch_addr,
                          uint32_t watch_len, AccessKind* kind, uint32_t* size) {
+  const ZydisApi* zydis = Zydis();
   ZydisDecoder decoder;
-  if (ZYAN_FAILED(ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64,
-                                   ZYDIS_STACK_WIDTH_64))) {
+  if (zydis == nullptr ||
+      ZYAN_FAILED(zydis->decoder_init(&decoder, ZYDIS_MACHINE_MODE_LONG_64,
+                                      ZYDIS_STACK_WIDTH_64))) {
     return false;
   }
   ZydisRegisterContext context;
@@ -95,8 +139,8 @@ bool DecodeAccessInBytes(const uint8_t* bytes, int length, uintptr_t next_pc,
   for (int n = 1; n <= length && n <= kMaxInstructionLength; ++n) {
     ZydisDecodedInstruction insn;
     ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-    if (ZYAN_FAILED(ZydisDecoderDecodeFull(&decoder, bytes + length - n, n,
-                                           &insn, ops)) ||
+    if (ZYAN_FAILED(zydis->decode_full(&decoder, bytes + length - n, n,
+                                       &insn, ops)) ||
         insn.length != n) {
       continue;
     }
@@ -110,8 +154,8 @@ bool DecodeAccessInBytes(const uint8_t* bytes, int length, uintptr_t next_pc,
                 static_cast<uint32_t>(op.size / 8), false};
     ZyanU64 ea = 0;
     if (registers != nullptr &&
-        ZYAN_SUCCESS(ZydisCalcAbsoluteAddressEx(&insn, &op, next_pc - n,
-                                                &context, &ea))) {
+        ZYAN_SUCCESS(zydis->absolute_address(&insn, &op, next_pc - n,
+                                             &context, &ea))) {
       c.hits_watch = ea < watch_addr + watch_len && watch_addr < ea + c.size;
     }
     // Prefer a candidate that hits the watched bytes, then the longest.
@@ -157,9 +201,11 @@ bool StoreMissesWatchInBytes(const uint8_t* bytes, int length,
                              uintptr_t next_pc, const uint64_t* registers,
                              uintptr_t watch_addr, uint32_t watch_len) {
   if (registers == nullptr) return false;
+  const ZydisApi* zydis = Zydis();
   ZydisDecoder decoder;
-  if (ZYAN_FAILED(ZydisDecoderInit(&decoder, ZYDIS_MACHINE_MODE_LONG_64,
-                                   ZYDIS_STACK_WIDTH_64))) {
+  if (zydis == nullptr ||
+      ZYAN_FAILED(zydis->decoder_init(&decoder, ZYDIS_MACHINE_MODE_LONG_64,
+                                      ZYDIS_STACK_WIDTH_64))) {
     return false;
   }
   ZydisRegisterContext context;
@@ -168,8 +214,8 @@ bool StoreMissesWatchInBytes(const uint8_t* bytes, int length,
   for (int n = 1; n <= length && n <= kMaxInstructionLength; ++n) {
     ZydisDecodedInstruction insn;
     ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-    if (ZYAN_FAILED(ZydisDecoderDecodeFull(&decoder, bytes + length - n, n,
-                                           &insn, ops)) ||
+    if (ZYAN_FAILED(zydis->decode_full(&decoder, bytes + length - n, n,
+                                       &insn, ops)) ||
         insn.length != n) {
       continue;
     }
@@ -187,8 +233,8 @@ bool StoreMissesWatchInBytes(const uint8_t* bytes, int length,
       return false;
     }
     ZyanU64 ea = 0;
-    if (ZYAN_FAILED(ZydisCalcAbsoluteAddressEx(&insn, &op, next_pc - n,
-                                               &context, &ea))) {
+    if (ZYAN_FAILED(zydis->absolute_address(&insn, &op, next_pc - n,
+                                            &context, &ea))) {
       return false;
     }
     const uint64_t size = op.size / 8;

@@ -7,8 +7,8 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+#include <unordered_map>
 
-#include "absl/container/flat_hash_map.h"
 
 namespace trapsan {
 
@@ -34,7 +34,7 @@ class Deduplicator {
 
  private:
   static std::string Key(const std::string& a, const std::string& b);
-  absl::flat_hash_map<std::string, size_t> index_;
+  std::unordered_map<std::string, size_t> index_;
   std::vector<Entry> entries_;
 };
 

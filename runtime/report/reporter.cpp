@@ -11,8 +11,8 @@
 #include <cstring>
 #include <mutex>
 #include <new>
+#include <unordered_map>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "runtime/core/counters.h"
@@ -43,7 +43,7 @@ struct Reporter {
   Suppressions suppressions;
   // Pairs of stacks already matched against the suppressions: the rule that
   // suppressed them, or -1. A suppressed race is symbolized once.
-  absl::flat_hash_map<uint64_t, int> suppressed_stacks;
+  std::unordered_map<uint64_t, int> suppressed_stacks;
   uint64_t suppressed = 0;
   uint64_t report_index = 0;
   bool finished = false;
@@ -57,6 +57,9 @@ Reporter& GetReporter() {
 }
 
 std::atomic<trapsan_report_callback> g_callback{nullptr};
+// The calling thread is in the report callback: an exit from there is the
+// callback's (its status stands).
+thread_local bool t_in_callback = false;
 std::atomic<void*> g_callback_data{nullptr};
 
 // strip_path_prefix: the path after the prefix's first occurrence.
@@ -398,6 +401,10 @@ void SubmitRace(const RaceEvent& event) {
     report.watcher_tid = event.watcher_known ? event.window.access.tid : 0;
     report.racer_tid = event.unknown_origin ? 0 : event.racer.access.tid;
     report.late = event.late ? 1 : 0;
+    struct InCallback {
+      InCallback() { t_in_callback = true; }
+      ~InCallback() { t_in_callback = false; }
+    } in_callback;
     callback(&report, g_callback_data.load(std::memory_order_relaxed));
   }
   if (o.halt_on_error) {
@@ -409,6 +416,8 @@ void SubmitRace(const RaceEvent& event) {
     ExitAfterRaces();
   }
 }
+
+bool InReportCallback() { return t_in_callback; }
 
 void LockReporterForFork() { GetReporter().mu.lock(); }
 void UnlockReporterAfterFork() { GetReporter().mu.unlock(); }

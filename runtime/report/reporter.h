@@ -27,6 +27,10 @@ void PrintToSink(const std::string& text);
 // SARIF log kept for stderr/stdout.
 void FinishReports();
 
+// The calling thread runs the report callback: a process it ends (exit(),
+// _exit()) ends with the status the callback chose, not with `exitcode`.
+bool InReportCallback();
+
 // Ends a process that reported a race: abort() with abort_on_error, else
 // exit_group(exitcode). stdio is flushed first.
 [[noreturn]] void ExitAfterRaces();

@@ -18,8 +18,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 
-#include "absl/debugging/symbolize.h"
+#include "absl/base/options.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -43,6 +44,49 @@ struct ModuleQuery {
   std::string path;
   uintptr_t base;
 };
+
+// absl::Symbolize (function names from the ELF symbol tables, no child
+// process), loaded at its first use rather than with the runtime: its
+// library and the ones it needs are not loaded into every process (issue 10:
+// a per-process cost). Found by its mangled name in the Abseil build the
+// runtime was compiled against (TRAPSAN_ABSL_SYMBOLIZE_LIB). Null if it
+// cannot be loaded: stacks then show what llvm-symbolizer gave, or modules
+// and offsets.
+using AbslSymbolizeFn = bool (*)(const void* pc, char* out, int out_size);
+
+#define TRAPSAN_STRINGIFY2(x) #x
+#define TRAPSAN_STRINGIFY(x) TRAPSAN_STRINGIFY2(x)
+
+// "_ZN4absl" [<len><inline namespace>] <len><name> <params>.
+std::string AbslMangled(const char* name, const char* params) {
+  std::string out = "_ZN4absl";
+#if ABSL_OPTION_USE_INLINE_NAMESPACE
+  const std::string ns = TRAPSAN_STRINGIFY(ABSL_OPTION_INLINE_NAMESPACE_NAME);
+  absl::StrAppend(&out, ns.size(), ns);
+#endif
+  absl::StrAppend(&out, strlen(name), name, "E", params);
+  return out;
+}
+
+AbslSymbolizeFn AbslSymbolize() {
+  static const AbslSymbolizeFn fn = []() -> AbslSymbolizeFn {
+    void* lib = nullptr;
+    for (const char* name : {TRAPSAN_ABSL_SYMBOLIZE_LIB,
+                             TRAPSAN_ABSL_SYMBOLIZE_SONAME}) {
+      lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
+      if (lib != nullptr) break;
+    }
+    if (lib == nullptr) return nullptr;
+    auto init = reinterpret_cast<void (*)(const char*)>(
+        dlsym(lib, AbslMangled("InitializeSymbolizer", "PKc").c_str()));
+    auto symbolize = reinterpret_cast<AbslSymbolizeFn>(
+        dlsym(lib, AbslMangled("Symbolize", "PKvPci").c_str()));
+    if (init == nullptr || symbolize == nullptr) return nullptr;
+    init(nullptr);
+    return symbolize;
+  }();
+  return fn;
+}
 
 int FindModuleCallback(dl_phdr_info* info, size_t, void* data) {
   auto* q = static_cast<ModuleQuery*>(data);
@@ -340,11 +384,7 @@ bool FindModule(uintptr_t pc, std::string* path, uintptr_t* offset) {
 void Symbolizer::Configure(bool enabled, const std::string& path) {
   enabled_ = enabled;
   path_ = path;
-  static bool absl_ready = false;
-  if (!absl_ready) {
-    absl::InitializeSymbolizer(nullptr);
-    absl_ready = true;
-  }
+  // (absl::Symbolize is loaded at its first use: AbslSymbolize.)
 }
 
 bool Symbolizer::StartProcess() {
@@ -526,7 +566,8 @@ std::vector<Frame> Symbolizer::SymbolizeCode(uintptr_t pc) {
     // absl opens the object files (and keeps them open): not when the
     // program used every descriptor (it would print a raw error line).
     if (enabled_ && !out_of_fds_ && DescriptorFree() &&
-        absl::Symbolize(reinterpret_cast<void*>(pc), name, sizeof(name))) {
+        AbslSymbolize() != nullptr &&
+        AbslSymbolize()(reinterpret_cast<void*>(pc), name, sizeof(name))) {
       frames[0].function = name;
     }
     if (frames[0].function.empty() && out_of_fds_) return frames;  // uncached

@@ -13,8 +13,8 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+#include <unordered_map>
 
-#include "absl/container/flat_hash_map.h"
 
 namespace trapsan {
 
@@ -69,7 +69,7 @@ class Symbolizer {
   void StopProcess();
   bool NoDescriptors(int error);  // sets the warning; false
 
-  absl::flat_hash_map<uintptr_t, std::vector<Frame>> cache_;
+  std::unordered_map<uintptr_t, std::vector<Frame>> cache_;
   bool enabled_ = true;
   std::string path_;
   bool tried_ = false;

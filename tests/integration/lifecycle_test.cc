@@ -251,15 +251,16 @@ TEST(LifecycleAnyBackendTest, ReapingEveryChildAfterAReportEnds) {
 
 // A report callback that calls exit(3), the "fail fast" way: the report is
 // printed, the program's buffered stdout is not lost, trapsan's summary is
-// printed and the process exits with trapsan's exitcode. (Before: the exit
-// handler waited for the lock the reporting thread held while it ran the
-// callback; no report, stdout lost or a hang.) Any backend.
+// printed and the process exits with the callback's status, 3, not trapsan's
+// exitcode (issue 10, defect 2). (Before: the exit handler waited for the
+// lock the reporting thread held while it ran the callback; no report,
+// stdout lost or a hang; then: status 66.) Any backend.
 TEST(LifecycleAnyBackendTest, ReportCallbackThatExitsEndsThePrintedRun) {
   RunOptions o;
   o.trapsan_options = "mode=ci";
   RunResult r = RunProgram("callback_exit", {}, o);
   ASSERT_TRUE(r.exited) << r.Describe();  // (a hang: its alarm kills it)
-  EXPECT_EQ(r.exit_code, 66) << r.Describe();
+  EXPECT_EQ(r.exit_code, 3) << r.Describe();
   EXPECT_EQ(r.Value("BUFFERED"), "1") << r.Describe();
   EXPECT_EQ(r.Value("CALLBACK"), "1") << r.Describe();
   EXPECT_EQ(r.Value("NOT_REACHED"), "") << r.Describe();
@@ -273,6 +274,26 @@ TEST(LifecycleAnyBackendTest, ReportCallbackThatExitsEndsThePrintedRun) {
       << r.Describe();
   EXPECT_TRUE(MatchesRegex(r.err, "trapsan: reported [1-9][0-9]* data race\\(s\\)"))
       << r.Describe();
+}
+
+// The same with _exit(3) from the callback, and with abort_on_error=1: the
+// status the callback chose stands (no SIGABRT, no exitcode), after the
+// summary.
+TEST(LifecycleAnyBackendTest, ReportCallbackExitStatusStands) {
+  for (const char* how : {"exit", "_exit"}) {
+    for (const char* options : {"mode=ci:exitcode=7", "mode=ci:abort_on_error=1"}) {
+      RunOptions o;
+      o.trapsan_options = options;
+      RunResult r = RunProgram("callback_exit", {how}, o);
+      SCOPED_TRACE(std::string(how) + " " + options);
+      ASSERT_TRUE(r.exited) << r.Describe();
+      EXPECT_EQ(r.exit_code, 3) << r.Describe();
+      EXPECT_EQ(r.Value("CALLBACK"), "1") << r.Describe();
+      EXPECT_EQ(r.Value("NOT_REACHED"), "") << r.Describe();
+      EXPECT_TRUE(MatchesRegex(r.err, "trapsan: reported [1-9][0-9]* data race\\(s\\)"))
+          << r.Describe();
+    }
+  }
 }
 
 // trapsan's descriptors under a low RLIMIT_NOFILE (issue 10, defect 5):

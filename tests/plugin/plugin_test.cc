@@ -240,6 +240,30 @@ TEST(PluginLabelTest, BreakpointsArePerThreadClosedAtExitAndReopenedInAChild) {
   EXPECT_EQ(r.Value("STAT_labels_unavailable"), "0") << r.Describe();
 }
 
+// Label breakpoints in the descriptor reserve (issue 10, defect 5): under a
+// soft RLIMIT_NOFILE of 32, 64 threads open their label events at once; each
+// reaches its label, the program can still open every number below its limit
+// while they hold them, and the limit is the program's afterwards. (Before:
+// label events at the program's numbers took them, EMFILE left labels
+// unavailable; in the reserve of 0c17334, one thread restored the limit
+// under another's move: EINVAL, labels unavailable.)
+TEST(PluginLabelTest, BreakpointsOfManyThreadsStayOutOfTheProgramsNumbers) {
+  RequireHardwareBackend();
+  if (IsSkipped() || HasFailure()) return;
+  RunOptions o;
+  o.trapsan_options = "delay_us=0:max_overhead=0";
+  RunResult r = RunProgram("plugin_label_nofile_O2", {}, o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  if (r.Value("SKIP") == "1") GTEST_SKIP() << "hard RLIMIT_NOFILE too low";
+  EXPECT_EQ(r.Value("THREADS_SAMPLED"), "64") << r.Describe();
+  EXPECT_EQ(r.Value("OPENED"), r.Value("EXPECTED")) << r.Describe();
+  EXPECT_EQ(r.Value("LIMIT_AFTER"), r.Value("SOFT")) << r.Describe();
+  EXPECT_EQ(r.Value("STAT_labels_unavailable"), "0") << r.Describe();
+  EXPECT_GE(r.Int("STAT_labels_reached"), 64) << r.Describe();
+  EXPECT_FALSE(Contains(r.err, "WARNING")) << r.Describe();
+}
+
 // A program without label sites dlopen()s an instrumented library: the
 // first label breakpoint finds the four debug registers taken by the
 // watchpoints, which give one up; the library's labels are then reached.
