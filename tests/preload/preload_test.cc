@@ -39,12 +39,16 @@ RunOptions Plain(int timeout_ms = 120000) {
   return o;
 }
 
-// A counter of print_stats=1's table, or -1.
+// A counter of print_stats=1's table, summed over the processes that
+// printed one (a program's forked children print theirs too); -1 if none.
 long long Stat(const std::string& err, const std::string& name) {
-  std::smatch m;
   std::regex re("\\n  " + name + " +([0-9]+)");
-  if (!std::regex_search(err, m, re)) return -1;
-  return std::stoll(m[1]);
+  long long sum = -1;
+  for (std::sregex_iterator it(err.begin(), err.end(), re), end; it != end;
+       ++it) {
+    sum = (sum < 0 ? 0 : sum) + std::stoll((*it)[1]);
+  }
+  return sum;
 }
 
 // The runtime starts from its constructor before main, so the threads main

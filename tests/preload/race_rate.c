@@ -14,7 +14,7 @@ static volatile int stop;
 __attribute__((noinline)) void racy_bump(void) { counter++; }
 
 static void* worker(void* arg) {
-  long private_data[64] = {0};
+  volatile long private_data[64] = {0};  // on the stack: not sampled
   long races = 0;
   while (!stop) {
     for (long i = 0; i < work_per_race; ++i) private_data[i & 63] += i;
