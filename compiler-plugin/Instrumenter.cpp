@@ -93,11 +93,14 @@ bool Instrumenter::Run() {
     }
   }
   // Release points (ReleasePoints.h), once every function is instrumented.
+  ReleasePointCounts points;
   if (ReleasePointsEnabled()) {
     for (Function& f : m_) {
-      if (instrumented_fns.count(&f) == 0 ||
-          MarkReleasePoints(f, instrumented_fns) == 0)
-        continue;
+      if (instrumented_fns.count(&f) == 0) continue;
+      const ReleasePointCounts c = MarkReleasePoints(f, instrumented_fns);
+      points.candidates += c.candidates;
+      points.marked += c.marked;
+      if (c.marked == 0) continue;
       changed = true;
       if (verify && verifyFunction(f, &errs()))
         report_fatal_error("trapsan-plugin: broken IR (release points) in " +
@@ -113,8 +116,8 @@ bool Instrumenter::Run() {
            << "; skipped atomic " << counts_.skipped_atomic
            << " local " << counts_.skipped_local << " constant "
            << counts_.skipped_constant << " covered " << counts_.skipped_covered
-           << " other " << counts_.skipped_other
-           << "\n";
+           << " other " << counts_.skipped_other << "; release points "
+           << points.marked << " of " << points.candidates << "\n";
   }
   return changed;
 }

@@ -1,22 +1,36 @@
-// Release points (docs/design.md, "Release-bounded windows"): before every
+// Release points (docs/design.md, "Release-bounded windows"): before each
 // place where the thread may perform a release that trapsan does not see
-// otherwise, the pass adds
+// otherwise, *if a window may be held there*, the pass adds
 //
-//     if (__trapsan_windows_open != 0) __trapsan_release();
+//     call __trapsan_release_check
 //
-// (an initial-exec TLS load, a compare and a branch predicted not taken), so
-// that a watch window held open by the thread since a sampled access is
-// closed before the release runs. Release points: a call that may
-// synchronize (every call but intrinsics without side effects, nosync or
-// memory-free callees and the known non-synchronizing library functions:
-// Instrumenter::IsSyncPoint), inline asm (trapsan's own sites excepted),
-// atomic stores, read-modify-writes, compare-exchanges and fences with
-// release or stronger ordering, and every `ret` and `resume` (the caller may
-// be uninstrumented and release next) but those of internal functions that
+// (5 bytes; clobbers r11 and the flags). __trapsan_release_check is a hidden
+// naked function, one per linked object (comdat), that tests the thread's
+// __trapsan_windows_open (initial-exec TLS) and, only when set, jumps to the
+// runtime's __trapsan_release_all, which saves every register and closes
+// the thread's held windows before the release runs.
+//
+// Possible releases: a call that may synchronize (every call but intrinsics
+// without side effects, nosync or memory-free callees and the known
+// non-synchronizing library functions: Instrumenter::IsSyncPoint; a direct
+// call to an instrumented function of this module is none: its own points
+// are marked), inline asm (trapsan's own excepted), atomic stores,
+// read-modify-writes, compare-exchanges and fences with release or stronger
+// ordering, every `resume`, and every `ret` (the caller may be
+// uninstrumented and release next) but those of internal functions that
 // only instrumented code calls.
 //
+// A window may be held at a place (a forward "may" dataflow per function)
+// when some path from a sample (one of trapsan's sites), from the function's
+// entry or an EH pad, or from a call of an internal function that returns
+// with windows held, reaches it with no possible release or call that
+// closes on return in between: after a release point no window is held (it
+// closed them), nor after a call that returns through an instrumented
+// function's `ret` point. Elsewhere no point is needed: none can be held.
+//
 // TRAPSAN_PLUGIN_RELEASE_POINTS=0 in the compiler's environment leaves them
-// out (code built so must not run with release_windows=1).
+// out; the sites of code built so carry no kSiteReleasePoints flag, and the
+// runtime never holds their windows (they stall).
 #ifndef TRAPSAN_COMPILER_PLUGIN_RELEASEPOINTS_H_
 #define TRAPSAN_COMPILER_PLUGIN_RELEASEPOINTS_H_
 
@@ -30,9 +44,20 @@ namespace trapsan_plugin {
 // pass instruments (their own release points are marked): a direct call to
 // one of them, defined here and not interposable, is no release point, nor
 // is a return from an internal function only they call. Returns how many
-// points were marked.
-unsigned MarkReleasePoints(
+// points were marked, of how many possible releases.
+struct ReleasePointCounts {
+  unsigned candidates = 0;  // possible releases
+  unsigned marked = 0;      // of them, where a window may be held
+};
+ReleasePointCounts MarkReleasePoints(
     llvm::Function& f,
+    const llvm::SmallPtrSetImpl<const llvm::Function*>& instrumented);
+
+// f is internal, its address never escapes and every call of it is a
+// direct call from an instrumented function (not musttail): its `ret`s
+// return to instrumented code and need no point.
+bool ReturnsToInstrumented(
+    const llvm::Function& f,
     const llvm::SmallPtrSetImpl<const llvm::Function*>& instrumented);
 
 // The environment allows release points (TRAPSAN_PLUGIN_RELEASE_POINTS).

@@ -2,6 +2,7 @@
 // countdown update and call of a calling site, or a label's nop; the note
 // names each access's base operand, offset, size and line.
 #include "Instrumenter.h"
+#include "ReleasePoints.h"
 #include "SiteFormat.h"
 
 #include "llvm/IR/Constants.h"
@@ -26,6 +27,7 @@ void Instrumenter::EmitNoteHeader(raw_ostream& os, const Function& f, unsigned f
   }
   os << ".balign 4\n.long 8, 4f - 3f, " << kSiteNoteType
      << "\n.asciz \"trapsan\"\n3:\n.long 2b - .\n";
+  if (ReleasePointsEnabled()) flags |= kSiteReleasePoints;
   os << ".byte " << kSiteVersion << ", " << flags << ", " << variants
      << ", " << operands << ", " << selector << ", 0\n.short " << accesses
      << "\n.long " << weight << "\n.quad " << region << "\n";

@@ -27,6 +27,9 @@ inline constexpr unsigned kNoOperandIndex = 0xff;
 inline constexpr unsigned kSiteCountdownInRegister = 1;
 inline constexpr unsigned kSiteLabel = 2;
 inline constexpr unsigned kSiteCheck = 4;
+// The site's function has its release points marked (ReleasePoints.h): the
+// runtime may hold the site's windows until the next one.
+inline constexpr unsigned kSiteReleasePoints = 8;
 // A label's weight is its expected accesses per pass through its region's
 // check, in 1/kWeightUnit.
 inline constexpr unsigned kWeightUnit = 1024;

@@ -61,6 +61,7 @@ struct LabelState {
     int patch;  // the int3 patch to put back (label_int3.h), or -1
     uint64_t patch_generation;
     bool soft_check;  // (LabelAccess::soft_check)
+    bool releases_marked;  // (LabelAccess::releases_marked)
   } sample;
 };
 
@@ -330,6 +331,7 @@ LabelAccess AccessOf(const Site& site, const SiteAccess& a) {
   access.size = a.size;
   access.line = a.line;
   access.is_write = a.is_write != 0;
+  access.releases_marked = (site.flags & kSiteReleasePoints) != 0;
   return access;
 }
 
@@ -440,6 +442,7 @@ bool TakeLabelSample(void* ucontext, uintptr_t label_pc, uintptr_t resume_pc,
   s.sample.patch = access.patch;
   s.sample.patch_generation = access.patch_generation;
   s.sample.soft_check = access.soft_check;
+  s.sample.releases_marked = access.releases_marked;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   s.pending = true;
   // Resume in the stub, which returns to `resume_pc`: push it as the return
@@ -531,7 +534,8 @@ __attribute__((noinline)) static void LabelSlowHeld(uint64_t* saved) {
     return;
   }
   (void)saved;
-  RecordSiteSample(sample.addr, sample.len, sample.line, sample.is_write);
+  RecordSiteSample(sample.addr, sample.len, sample.line, sample.is_write,
+                   sample.releases_marked);
   Count(Stats().labels_reached);
   ThreadState& t = CurrentThread();
   if (t.in_runtime != 0) {

@@ -41,6 +41,8 @@ struct LabelAccess {
   // Armed for the open soft windows (ArmLabelForSoftCheck): the thread that
   // reaches it checks the access against them instead of sampling it.
   bool soft_check = false;
+  // The label's site has kSiteReleasePoints (sites.h).
+  bool releases_marked = false;
   // The int3 patch this sample was taken at (label_int3.h; -1: none): the
   // stub puts its nop back before sampling.
   int patch = -1;

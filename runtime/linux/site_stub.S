@@ -114,5 +114,10 @@
         // A label site's breakpoint handler pushed the label's address and
         // sent the thread here (runtime/linux/labels.cpp).
         SAVE_ALL_AND_CALL __trapsan_label_resume, __trapsan_label_slow
+        // A release point found a window held (__trapsan_release_check, one
+        // per object, jumps here: compiler-plugin/ReleasePoints.cpp); the
+        // point may be anywhere, so everything is saved
+        // (runtime/core/release.cpp).
+        SAVE_ALL_AND_CALL __trapsan_release_all, __trapsan_release_slow
 #endif
         .section .note.GNU-stack,"",@progbits

@@ -119,13 +119,15 @@ thread_local SiteSample t_last_sample;
 const SiteSample& LastSiteSample() { return t_last_sample; }
 
 void RecordSiteSample(uintptr_t addr, uint64_t size, uint32_t line,
-                      bool is_write) {
+                      bool is_write, bool releases_marked) {
   t_last_sample.addr = addr;
   t_last_sample.size = size;
   t_last_sample.line = line;
   t_last_sample.is_write = is_write;
   ++t_last_sample.picked;
-  NoteSiteSample();  // plugin code marks its release points (core/release.h)
+  // Its function marks its release points: the window may be held
+  // (core/release.h).
+  if (releases_marked) NoteSiteSample();
 }
 
 int SavedSlotOfRegister(const char* name) {
@@ -197,7 +199,8 @@ bool ParseSiteNote(const uint8_t* desc, uint32_t size, Site* out) {
   if (site.variants == 0 || operands > kMaxSiteOperands) return false;
   const uint8_t kind = site.flags & (kSiteCountdownInRegister | kSiteLabel |
                                      kSiteCheck);
-  if (kind != site.flags) return false;  // unknown flags
+  if ((kind | (site.flags & kSiteReleasePoints)) != site.flags)
+    return false;  // unknown flags
   if (kind & (kSiteLabel | kSiteCheck)) {
     // A label, or a check (whose countdown may be in a register: a loop's).
     if (kind != kSiteLabel && kind != kSiteCheck &&
@@ -482,7 +485,8 @@ __attribute__((noinline)) static void SiteSlowHeld(uint64_t* saved) {
                           ? a.size
                           : static_cast<size_t>(
                                 value(site.operand[a.size_operand]));
-  RecordSiteSample(addr, size, a.line, a.is_write != 0);
+  RecordSiteSample(addr, size, a.line, a.is_write != 0,
+                   (site.flags & kSiteReleasePoints) != 0);
   SampleAccess(reinterpret_cast<const volatile void*>(addr), size,
                a.is_write != 0, pc, 0, a.line);
   if (in_register) *countdown_reg = static_cast<uint32_t>(Countdown());

@@ -43,6 +43,11 @@ inline constexpr uint8_t kSiteVersion = 4;
 inline constexpr uint8_t kSiteCountdownInRegister = 1;  // operand 0
 inline constexpr uint8_t kSiteLabel = 2;
 inline constexpr uint8_t kSiteCheck = 4;
+// The site's function has its release points marked (compiler-plugin/
+// ReleasePoints.h): its windows may be held (core/release.h). Sites without
+// it (code built with TRAPSAN_PLUGIN_RELEASE_POINTS=0 or by an older plugin)
+// always stall.
+inline constexpr uint8_t kSiteReleasePoints = 8;
 inline constexpr uint32_t kLabelWeightUnit = 1024;
 inline constexpr uint8_t kNoOperand = 0xff;
 inline constexpr int kMaxSiteOperands = 16;
@@ -121,9 +126,10 @@ struct SiteSample {
 };
 const SiteSample& LastSiteSample();
 // Records the access a site picked (a calling site's, or a label's:
-// labels.cpp) as the calling thread's last sample.
+// labels.cpp) as the calling thread's last sample; `releases_marked`: the
+// site has kSiteReleasePoints.
 void RecordSiteSample(uintptr_t addr, uint64_t size, uint32_t line,
-                      bool is_write);
+                      bool is_write, bool releases_marked);
 
 }  // namespace trapsan
 

@@ -441,11 +441,12 @@ Ir ReadIr(const std::string& name) {
   const std::regex dbg_re("!dbg (![0-9]+)");
   const std::regex loc_re("^(![0-9]+) = !DILocation\\(line: ([0-9]+)");
   const std::regex site_re("asm sideeffect \"subl \\$\\$([0-9]+), ");
-  // The note header: version 4, flags (2: a label, 4: a check), ...
+  // The note header: version 4, flags (2: a label, 4: a check; + 8: its
+  // release points marked), ...
   const std::regex label_re(
-      "asm sideeffect \"2:\\\\0Anop\\\\0A.*\\.byte 4, 2, 1, [0-9]+, "
+      "asm sideeffect \"2:\\\\0Anop\\\\0A.*\\.byte 4, (?:2|10), 1, [0-9]+, "
       "[0-9]+, 0\\\\0A\\.short ([0-9]+)");
-  const std::regex check_re("\\.byte 4, 4, 1, 0, 255, 0");
+  const std::regex check_re("\\.byte 4, (?:4|12), 1, 0, 255, 0");
   std::smatch m;
   while (std::getline(in, line)) {
     ir.text += line + "\n";
