@@ -2,11 +2,15 @@
 //
 // A window opened on a sample taken at a compiler-plugin site may be *held*:
 // it stays open, without stalling its watcher, until the watcher's next
-// possible release operation, which the plugin marks with
+// possible release operation, which the plugin marks, where a window may be
+// held, with
 //
-//     if (__trapsan_windows_open) __trapsan_release();
+//     call __trapsan_release_check
 //
-// (one initial-exec TLS load and a predicted branch). Any other thread's
+// (compiler-plugin/ReleasePoints.h: tests __trapsan_windows_open, and only
+// when set goes on to __trapsan_release_all -> __trapsan_release_slow).
+// Only sites whose note has kSiteReleasePoints (runtime/linux/sites.h) may
+// hold their windows; on in mode=ci. Any other thread's
 // access that meets a held window happened before the watcher's next release,
 // so it is unordered with the sampled access: a race. Closing early is always
 // safe; a held window is also closed when its slot is wanted by a newer
