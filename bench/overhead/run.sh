@@ -15,6 +15,9 @@
 #                  sampled, so no window opens: the instrumentation and the
 #                  soft-window check alone
 #   TSan           clang++ -fsanitize=thread
+#   preload        the plain binary with LD_PRELOAD=libtrapsan.so, default
+#                  options: its threads' CPU-time timer samples it
+#                  (docs/preload.md; hw or soft as this machine allows)
 #
 #   bench/overhead/run.sh             build (in build-bench/) and run, 5 rounds
 #   ROUNDS=3 bench/overhead/run.sh
@@ -72,8 +75,8 @@ fi
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$ROOT" diff --quiet HEAD -- runtime compiler-plugin 2>/dev/null || commit="$commit+changes"
 
-configs=(plain soft soft0 tsan)
-((HW)) && configs=(plain hw soft soft0 tsan)
+configs=(plain soft soft0 tsan preload)
+((HW)) && configs=(plain hw soft soft0 tsan preload)
 # run WORKLOAD CONFIG: seconds, from the workload's SECONDS= line.
 run() {
   local w=$1 c=$2 exe opts=()
@@ -83,6 +86,7 @@ run() {
     soft)  exe="$OUT/$w.trapsan"; opts=(TRAPSAN_OPTIONS=backend=soft) ;;
     soft0) exe="$OUT/$w.trapsan"; opts=(TRAPSAN_OPTIONS=backend=soft:sample_rate=1000000000) ;;
     tsan)  exe="$OUT/$w.tsan" ;;
+    preload) exe="$OUT/$w.plain"; opts=(LD_PRELOAD="$BUILD/runtime/libtrapsan.so") ;;
   esac
   # Otherwise default options: what a user gets.
   env -u TRAPSAN_OPTIONS -u TSAN_OPTIONS "${opts[@]}" "$exe" 2>/dev/null |
@@ -113,8 +117,9 @@ def text(path):
     o = subprocess.run(["size", "-A", path], capture_output=True, text=True).stdout
     return sum(int(l.split()[1]) for l in o.splitlines() if l.startswith(".text"))
 gm = lambda xs: math.exp(sum(map(math.log, xs)) / len(xs))
-cols = ["hw", "soft", "soft0", "tsan"]
-names = {"hw": "hw", "soft": "soft", "soft0": "soft, no window", "tsan": "TSan"}
+cols = ["hw", "soft", "soft0", "tsan", "preload"]
+names = {"hw": "hw", "soft": "soft", "soft0": "soft, no window", "tsan": "TSan",
+         "preload": "plain + LD_PRELOAD"}
 print(f"runtime and plugin at {commit}; {rounds} round(s); slowdown = median over rounds of the round's ratio to plain")
 print()
 print("| workload | plain (s), median [min-max] | " +
