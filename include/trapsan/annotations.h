@@ -68,14 +68,17 @@
  * TRAPSAN_ASSERT_EXCLUSIVE_WRITER(var): no other thread writes var now.
  * TRAPSAN_ASSERT_EXCLUSIVE_ACCESS(var): no other thread reads or writes var.
  * TRAPSAN_ASSERT_EXCLUSIVE_BITS(var, mask): no other thread changes the bits
- *   of mask in var (writes that change only other bits are allowed).
+ *   of mask in var (KCSAN's semantics: a write that changes only other bits
+ *   is allowed; bit 0 is the value's lowest bit).
  *   Each opens a watch window of its own on var (in mode=ci every time, not
  *   sampled; otherwise at the sample rate) and reports an access of another
  *   thread caught in it with both stacks, the assertion's being the first.
  *   Not an access itself: it reads nothing and changes nothing.
  * TRAPSAN_ASSERT_EXCLUSIVE_{WRITER,ACCESS}_SCOPED(var) (and _BITS_SCOPED):
- *   the assertion where it stands and again at the end of the enclosing
- *   scope (C: __attribute__((cleanup)); C++: a destructor). */
+ *   the assertion for the whole enclosing scope: its window stays open from
+ *   the macro to the scope's end (C: __attribute__((cleanup)); C++: a
+ *   destructor), where it is checked once more and closed. The asserting
+ *   thread's own accesses are allowed. */
 #if !defined(TRAPSAN_DISABLE_ANNOTATIONS) &&                          \
     (defined(__TRAPSAN__) || defined(TRAPSAN_ENABLE_ANNOTATIONS) ||   \
      defined(__SANITIZE_THREAD__) || TRAPSAN_HAS_FEATURE_TSAN_)
@@ -99,6 +102,13 @@ void __trapsan_ignore_end(void) __attribute__((weak));
 void __trapsan_assert_exclusive(const volatile void *addr, size_t size,
                                 int flags, unsigned long long mask,
                                 const void *from) __attribute__((weak));
+/* The scoped forms: begin returns the scope's window (0: none), which end
+ * closes. */
+unsigned long long __trapsan_assert_exclusive_begin(
+    const volatile void *addr, size_t size, int flags, unsigned long long mask,
+    const void *from) __attribute__((weak));
+void __trapsan_assert_exclusive_end(unsigned long long scope)
+    __attribute__((weak));
 #ifdef __cplusplus
 }  /* extern "C" */
 #endif
@@ -135,23 +145,18 @@ struct IgnoreScope {
   IgnoreScope &operator=(const IgnoreScope &) = delete;
 };
 /* Not inlined: the assertion's stack starts at the caller's return
- * address (the line of the macro, and of the scope's end). */
+ * address (the line of the macro). */
 struct AssertScope {
-  const volatile void *addr;
-  size_t size;
-  int flags;
-  unsigned long long mask;
+  unsigned long long scope;
   __attribute__((noinline)) AssertScope(const volatile void *a, size_t s,
                                         int f, unsigned long long m)
-      : addr(a), size(s), flags(f), mask(m) {
-    if (__trapsan_assert_exclusive)
-      __trapsan_assert_exclusive(addr, size, flags, mask,
-                                 __builtin_return_address(0));
-  }
-  __attribute__((noinline)) ~AssertScope() {
-    if (__trapsan_assert_exclusive)
-      __trapsan_assert_exclusive(addr, size, flags, mask,
-                                 __builtin_return_address(0));
+      : scope(__trapsan_assert_exclusive_begin
+                  ? __trapsan_assert_exclusive_begin(
+                        a, s, f, m, __builtin_return_address(0))
+                  : 0) {}
+  ~AssertScope() {
+    if (scope != 0 && __trapsan_assert_exclusive_end)
+      __trapsan_assert_exclusive_end(scope);
   }
   AssertScope(const AssertScope &) = delete;
   AssertScope &operator=(const AssertScope &) = delete;
@@ -170,25 +175,21 @@ struct AssertScope {
     trapsan_value_;                                                     \
   })
 struct trapsan_assert_scope_ {
-  const volatile void *addr;
-  size_t size;
-  int flags;
-  unsigned long long mask;
+  unsigned long long scope;
 };
-/* Not inlined: the stack starts at the caller's return address. */
-static __attribute__((noinline, unused)) void trapsan_assert_scope_end_(
+static __inline__ __attribute__((unused)) void trapsan_assert_scope_end_(
     struct trapsan_assert_scope_ *s) {
-  if (__trapsan_assert_exclusive)
-    __trapsan_assert_exclusive(s->addr, s->size, s->flags, s->mask,
-                               __builtin_return_address(0));
+  if (s->scope != 0 && __trapsan_assert_exclusive_end)
+    __trapsan_assert_exclusive_end(s->scope);
 }
+/* Not inlined: the stack starts at the caller's return address. */
 static __attribute__((noinline, unused)) struct trapsan_assert_scope_
 trapsan_assert_scope_begin_(const volatile void *addr, size_t size,
                             int flags, unsigned long long mask) {
-  struct trapsan_assert_scope_ s = {addr, size, flags, mask};
-  if (__trapsan_assert_exclusive)
-    __trapsan_assert_exclusive(addr, size, flags, mask,
-                               __builtin_return_address(0));
+  struct trapsan_assert_scope_ s = {0};
+  if (__trapsan_assert_exclusive_begin)
+    s.scope = __trapsan_assert_exclusive_begin(addr, size, flags, mask,
+                                               __builtin_return_address(0));
   return s;
 }
 #define TRAPSAN_SCOPED_ASSERT_(var, flags, mask)                          \

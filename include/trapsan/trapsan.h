@@ -136,6 +136,11 @@ typedef struct trapsan_stats {
                                   stack, or taken inside trapsan */
   uint64_t races_possible;     /* races not reported: both instructions may
                                   be atomics (report_possible=1 shows them) */
+  uint64_t conflicts_masked;   /* conflicts dropped: the write left the bits
+                                  of a TRAPSAN_ASSERT_EXCLUSIVE_BITS mask as
+                                  they were */
+  uint64_t races_suppressed;   /* races matched by a suppression (suppressions=),
+                                  not counted in races_found */
 } trapsan_stats;
 
 /* Fills the first `size` bytes of *stats (at most sizeof(trapsan_stats)).

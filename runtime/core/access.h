@@ -38,6 +38,9 @@ struct AccessInfo {
   // (an instrumented site samples one of several accesses from one call);
   // 0: the top frame's line.
   uint32_t line = 0;
+  // A hardware trap on a masked window (TRAPSAN_ASSERT_EXCLUSIVE_BITS): the
+  // write changed bits of the mask (window.h, NoteMaskedTrap).
+  bool changed_masked_bits = false;
 };
 
 }  // namespace trapsan

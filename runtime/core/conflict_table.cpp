@@ -15,6 +15,9 @@ bool ConflictTable::Record(uint64_t cookie, const AccessInfo& access,
         (e.conflict.access.stack.depth > 0 ? e.conflict.access.stack.pcs[0]
                                            : 0) == pc) {
       e.count.fetch_add(1, std::memory_order_relaxed);
+      if (access.changed_masked_bits) {
+        e.masked_changes.fetch_add(1, std::memory_order_relaxed);
+      }
       return true;
     }
   }
@@ -31,6 +34,8 @@ bool ConflictTable::Record(uint64_t cookie, const AccessInfo& access,
     e.conflict.async = async;
     e.conflict.access = access;
     e.count.store(1, std::memory_order_relaxed);
+    e.masked_changes.store(access.changed_masked_bits ? 1 : 0,
+                           std::memory_order_relaxed);
     e.state.store(kReady, std::memory_order_release);
     return true;
   }

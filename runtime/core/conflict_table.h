@@ -43,6 +43,8 @@ class ConflictTable {
   struct Entry {
     std::atomic<uint32_t> state{kFree};
     std::atomic<uint32_t> count{0};
+    // Merged traps that changed masked bits (AccessInfo::changed_masked_bits).
+    std::atomic<uint32_t> masked_changes{0};
     Conflict conflict{};
   };
   Entry entries_[kCapacity];
@@ -66,6 +68,8 @@ int ConflictTable::Take(Predicate want, Conflict* out, int max) {
     }
     out[n] = e.conflict;
     out[n].count = e.count.load(std::memory_order_relaxed);
+    out[n].access.changed_masked_bits =
+        e.masked_changes.load(std::memory_order_relaxed) != 0;
     ++n;
     e.state.store(kFree, std::memory_order_release);
   }

@@ -149,6 +149,22 @@ std::vector<Item> SplitItems(absl::string_view text) {
 // *storage, which the items point into.
 constexpr int kMaxIncludeDepth = 8;
 
+// The items naming a file (suppressions=, include=) in the options file
+// `path` with a relative path: made relative to that file's directory, as a
+// file that sits beside it is meant (docs/options.md).
+void RebaseRelativePaths(const std::string& path, std::vector<Item>* items,
+                         std::deque<std::string>* storage) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return;  // in the working directory
+  const std::string dir = path.substr(0, slash + 1);
+  for (Item& item : *items) {
+    if (item.name != "suppressions" && item.name != "include") continue;
+    if (!item.has_value || item.value.empty() || item.value[0] == '/') continue;
+    storage->push_back(absl::StrCat(dir, item.value));
+    item.value = storage->back();
+  }
+}
+
 void ExpandIncludes(const std::vector<Item>& items, int depth,
                     std::deque<std::string>* storage, std::vector<Item>* out,
                     std::vector<std::string>* errors) {
@@ -185,8 +201,9 @@ void ExpandIncludes(const std::vector<Item>& items, int depth,
       kept.push_back(comment ? ' ' : c);
     }
     storage->push_back(std::move(kept));
-    ExpandIncludes(SplitItems(storage->back()), depth + 1, storage, out,
-                   errors);
+    std::vector<Item> included = SplitItems(storage->back());
+    RebaseRelativePaths(path, &included, storage);
+    ExpandIncludes(included, depth + 1, storage, out, errors);
   }
 }
 

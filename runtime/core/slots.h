@@ -34,6 +34,8 @@ struct WindowInfo {
   // compiles to (report/sample_decode.h, Atomicity).
   bool timer_sample = false;
   bool known_plain = false;
+  // Only writes that change masked bits conflict (OpenState::value_mask).
+  bool masked = false;
 };
 
 // One entry of a slot's history: a seqlock around a WindowInfo. `cookie` is
@@ -74,10 +76,27 @@ struct Slot {
     uint64_t old_value = 0;
     uint64_t start_ns = 0;  // CLOCK_MONOTONIC when it opened
     uint64_t arm_ns = 0;    // arming's wall time
+    // The bits of the watched value that matter (TRAPSAN_ASSERT_EXCLUSIVE_
+    // BITS): a write that changes none of them is no conflict. All ones
+    // (of watch_len bytes) for every other window.
+    uint64_t value_mask = ~uint64_t{0};
+    // A scoped assertion's window (core/scoped_window.h): held from its
+    // entry until the end of the scope. entry_*: the value change seen
+    // during its entry stall; end_ns: when the scope's end took a new
+    // snapshot (old_value) for its exit stall.
+    bool scoped = false;
+    bool entry_changed = false;
+    uint64_t entry_old_value = 0, entry_new_value = 0;
+    uint64_t hold_ns = 0;  // the entry stall's end
+    uint64_t end_ns = 0;   // the exit stall's start
   } open;
   // Release-bounded windows (release.h). hold: kNotHeld, kHeld (open, its
   // watcher gone on: any thread may close it, by CAS to kClosing), kClosing.
-  static constexpr uint32_t kNotHeld = 0, kHeld = 1, kClosing = 2;
+  // kScoped: a scoped assertion's window (scoped_window.h), closed only by
+  // its owner at the scope's end or at its thread's or the process's exit:
+  // never stolen, expired or closed at a release.
+  static constexpr uint32_t kNotHeld = 0, kHeld = 1, kClosing = 2,
+                            kScoped = 3;
   std::atomic<uint32_t> hold{kNotHeld};
   // The watcher's tid while a window is open (held or stalling).
   std::atomic<int> owner_tid{0};
@@ -86,6 +105,12 @@ struct Slot {
   std::atomic<uint64_t> held_cookie{0};
   // Its owner touched the watched bytes: close it at the owner's next check.
   std::atomic<uint32_t> close_requested{0};
+  // A masked window (open.value_mask not all ones): the mask, and the value
+  // the watched bytes had after the last trap (or at the snapshot), for the
+  // SIGTRAP handler to tell whether a write changed masked bits
+  // (NoteMaskedTrap, window.h). 0: not masked.
+  std::atomic<uint64_t> trap_mask{0};
+  std::atomic<uint64_t> last_value{0};
 };
 
 // Slots in use: 1-4 with hardware, kMaxSlots in soft mode, 0 when off.

@@ -1,5 +1,6 @@
 #include "soft_watch.h"
 
+#include "clock.h"
 #include "conflict_table.h"
 #include "counters.h"
 #include "sampler.h"
@@ -101,6 +102,8 @@ __attribute__((noinline)) static bool RecordSoftConflict(
   AccessInfo access;
   DescribeAccess(t, address, size, is_write, return_address, access_pc, 0,
                  &access);
+  // When it met the window (a scoped window's masked check: window.cpp).
+  access.time_ns = MonotonicNs();
 
   // Record only into a window still open: the watcher clears active_cookie
   // and then waits for handlers_in_flight to drop to 0 before its last take

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include <unistd.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/core/options.h"
@@ -107,11 +109,22 @@ void Suppressions::Parse(absl::string_view text, absl::string_view file,
 
 void Suppressions::Load(const std::string& path,
                         std::vector<std::string>* errors) {
-  FILE* f = fopen(path.c_str(), "re");
+  FILE* f = path.empty() ? nullptr : fopen(path.c_str(), "re");
   if (f == nullptr) {
-    errors->push_back(absl::StrCat("cannot read suppressions file '",
-                                   EscapeForMessage(path), "': ",
-                                   strerror(errno)));
+    const int e = path.empty() ? ENOENT : errno;
+    // A relative path is read from the working directory (in an include=
+    // file, the options made it relative to that file's directory): say
+    // which directory that was.
+    std::string where;
+    char cwd[512];
+    if (!path.empty() && path[0] != '/' &&
+        getcwd(cwd, sizeof(cwd)) != nullptr) {
+      where = absl::StrCat(" (relative to the working directory '",
+                           EscapeForMessage(cwd, 200), "')");
+    }
+    errors->push_back(absl::StrCat(
+        "cannot read suppressions file '", EscapeForMessage(path, 300), "'",
+        where, ": ", strerror(e), "; no race is suppressed"));
     return;
   }
   std::string text;

@@ -220,6 +220,94 @@ void DropOwnersConflicts(const WindowInfo& window,
   conflicts->resize(kept);
 }
 
+// All the bits of a `len`-byte value.
+uint64_t FullMask(int len) {
+  return len >= 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * len)) - 1;
+}
+
+// `mask` (bit i: bit i % 8 of byte i / 8 of the access) as a mask of the
+// watched value at `base`.
+uint64_t MaskAt(uintptr_t addr, uintptr_t base, int len, uint64_t mask) {
+  const uintptr_t shift = 8 * (base - addr);
+  return shift >= 64 ? 0 : (mask >> shift) & FullMask(len);
+}
+
+// The watched range and the mask of its value that matters. A masked
+// access watches its whole value (at most 8 bytes: a write to other bits
+// is judged by value, not by byte), or, where the largest aligned part
+// holds none of the mask's bits (an unaligned variable), the bytes that do.
+bool ChooseMaskedRange(const AccessInfo& access, uint64_t mask,
+                       uintptr_t* base, int* len, uint64_t* value_mask) {
+  size_t size = access.size;
+  if (mask != 0 && size > 8) size = 8;
+  if (mask != 0 && size < 8) mask &= FullMask(static_cast<int>(size));
+  if (!ChooseWatchRange(access.addr, size, base, len)) return false;
+  if (mask == 0) {
+    *value_mask = FullMask(*len);
+    return true;
+  }
+  *value_mask = MaskAt(access.addr, *base, *len, mask);
+  if (*value_mask != 0) return true;
+  const int first = __builtin_ctzll(mask) / 8;
+  const int last = (63 - __builtin_clzll(mask)) / 8;
+  if (!ChooseWatchRange(access.addr + first,
+                        static_cast<size_t>(last - first + 1), base, len)) {
+    return false;
+  }
+  *value_mask = MaskAt(access.addr, *base, *len, mask);
+  return *value_mask != 0;
+}
+
+// The stall a window asks for: delay_us +-50%.
+uint64_t StallNs(ThreadState& t, const Options& options) {
+  if (options.delay_us <= 0) return 0;
+  const uint64_t d = static_cast<uint64_t>(options.delay_us) * 1000;
+  return d / 2 + NextRandom(t) % (d + 1);  // [d/2, 3d/2]
+}
+
+// The watched value now: through the kernel while a watchpoint is armed
+// (reading it would trap), else directly. False if it cannot be read.
+bool Snapshot(bool armed, uintptr_t base, int len, uint64_t* value) {
+  if (armed) return ReadValueUnwatched(base, len, value);
+  *value = ReadValue(base, len);
+  return true;
+}
+
+// A masked window's conflicts (TRAPSAN_ASSERT_EXCLUSIVE_BITS): only writes
+// that changed masked bits are kept. A hardware trap says so itself (the
+// handler compared the value after it with the value before:
+// NoteMaskedTrap). A soft check comes before its write, so its change is
+// judged over the stall it was recorded in: the whole window, or a scoped
+// window's entry or exit stall (`exit_changed`: the value change of the
+// last stall); in the middle of a scope the owner changes the bits itself,
+// so a soft check recorded there cannot be judged and is dropped. Dropped
+// conflicts are counted (conflicts_masked).
+void KeepMaskedChanges(const Slot::OpenState& open, bool exit_changed,
+                       std::vector<Conflict>* conflicts) {
+  if (!open.window.masked) return;
+  size_t kept = 0;
+  for (size_t i = 0; i < conflicts->size(); ++i) {
+    const Conflict& c = (*conflicts)[i];
+    bool keep;
+    if (c.access.pc_after_access) {
+      keep = c.access.changed_masked_bits;
+    } else if (!open.scoped) {
+      keep = exit_changed;
+    } else if (c.access.time_ns <= open.hold_ns) {
+      keep = open.entry_changed;
+    } else {
+      keep = open.end_ns != 0 && c.access.time_ns >= open.end_ns &&
+             exit_changed;
+    }
+    if (!keep) {
+      Count(Stats().conflicts_masked);
+      continue;
+    }
+    (*conflicts)[kept++] = c;
+  }
+  conflicts->resize(kept);
+}
+
 }  // namespace
 
 Backend ActiveBackend() {
@@ -260,10 +348,26 @@ bool WindowPossible(uintptr_t addr, size_t size, bool is_write) {
 }
 
 uint64_t WatchAccess(const AccessInfo& access, bool may_hold) {
+  WindowRequest request;
+  request.may_hold = may_hold;
+  return WatchAccess(access, request, nullptr);
+}
+
+uint64_t WatchAccess(const AccessInfo& access, const WindowRequest& request,
+                     uint64_t* scoped_cookie) {
+  if (scoped_cookie != nullptr) *scoped_cookie = 0;
   uintptr_t base;
   int len;
-  if (!ChooseWatchRange(access.addr, access.size, &base, &len)) return 0;
-  if (FoundOpenWindow(access)) return 0;
+  uint64_t value_mask;
+  if (!ChooseMaskedRange(access, request.value_mask, &base, &len,
+                         &value_mask)) {
+    return 0;
+  }
+  const bool masked = value_mask != FullMask(len);
+  // Another thread's window on these bytes: the conflict is recorded there.
+  // Not for a masked window: whether the other side's write changes the
+  // masked bits is told only by values, which a window of its own judges.
+  if (!masked && FoundOpenWindow(access)) return 0;
   int index = ClaimSlot();
   // No slot free: a held window gives its up (closing early is safe).
   if (index < 0) index = StealHeldSlot();
@@ -277,7 +381,7 @@ uint64_t WatchAccess(const AccessInfo& access, bool may_hold) {
   ThreadState& t = CurrentThread();
   const Options& options = GetOptions();
   const bool hw = ActiveBackend() == Backend::kHw;
-  const bool hold = may_hold && MayHoldWindow();
+  const bool hold = request.may_hold && MayHoldWindow();
 
   uint64_t generation = ++slot.generation & kGenerationMask;
   Slot::OpenState& open = slot.open;
@@ -288,6 +392,7 @@ uint64_t WatchAccess(const AccessInfo& access, bool may_hold) {
   window.watch_addr = base;
   window.watch_len = static_cast<uint32_t>(len);
   window.watch_reads = access.kind == AccessKind::kWrite;
+  window.masked = masked;
   PublishWindow(slot, generation, window);
   slot.self_traps.store(0, std::memory_order_relaxed);
   slot.close_requested.store(0, std::memory_order_relaxed);
@@ -295,27 +400,28 @@ uint64_t WatchAccess(const AccessInfo& access, bool may_hold) {
   slot.watch_addr.store(base, std::memory_order_relaxed);
   slot.watch_len.store(static_cast<uint32_t>(len), std::memory_order_relaxed);
   slot.watch_reads.store(window.watch_reads, std::memory_order_relaxed);
+  open.value_mask = value_mask;
+  open.scoped = request.scoped;
+  open.entry_changed = false;
+  open.hold_ns = open.end_ns = 0;
+  if (masked) {
+    // The value before any trap, for the handler's comparisons (read
+    // through the kernel: another window's watchpoint may cover it).
+    uint64_t before = 0;
+    ReadValueUnwatched(base, len, &before);
+    slot.last_value.store(before, std::memory_order_relaxed);
+  }
+  slot.trap_mask.store(masked ? value_mask : 0, std::memory_order_release);
   // Publishes the range above to other threads' FoundOpenWindow().
   slot.active_cookie.store(window.cookie, std::memory_order_release);
   t.watching_cookie = window.cookie;
 
-  uint64_t delay_ns = 0;
-  if (options.delay_us > 0) {
-    uint64_t d = static_cast<uint64_t>(options.delay_us) * 1000;
-    delay_ns = d / 2 + NextRandom(t) % (d + 1);  // [d/2, 3d/2]
-  }
-
+  const uint64_t delay_ns = StallNs(t, options);
   open.start_ns = MonotonicNs();
   open.armed = StartWatching(hw, index, window);
   uint64_t armed_at = MonotonicNs();
   open.arm_ns = armed_at - open.start_ns;
-  open.old_value = 0;
-  open.have_old_value = true;
-  if (open.armed) {
-    open.have_old_value = ReadValueUnwatched(base, len, &open.old_value);
-  } else {
-    open.old_value = ReadValue(base, len);
-  }
+  open.have_old_value = Snapshot(open.armed, base, len, &open.old_value);
   if (open.armed) {
     slot.armed_cookie.store(window.cookie, std::memory_order_release);
   }
@@ -327,6 +433,24 @@ uint64_t WatchAccess(const AccessInfo& access, bool may_hold) {
   // (release.cpp). Everything a closer needs is in slot.open, published by
   // the release store of `hold`.
   Stall(delay_ns);
+  if (request.scoped) {
+    // The entry's stall is over: its value change is judged now (from here
+    // on the owner accesses the variable itself), and the window stays
+    // open, owned by this thread, until the scope ends (scoped_window.h).
+    uint64_t now_value = 0;
+    const bool read = Snapshot(open.armed, base, len, &now_value);
+    open.entry_old_value = open.old_value;
+    open.entry_new_value = now_value;
+    open.entry_changed = open.have_old_value && read &&
+                         ((now_value ^ open.old_value) & value_mask) != 0;
+    open.hold_ns = MonotonicNs();
+    t.watching_cookie = 0;
+    slot.held_cookie.store(window.cookie, std::memory_order_relaxed);
+    // Release: slot.open before the closer's CAS (scoped_window.cpp).
+    slot.hold.store(Slot::kScoped, std::memory_order_release);
+    *scoped_cookie = window.cookie;
+    return ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + delay_ns;
+  }
   if (hold) {
     t.watching_cookie = 0;
     HoldWindow(index, window.cookie);
@@ -334,6 +458,53 @@ uint64_t WatchAccess(const AccessInfo& access, bool may_hold) {
   }
   CloseWindow(index, /*held=*/false);  // counts its own CPU time
   return ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + delay_ns;
+}
+
+uint64_t FinishScopedWindow(int index, bool exit_check) {
+  Slot& slot = GetSlot(index);
+  Slot::OpenState& open = slot.open;
+  if (!exit_check) {
+    // Closed for its thread's or the process's exit: the value may have
+    // been changed by its owner; no exit stall.
+    open.have_old_value = false;
+    return CloseWindow(index, /*held=*/true);
+  }
+  const uint64_t cpu_start = ClockNs(CLOCK_THREAD_CPUTIME_ID);
+  ThreadState& t = CurrentThread();
+  const uintptr_t base = open.window.watch_addr;
+  const int len = static_cast<int>(open.window.watch_len);
+  const uint64_t delay_ns = StallNs(t, GetOptions());
+  // The owner's accesses during the scope are behind: from this snapshot
+  // on, until the window closes, the owner is here.
+  t.watching_cookie = open.window.cookie;
+  open.end_ns = MonotonicNs();
+  slot.self_traps.store(0, std::memory_order_relaxed);
+  open.have_old_value = Snapshot(open.armed, base, len, &open.old_value);
+  if (slot.trap_mask.load(std::memory_order_relaxed) != 0) {
+    slot.last_value.store(open.old_value, std::memory_order_relaxed);
+  }
+  Count(Stats().budget_ns, delay_ns);
+  Stall(delay_ns);
+  CloseWindow(index, /*held=*/true);  // counts its own CPU time
+  return ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + delay_ns;
+}
+
+bool NoteMaskedTrap(int index) {
+  Slot& slot = GetSlot(index);
+  const uint64_t mask = slot.trap_mask.load(std::memory_order_acquire);
+  if (mask == 0) return false;
+  uint64_t now = 0;
+  // The value cannot be read (a seccomp filter): the write is taken as one
+  // that changed the bits.
+  if (!ReadValueUnwatched(slot.watch_addr.load(std::memory_order_relaxed),
+                          static_cast<int>(slot.watch_len.load(
+                              std::memory_order_relaxed)),
+                          &now)) {
+    return true;
+  }
+  const uint64_t before =
+      slot.last_value.exchange(now, std::memory_order_acq_rel);
+  return ((before ^ now) & mask) != 0;
 }
 
 uint64_t CloseWindow(int index, bool held) {
@@ -352,14 +523,17 @@ uint64_t CloseWindow(int index, bool held) {
   // A handler (or soft check) that started before the disarm finishes
   // within microseconds.
   WaitForHandlers(slot, end);
+  slot.trap_mask.store(0, std::memory_order_relaxed);
   const uint64_t new_value = ReadValue(base, len);
   FinishWatching(armed);
   const bool self_touched = slot.self_traps.load(std::memory_order_relaxed) != 0;
   // A held window: in soft mode the owner's own later writes are not seen,
-  // so a value change proves nothing there.
-  const bool value_changed = open.have_old_value &&
-                             new_value != open.old_value && !self_touched &&
-                             (armed || !held);
+  // so a value change proves nothing there. A scoped window's snapshot was
+  // taken again at the scope's end, its owner inside trapsan since.
+  const bool value_changed =
+      open.have_old_value &&
+      ((new_value ^ open.old_value) & open.value_mask) != 0 &&
+      !self_touched && (armed || !held || open.scoped);
 
   // Take this window's conflicts while it is still marked active, so that a
   // late drain on another thread does not take them; then once more after
@@ -385,12 +559,13 @@ uint64_t CloseWindow(int index, bool held) {
   Count(Stats().windows);
   Count(Stats().window_ns, end - open.start_ns);
   Count(Stats().arm_ns, open.arm_ns + (end - disarm_at));
-  if (held) NoteHeldDuration(end - open.start_ns);
+  if (held && !open.scoped) NoteHeldDuration(end - open.start_ns);
 
   // The owner's own accesses (a held window outlives its sample: the owner
   // may touch the bytes again) are no race.
   DropOwnersConflicts(window, &conflicts);
-  if (conflicts.empty() && value_changed) {
+  KeepMaskedChanges(open, value_changed, &conflicts);
+  if (conflicts.empty() && (value_changed || open.entry_changed)) {
     // Something wrote. If it trapped, its handler may not have run yet (the
     // racer can be preempted between the trap and its handler, by this very
     // thread waking up): give it a moment before calling the race one of
@@ -400,16 +575,17 @@ uint64_t CloseWindow(int index, bool held) {
       Stall(kLateTrapPollNs);
       TakeConflictsOf(window.cookie, &conflicts);
       DropOwnersConflicts(window, &conflicts);
+      KeepMaskedChanges(open, value_changed, &conflicts);
     }
   }
   for (const Conflict& c : conflicts) ReportConflict(window, true, c, false);
-  if (conflicts.empty() && value_changed) {
+  if (conflicts.empty() && (value_changed || open.entry_changed)) {
     RaceEvent event;
     event.unknown_origin = true;
     event.window = window;
     event.value_changed = true;
-    event.old_value = open.old_value;
-    event.new_value = new_value;
+    event.old_value = value_changed ? open.old_value : open.entry_old_value;
+    event.new_value = value_changed ? new_value : open.entry_new_value;
     SubmitRace(event);
   }
   const uint64_t cost = ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start;
@@ -448,6 +624,10 @@ void DrainLateConflicts() {
       if (!known && g_timer_windows.load(std::memory_order_relaxed)) {
         Count(Stats().races_possible);
         if (!GetOptions().report_possible) continue;
+      }
+      if (known && window.masked && !found[i].access.changed_masked_bits) {
+        Count(Stats().conflicts_masked);  // KeepMaskedChanges
+        continue;
       }
       ReportConflict(window, known, found[i], true);
     }

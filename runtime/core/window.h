@@ -45,6 +45,32 @@ bool WindowPossible(uintptr_t addr, size_t size, bool is_write);
 // costs no stall.
 uint64_t WatchAccess(const AccessInfo& access, bool may_hold = false);
 
+// What an exclusivity assertion (abi/annotations.cpp) asks of its window.
+struct WindowRequest {
+  bool may_hold = false;  // as above
+  // Bits of the access's value that matter (bit i is bit i % 8 of the
+  // access's byte i / 8; TRAPSAN_ASSERT_EXCLUSIVE_BITS): a write that
+  // changes none of them is no conflict (KCSAN's semantics). 0: every bit.
+  uint64_t value_mask = 0;
+  // A scoped assertion's window (scoped_window.h): after its entry stall it
+  // stays open, owned by this thread, until FinishScopedWindow.
+  bool scoped = false;
+};
+// As above; a scoped window's cookie in *scoped_cookie (0 if none opened).
+uint64_t WatchAccess(const AccessInfo& access, const WindowRequest& request,
+                     uint64_t* scoped_cookie);
+
+// Ends a scoped window (slot `index`, claimed kClosing by the caller):
+// with `exit_check`, a new snapshot of the value and a stall of delay_us
+// first (the owner is inside trapsan meanwhile, so a value change there is
+// another thread's), then CloseWindow. Returns its cost for the budget.
+uint64_t FinishScopedWindow(int index, bool exit_check);
+
+// The SIGTRAP handler, for a trap on slot `index`: on a masked window,
+// whether the write changed masked bits (the value now against the value
+// after the previous trap). False on other windows. Async-signal-safe.
+bool NoteMaskedTrap(int index);
+
 // Closes the window open on slot `index` (disarm, wait for handlers,
 // re-read, take its conflicts, release the slot, report). `held`: a
 // release-bounded window (release.h), closed by its owner or another thread.

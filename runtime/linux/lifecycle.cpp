@@ -19,6 +19,7 @@
 #include "runtime/core/counters.h"
 #include "runtime/core/options.h"
 #include "runtime/core/release.h"
+#include "runtime/core/scoped_window.h"
 #include "runtime/core/sampler.h"
 #include "runtime/core/slots.h"
 #include "runtime/core/thread_state.h"
@@ -46,6 +47,10 @@ enum InitState { kNotStarted, kRunning, kDone };
 std::atomic<int> g_init_state{kNotStarted};
 
 void Say(const std::string& line) { PrintToSink(absl::StrCat("trapsan: ", line, "\n")); }
+// An error: printed even with quiet=1.
+void SayError(const std::string& line) {
+  PrintToSink(MessageKind::kError, absl::StrCat("trapsan: ERROR: ", line, "\n"));
+}
 
 // What the start-up probe saw, for the start-up line.
 std::string g_probe_evidence;
@@ -111,8 +116,8 @@ void ChooseBackend() {
   } else if (StartHardware(&why)) {
     // kHw, set by StartHardware.
   } else if (o.backend == "hw") {
-    Say(absl::StrCat("ERROR: backend=hw but hardware watchpoints are "
-                     "unavailable: ", why, "; race detection is OFF"));
+    SayError(absl::StrCat("backend=hw but hardware watchpoints are "
+                          "unavailable: ", why, "; race detection is OFF"));
     SetActiveBackend(Backend::kOff);
     SetSlotCount(0);
   } else {
@@ -264,7 +269,7 @@ void PrintStats() {
 #undef TRAPSAN_COUNTER
   absl::StrAppend(&out, absl::StrFormat("  %-22s %12s\n", "backend",
                                         BackendName(ActiveBackend())));
-  PrintToSink(out);
+  PrintToSink(MessageKind::kRequested, out);
 }
 
 }  // namespace
@@ -276,6 +281,7 @@ bool FinishRun() {
   if (g_finished.exchange(true)) return Stats().races_found.load() != 0;
   InRuntime guard;
   CloseAllHeldWindows();
+  CloseAllScopedWindows();
   DrainLateConflicts();
   if (GetOptions().verbosity >= 1 || GetOptions().print_stats) {
     const std::string held = HeldWindowSummary();
@@ -353,11 +359,11 @@ void Initialize() {
   SetOptions(options);
   ConfigureReporter();
   for (const std::string& e : errors) {
-    Say(absl::StrCat("ERROR: ", e,
-                     " in TRAPSAN_OPTIONS; ignored (TRAPSAN_OPTIONS=help=1 "
-                     "lists the options)"));
+    SayError(absl::StrCat(e,
+                          " in TRAPSAN_OPTIONS; ignored (TRAPSAN_OPTIONS=help=1 "
+                          "lists the options)"));
   }
-  if (options.help) PrintToSink(OptionsHelp(options));
+  if (options.help) PrintToSink(MessageKind::kRequested, OptionsHelp(options));
   KernelVersion kernel = RunningKernel();
   ChooseBackend();
   StartLabels();

@@ -17,9 +17,11 @@
 #include "runtime/core/conflict_table.h"
 #include "runtime/core/cookie.h"
 #include "runtime/core/release.h"
+#include "runtime/core/scoped_window.h"
 #include "runtime/core/counters.h"
 #include "runtime/core/slots.h"
 #include "runtime/core/thread_state.h"
+#include "runtime/core/window.h"
 #include "runtime/linux/cancel.h"
 #include "runtime/linux/label_int3.h"
 #include "runtime/linux/labels.h"
@@ -193,7 +195,11 @@ void HandleOurTrap(uint64_t cookie, const Cookie& c, bool async,
                    uintptr_t watched, void* uc) {
   ThreadState& t = CurrentThread();
   Slot& slot = GetSlot(c.slot);
-  if (t.watching_cookie == cookie || OwnHeldWindowTrap(cookie)) {
+  // A masked window (TRAPSAN_ASSERT_EXCLUSIVE_BITS): did this write change
+  // its bits? (Every trap, the owner's too, moves the value it compares.)
+  const bool changed_masked_bits = NoteMaskedTrap(c.slot);
+  if (t.watching_cookie == cookie || OwnHeldWindowTrap(cookie) ||
+      OwnScopedWindowTrap(cookie)) {
     // The watcher itself touched its bytes (its own signal handler did, or
     // its code after a held window's sample: core/release.h).
     slot.self_traps.fetch_add(1, std::memory_order_relaxed);
@@ -220,6 +226,7 @@ void HandleOurTrap(uint64_t cookie, const Cookie& c, bool async,
     CopyRegisters(uc, access.registers);
   }
   access.time_ns = MonotonicNs();
+  access.changed_masked_bits = changed_masked_bits;
   if (t.ignore_reads != 0 && t.ignore_writes != 0) {
     // TRAPSAN_DATA_RACE or an ignore region (abi/annotations.cpp): an
     // intended race, not reported; the value it changed is not news either.

@@ -22,6 +22,7 @@
 #include "runtime/preload/timer_sampling.h"
 #include "runtime/core/counters.h"
 #include "runtime/core/release.h"
+#include "runtime/core/scoped_window.h"
 #include "runtime/core/thread_state.h"
 #include "runtime/linux/breakpoints.h"
 #include "runtime/linux/labels.h"
@@ -139,6 +140,7 @@ pthread_key_t g_exit_key;
 pthread_once_t g_exit_key_once = PTHREAD_ONCE_INIT;
 void OnThreadExit(void* tid) {
   CloseHeldWindows(CloseReason::kExit);  // exit is a release (join)
+  CloseScopedWindowsOfThread();  // a scope left by pthread_exit
   MarkFinished(static_cast<int>(reinterpret_cast<intptr_t>(tid)));
   CloseThreadLabel();
 }

@@ -187,7 +187,8 @@ void ConfigureReporter() {
     std::vector<std::string> errors;
     r.suppressions.Load(o.suppressions.c_str(), &errors);
     for (const std::string& e : errors) {
-      GetSink().WriteMessage(absl::StrCat("trapsan: ERROR: ", e, "\n"));
+      GetSink().WriteMessage(MessageKind::kError,
+                             absl::StrCat("trapsan: ERROR: ", e, "\n"));
     }
   }
 }
@@ -198,9 +199,13 @@ void SetReportCallback(trapsan_report_callback callback, void* user_data) {
 }
 
 void PrintToSink(const std::string& text) {
+  PrintToSink(MessageKind::kInfo, text);
+}
+
+void PrintToSink(MessageKind kind, const std::string& text) {
   Reporter& r = GetReporter();
   std::lock_guard<std::mutex> lock(r.mu);
-  GetSink().WriteMessage(text);
+  GetSink().WriteMessage(kind, text);
 }
 
 uint64_t RacesFound() {
@@ -293,10 +298,11 @@ void FinishLocked(Reporter& r) {
                                               s.line));
     }
     std::string out =
-        lines.empty() ? "trapsan: suppressions used: none\n"
-                      : absl::StrCat("trapsan: suppressions used:\n  count  rule\n",
-                                     lines);
-    GetSink().WriteMessage(out);
+        lines.empty()
+            ? "trapsan: suppressions used: none\n"
+            : absl::StrCat("trapsan: suppressions used: ", r.suppressed,
+                           " race(s) suppressed\n  count  rule\n", lines);
+    GetSink().WriteMessage(MessageKind::kRequested, out);
   }
   const ReportFormat format = CurrentFormat();
   if (format == ReportFormat::kJson && r.report_index > 0) {
@@ -336,6 +342,7 @@ void SubmitRace(const RaceEvent& event) {
   if (rule >= 0) {
     r.suppressions.Hit(rule);
     ++r.suppressed;
+    Count(Stats().races_suppressed);
     GetSymbolizer().ReleaseDescriptors();
     return;
   }
@@ -366,7 +373,8 @@ void SubmitRace(const RaceEvent& event) {
   GetSymbolizer().ReleaseDescriptors();
   std::string warning = GetSymbolizer().TakeWarning();
   if (!warning.empty()) {
-    GetSink().WriteMessage(absl::StrCat("trapsan: WARNING: ", warning, "\n"));
+    GetSink().WriteMessage(MessageKind::kInfo,
+                           absl::StrCat("trapsan: WARNING: ", warning, "\n"));
   }
   // Printed before the callback runs, and the callback runs without the
   // reporter's lock: it may exit() (trapsan's exit handler prints the
@@ -409,7 +417,8 @@ void SubmitRace(const RaceEvent& event) {
   }
   if (o.halt_on_error) {
     if (!lock.owns_lock()) lock.lock();
-    GetSink().WriteMessage("trapsan: halt_on_error=1: exiting after the "
+    GetSink().WriteMessage(MessageKind::kInfo,
+                           "trapsan: halt_on_error=1: exiting after the "
                            "first report\n");
     FinishLocked(r);
     lock.unlock();

@@ -14,14 +14,18 @@
 #include <string>
 
 #include "trapsan/trapsan.h"
+#include "runtime/report/sink.h"
 
 namespace trapsan {
 
 void ConfigureReporter();  // from the options in effect
 void SetReportCallback(trapsan_report_callback callback, void* user_data);
 
-// Writes a line (or several) to the sink: for start-up and exit messages.
+// Writes a line (or several) to the sink: start-up and exit messages,
+// warnings (MessageKind::kInfo, which quiet=1 drops); errors and output the
+// user asked for (stats, help) with their kind.
 void PrintToSink(const std::string& text);
+void PrintToSink(MessageKind kind, const std::string& text);
 
 // At exit, once per process: print_suppressions, the JSON summary line, a
 // SARIF log kept for stderr/stdout.

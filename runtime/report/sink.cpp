@@ -37,18 +37,9 @@ void PwriteAll(int fd, const std::string& text, uint64_t offset) {
   }
 }
 
-// What quiet=1 still prints: errors, and output that was asked for.
-bool PrintedWhenQuiet(const std::string& text) {
-  for (const char* prefix : {"trapsan: ERROR", "trapsan: stats:",
-                             "trapsan options", "trapsan: suppressions used"}) {
-    if (text.rfind(prefix, 0) == 0) return true;
-  }
-  return false;
-}
-
-
-
 }  // namespace
+
+bool QuietOutput() { return GetOptions().quiet; }
 
 ReportFormat CurrentFormat() {
   const Options& o = GetOptions();
@@ -216,10 +207,9 @@ void Sink::WriteSarifResult(const std::string& result) {
   Done(fd, transient);
 }
 
-void Sink::WriteMessage(const std::string& text) {
-  const Options& o = GetOptions();
+void Sink::WriteMessage(MessageKind kind, const std::string& text) {
   if (discard_) return;
-  if (o.quiet && !PrintedWhenQuiet(text)) return;
+  if (kind == MessageKind::kInfo && QuietOutput()) return;
   if (CurrentFormat() != ReportFormat::kText) {
     WriteAll(2, text.data(), text.size());
     return;

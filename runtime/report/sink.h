@@ -11,7 +11,10 @@
 // Messages (start-up lines, warnings, stats, the exit line) go to the report
 // file once it exists in text format, else to stderr; in json and sarif
 // formats always to stderr, so the report stream holds only JSON or SARIF.
-// quiet=1 drops them all but errors and what was asked for (stats, help).
+// quiet=1 drops every message of kind kInfo: by
+// construction, only reports, errors and what was asked for (stats, help,
+// print_suppressions) are printed. (Also the symbolizer's own stderr then
+// goes to /dev/null: symbolizer.cpp.)
 //
 // Not thread-safe: the reporter calls it under its lock.
 #ifndef TRAPSAN_RUNTIME_REPORT_SINK_H_
@@ -23,6 +26,14 @@
 namespace trapsan {
 
 enum class ReportFormat { kText, kJson, kSarif };
+
+// What a message is, for quiet=1: an error (a bad option, an unreadable
+// file), output the user asked for, or anything else (start-up lines,
+// warnings, the exit summary), which quiet drops.
+enum class MessageKind { kInfo, kError, kRequested };
+
+// quiet=1 in the options in effect.
+bool QuietOutput();
 ReportFormat CurrentFormat();  // from the options in effect
 
 // This process's executable (/proc/self/exe), or "" if unknown.
@@ -48,7 +59,7 @@ class Sink {
   void WriteSarifResult(const std::string& result);
 
   // A message (not a report); see the header comment.
-  void WriteMessage(const std::string& text);
+  void WriteMessage(MessageKind kind, const std::string& text);
 
   // At exit: a SARIF log kept for stderr/stdout is written.
   void Finish();

@@ -27,6 +27,7 @@
 #include "absl/strings/strip.h"
 #include "runtime/core/options.h"
 #include "runtime/linux/fd_reserve.h"
+#include "runtime/report/sink.h"
 
 extern char** environ;
 
@@ -207,6 +208,7 @@ struct KeeperArgs {
   char* const* envp;
   int in_fd, out_fd;  // become the symbolizer's stdin and stdout
   int status_fd;      // gets the exec's errno; closes when the exec worked
+  bool quiet;         // quiet=1: its stderr is /dev/null (sink.h)
 };
 
 [[noreturn, gnu::always_inline]] inline void SysExit(int status) {
@@ -245,6 +247,13 @@ struct KeeperArgs {
   const long out = a.out_fd > 2 ? a.out_fd : Sys(SYS_fcntl, a.out_fd, F_DUPFD_CLOEXEC, 3);
   long r = in < 0 ? in : out < 0 ? out : Sys(SYS_dup2, in, 0);
   if (r >= 0) r = Sys(SYS_dup2, out, 1);
+  if (r >= 0 && a.quiet) {
+    // Its warnings (a module it cannot read...) are not reports.
+    static const char kNull[] = "/dev/null";
+    const long null_fd = Sys(SYS_openat, AT_FDCWD, reinterpret_cast<long>(kNull),
+                             O_WRONLY | O_CLOEXEC);
+    if (null_fd >= 0 && null_fd != 2) Sys(SYS_dup2, null_fd, 2);
+  }
   if (r < 0) {
     e = static_cast<int>(-r);
   } else {
@@ -330,7 +339,8 @@ pid_t SpawnHidden(const char* binary, char* const* argv, char* const* envp,
   // which may exit while the keeper runs.
   auto* tcb = static_cast<uintptr_t*>(memory);
   tcb[0] = reinterpret_cast<uintptr_t>(tcb);
-  KeeperArgs args{binary, argv, envp, in_fd, out_fd, status[1]};
+  KeeperArgs args{binary, argv, envp, in_fd, out_fd, status[1],
+                  QuietOutput()};
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);

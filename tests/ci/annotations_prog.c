@@ -12,17 +12,34 @@
  *   bits-other        ASSERT_EXCLUSIVE_BITS(word, 0xff00), the intruder
  *                     writes byte 0: silent
  *   bits-same         ... the intruder writes byte 1: report
+ *   bits-other-bits   ASSERT_EXCLUSIVE_BITS(word, 0x0f00), the intruder
+ *                     flips the other bits of byte 1 (0xf000): silent (KCSAN:
+ *                     a write that leaves the mask's bits is allowed)
  *   scoped            ASSERT_EXCLUSIVE_WRITER_SCOPED (cleanup at the end of
  *                     the block), the intruder writes: report
+ * Scoped assertions watched in the middle of their scope: the owner opens
+ * the scope, makes its own accesses to the variable (allowed), then asks the
+ * intruder for one access and waits for it before the scope ends; the
+ * intruder makes no other access, so only a window open for the whole scope
+ * sees it:
+ *   scoped-middle        WRITER_SCOPED, the intruder writes: report
+ *   scoped-read-middle   WRITER_SCOPED, the intruder reads: silent
+ *   scoped-access-middle ACCESS_SCOPED, the intruder reads: report
+ *   scoped-bits-other    BITS_SCOPED(word, 0x0f00), the owner changes those
+ *                        bits, the intruder flips 0xf000: silent
+ *   scoped-bits-same     ... the intruder changes bit 8: report with
+ *                        hardware watchpoints (the soft backend cannot judge
+ *                        a write in the middle of a masked scope)
  *   data-race         the owner samples its writes, the intruder reads
  *                     through TRAPSAN_DATA_RACE: silent
  *   plain-race        the same without TRAPSAN_DATA_RACE: report
  *   ignore-region     the same inside TRAPSAN_IGNORE_BEGIN/END: silent
- * Prints REPORTS=n and ROUNDS=n. */
+ * Prints REPORTS=n, ROUNDS=n, MASKED=n (conflicts_masked) and BACKEND. */
 #define TRAPSAN_ENABLE_ANNOTATIONS 1
 #include <trapsan/annotations.h>
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,6 +57,7 @@ static union {
 
 static atomic_int g_reports;
 static atomic_int g_done;
+static atomic_int g_go, g_went; /* the owner's request, the intruder's answer */
 static const char *g_case;
 static int g_rounds;
 
@@ -61,8 +79,8 @@ __attribute__((noinline)) static void owner_asserts_writer(void) {
 __attribute__((noinline)) static void owner_asserts_access(void) {
   TRAPSAN_ASSERT_EXCLUSIVE_ACCESS(g_counter);
 }
-__attribute__((noinline)) static void owner_asserts_bits(void) {
-  TRAPSAN_ASSERT_EXCLUSIVE_BITS(g_bits.word, 0xff00u);
+__attribute__((noinline)) static void owner_asserts_bits(uint32_t mask) {
+  TRAPSAN_ASSERT_EXCLUSIVE_BITS(g_bits.word, mask);
 }
 __attribute__((noinline)) static long owner_scoped(long v) {
   TRAPSAN_ASSERT_EXCLUSIVE_WRITER_SCOPED(g_counter);
@@ -74,17 +92,61 @@ __attribute__((noinline)) static void owner_writes(void) {
   g_counter++;
 }
 
+__attribute__((noinline)) static void owner_writes_own(void) {
+  trapsan_check_write(&g_counter, sizeof g_counter);
+  *(volatile long *)&g_counter += 1;
+}
+__attribute__((noinline)) static void owner_changes_bits(void) {
+  trapsan_check_write(&g_bits.bytes[1], 1);
+  *(volatile unsigned char *)&g_bits.bytes[1] ^= 0x01;
+}
+
+/* Asks the intruder for its one access and waits for it (bounded: a lost
+ * answer ends the wait, never the verdict). */
+static void ask_intruder(void) {
+  atomic_store(&g_went, 0);
+  atomic_store(&g_go, 1);
+  uint64_t deadline = tp_deadline_ns(5000);
+  while (!atomic_load(&g_went) && tp_now_ns() < deadline) sched_yield();
+}
+
+__attribute__((noinline)) static void owner_scope_writer(void) {
+  TRAPSAN_ASSERT_EXCLUSIVE_WRITER_SCOPED(g_counter);
+  owner_writes_own();
+  ask_intruder();
+}
+__attribute__((noinline)) static void owner_scope_access(void) {
+  TRAPSAN_ASSERT_EXCLUSIVE_ACCESS_SCOPED(g_counter);
+  owner_writes_own();
+  ask_intruder();
+}
+__attribute__((noinline)) static void owner_scope_bits(void) {
+  TRAPSAN_ASSERT_EXCLUSIVE_BITS_SCOPED(g_bits.word, 0x0f00u);
+  owner_changes_bits();
+  ask_intruder();
+}
+
+static int is_middle_case(void) { return strncmp(g_case, "scoped-", 7) == 0; }
+
 static void *owner(void *arg) {
   (void)arg;
   int must_report = !(is("writer-vs-read") || is("bits-other") ||
-                      is("data-race") || is("ignore-region"));
+                      is("bits-other-bits") || is("data-race") ||
+                      is("ignore-region") || is("scoped-read-middle") ||
+                      is("scoped-bits-other"));
   long sink = 0;
   int i;
   for (i = 0; i < ROUNDS && !should_stop(must_report); ++i) {
     if (is("writer-vs-write") || is("writer-vs-read")) owner_asserts_writer();
     else if (is("access-vs-read")) owner_asserts_access();
-    else if (is("bits-other") || is("bits-same")) owner_asserts_bits();
+    else if (is("bits-other") || is("bits-same") || is("bits-other-bits"))
+      owner_asserts_bits(is("bits-other-bits") ? 0x0f00u : 0xff00u);
     else if (is("scoped")) sink += owner_scoped(i);
+    else if (is("scoped-middle") || is("scoped-read-middle"))
+      owner_scope_writer();
+    else if (is("scoped-access-middle")) owner_scope_access();
+    else if (is("scoped-bits-other") || is("scoped-bits-same"))
+      owner_scope_bits();
     else owner_writes();
   }
   g_rounds = i;
@@ -104,6 +166,10 @@ __attribute__((noinline)) static void intruder_writes_byte(int b) {
   trapsan_check_write(&g_bits.bytes[b], 1);
   *(volatile unsigned char *)&g_bits.bytes[b] += 1;
 }
+__attribute__((noinline)) static void intruder_flips_other_bits(void) {
+  trapsan_check_write(&g_bits.bytes[1], 1);
+  *(volatile unsigned char *)&g_bits.bytes[1] ^= 0xf0;
+}
 __attribute__((noinline)) static long intruder_reads_data_race(void) {
   return TRAPSAN_DATA_RACE(intruder_reads_counter());
 }
@@ -118,9 +184,24 @@ static void *intruder(void *arg) {
   (void)arg;
   long sink = 0;
   while (!atomic_load(&g_done)) {
+    if (is_middle_case()) {
+      /* One access, when asked, in the middle of the owner's scope. */
+      if (!atomic_load(&g_go)) {
+        sched_yield();
+        continue;
+      }
+      if (is("scoped-middle")) intruder_writes_counter();
+      else if (is("scoped-bits-other")) intruder_flips_other_bits();
+      else if (is("scoped-bits-same")) intruder_writes_byte(1);
+      else sink += intruder_reads_counter();
+      atomic_store(&g_go, 0);
+      atomic_store(&g_went, 1);
+      continue;
+    }
     if (is("writer-vs-write") || is("scoped")) intruder_writes_counter();
     else if (is("bits-other")) intruder_writes_byte(0);
     else if (is("bits-same")) intruder_writes_byte(1);
+    else if (is("bits-other-bits")) intruder_flips_other_bits();
     else if (is("data-race")) sink += intruder_reads_data_race();
     else if (is("ignore-region")) sink += intruder_reads_ignored();
     else sink += intruder_reads_counter();
@@ -144,5 +225,8 @@ int main(int argc, char **argv) {
   printf("BACKEND=%s\n", trapsan_backend());
   printf("ROUNDS=%d\n", g_rounds);
   printf("REPORTS=%d\n", atomic_load(&g_reports));
+  trapsan_stats stats;
+  trapsan_get_stats(&stats);
+  printf("MASKED=%llu\n", (unsigned long long)stats.conflicts_masked);
   return 0;
 }

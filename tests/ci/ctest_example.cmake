@@ -4,18 +4,10 @@
 # inventory_test fails because trapsan reported its race (the example marks
 # it WILL_FAIL), and trapsan-report turns the kept logs into SARIF naming the
 # racy line. tests/ci/CMakeLists.txt passes the paths.
-file(REMOVE_RECURSE ${BINARY_DIR})
-set(find_trapsan -Dtrapsan_DIR=${TRAPSAN_DIR})
+include(${CMAKE_CURRENT_LIST_DIR}/../cmake/example_project.cmake)
+example_prepare()
 set(report ${TRAPSAN_SOURCE_DIR}/tools/trapsan-report)
 if(INSTALL_PREFIX)
-  file(REMOVE_RECURSE ${INSTALL_PREFIX})
-  execute_process(
-    COMMAND ${CMAKE_COMMAND} --install ${TRAPSAN_DIR} --prefix ${INSTALL_PREFIX}
-    RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "install failed (${rc}):\n${out}\n${err}")
-  endif()
-  set(find_trapsan -DCMAKE_PREFIX_PATH=${INSTALL_PREFIX})
   set(report ${INSTALL_PREFIX}/bin/trapsan-report)
   foreach(tool trapsan-run trapsan-report)
     if(NOT EXISTS ${INSTALL_PREFIX}/bin/${tool})
@@ -23,20 +15,10 @@ if(INSTALL_PREFIX)
     endif()
   endforeach()
 endif()
-
-execute_process(
-  COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${BINARY_DIR} ${find_trapsan}
-          -DCMAKE_CXX_COMPILER=${CXX_COMPILER}
-  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "configure failed (${rc}):\n${out}\n${err}")
-endif()
-execute_process(
-  COMMAND ${CMAKE_COMMAND} --build ${BINARY_DIR}
-  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "build failed (${rc}):\n${out}\n${err}")
-endif()
+example_run(configure
+  ${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${BINARY_DIR} ${find_trapsan}
+  -DCMAKE_CXX_COMPILER=${CXX_COMPILER})
+example_run(build ${CMAKE_COMMAND} --build ${BINARY_DIR})
 
 # The suite as CI runs it. TRAPSAN_OPTIONS of this test's environment (the
 # backend forced by a test variant, say) reaches the programs.
@@ -73,12 +55,8 @@ endif()
 
 # One SARIF file for the suite, as docs/ci.md uploads it.
 file(GLOB runs LIST_DIRECTORIES true ${BINARY_DIR}/trapsan-logs/*/run-*)
-execute_process(
-  COMMAND ${report} --format sarif -o ${BINARY_DIR}/trapsan.sarif ${runs}
-  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "trapsan-report failed (${rc}):\n${out}\n${err}")
-endif()
+example_run(trapsan-report
+  ${report} --format sarif -o ${BINARY_DIR}/trapsan.sarif ${runs})
 file(READ ${BINARY_DIR}/trapsan.sarif sarif)
 string(JSON version GET "${sarif}" version)
 string(JSON results LENGTH "${sarif}" runs 0 results)

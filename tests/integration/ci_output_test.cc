@@ -10,7 +10,11 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -335,6 +339,99 @@ TEST(CiSuppressionsTest, MissingFileIsOneError) {
       << r.Describe();
 }
 
+// How many races print_suppressions says were suppressed, or -1.
+long long SuppressedCount(const std::string& err) {
+  const std::string head = "trapsan: suppressions used: ";
+  for (const std::string& line : LinesContaining(err, head)) {
+    return std::strtoll(line.c_str() + line.find(head) + head.size(), nullptr, 10);
+  }
+  return -1;
+}
+
+// An executable script at `path`.
+std::string WriteScript(const TempDir& dir, const std::string& name,
+                        const std::string& text) {
+  const std::string path = WriteFile(dir, name, text);
+  chmod(path.c_str(), 0755);
+  return path;
+}
+
+// Suppressed races are counted (stats and print_suppressions) and cost no
+// symbolization after the first: llvm-symbolizer (behind a script that logs
+// every request) is asked about each address once, however many suppressed
+// races recur, and about no more than one race's two stacks hold.
+TEST(CiSuppressionsTest, SuppressedRacesAreCountedAndSymbolizedOnce) {
+  TempDir dir;
+  const std::string supp = WriteFile(dir, "s.supp", "race_top:^racy_\n");
+  const std::string log = dir.path() + "/requests";
+  const std::string symbolizer = WriteScript(
+      dir, "symbolizer.sh",
+      "#!/bin/sh\ntee -a '" + log + "' | exec /usr/bin/llvm-symbolizer \"$@\"\n");
+  RunResult r = RunUntil(
+      kProgram, {"exit", "3000"},
+      Options("print_suppressions=1:print_stats=1:symbolizer_path=" + symbolizer +
+              ":suppressions=" + supp),
+      [&](const RunResult& r) {
+        if (SuppressedCount(r.err) >= 3) return true;
+        unlink(log.c_str());  // counted per run
+        return false;
+      });
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  const long long suppressed = SuppressedCount(r.err);
+  ASSERT_GE(suppressed, 3) << r.Describe();
+  // The stats say the same.
+  const std::vector<std::string> stat = LinesContaining(r.err, "  races_suppressed ");
+  ASSERT_EQ(stat.size(), 1u) << r.Describe();
+  EXPECT_EQ(std::strtoll(stat[0].c_str() + stat[0].find("races_suppressed") + 16,
+                         nullptr, 10),
+            suppressed)
+      << r.Describe();
+  const std::string requests = Read(log);
+  std::vector<std::string> lines = LinesContaining(requests, "");
+  EXPECT_GT(lines.size(), 0u) << "the script was not used\n" << r.Describe();
+  EXPECT_LE(lines.size(), 2u * 32 + 2) << requests << r.Describe();
+  std::sort(lines.begin(), lines.end());
+  EXPECT_EQ(std::adjacent_find(lines.begin(), lines.end()), lines.end())
+      << "an address asked twice:\n" << requests;
+}
+
+// A relative suppressions= in an options file read through include= is
+// found beside that file, wherever the program runs; given directly, in the
+// working directory; a missing one is an error naming that directory.
+TEST(CiSuppressionsTest, RelativePathsResolveBesideTheOptionsFile) {
+  TempDir dir;
+  ASSERT_EQ(mkdir((dir.path() + "/conf").c_str(), 0755), 0);
+  const std::string rule = "race_top:^racy_";
+  WriteFile(dir, "conf/races.supp", rule + "\n");
+  const std::string opts =
+      WriteFile(dir, "conf/ci.opts", "suppressions=races.supp  # beside me\n");
+  auto suppressed = [&](const RunResult& r) { return SuppressionCount(r.err, rule) >= 1; };
+  RunResult r = RunUntil(kProgram, {"exit", "1500"},
+                         Options("print_suppressions=1:include=" + opts), suppressed);
+  EXPECT_TRUE(suppressed(r)) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_FALSE(Contains(r.err, "trapsan: ERROR")) << r.Describe();
+
+  char cwd[4096];
+  ASSERT_NE(getcwd(cwd, sizeof(cwd)), nullptr);
+  ASSERT_EQ(chdir((dir.path() + "/conf").c_str()), 0);
+  r = RunUntil(kProgram, {"exit", "1500"},
+               Options("print_suppressions=1:suppressions=races.supp"), suppressed);
+  RunResult missing = RunUntil(kProgram, {}, Options("suppressions=missing.supp"), Reported);
+  ASSERT_EQ(chdir(cwd), 0);
+  EXPECT_TRUE(suppressed(r)) << r.Describe();
+  ASSERT_TRUE(Reported(missing)) << missing.Describe();
+  EXPECT_EQ(LinesContaining(missing.err,
+                            "trapsan: ERROR: cannot read suppressions file 'missing.supp' "
+                            "(relative to the working directory '" +
+                                dir.path() + "/conf'): No such file or directory; no "
+                                             "race is suppressed")
+                .size(),
+            1u)
+      << missing.Describe();
+}
+
 // --- Options a ThreadSanitizer user expects ---
 
 // __trapsan_default_options() (ci_report returns TP_DEFAULT_OPTIONS), then
@@ -384,6 +481,51 @@ TEST(CiOptionsTest, QuietPrintsOnlyReports) {
                 Contains(line, "SUMMARY: trapsan: data race"))
         << line << "\n" << r.Describe();
   }
+}
+
+// quiet=1 by construction: with the reports in a log_path file, nothing at
+// all reaches stderr (not trapsan's lines, nor those of the llvm-symbolizer
+// it starts: here one that warns on stderr), and the file holds reports
+// only. Errors still show.
+TEST(CiOptionsTest, QuietLeavesStderrEmpty) {
+  TempDir dir, tools;
+  const std::string symbolizer = WriteScript(
+      tools, "symbolizer.sh",
+      "#!/bin/sh\necho 'symbolizer: warning: not a report' >&2\n"
+      "exec /usr/bin/llvm-symbolizer \"$@\"\n");
+  const std::string base = "verbosity=2:symbolizer_path=" + symbolizer + ":log_path=" +
+                           dir.path() + "/r";
+  RunResult loud = RunUntil(kProgram, {}, Options(base), Reported);
+  ASSERT_TRUE(Reported(loud)) << loud.Describe();
+  EXPECT_TRUE(Contains(loud.err, "symbolizer: warning")) << loud.Describe();  // the control
+  dir.Clear();
+  RunResult r = RunUntil(kProgram, {}, Options(base + ":quiet=1"), [&](const RunResult& r) {
+    if (Reported(r)) return true;
+    dir.Clear();
+    return false;
+  });
+  ASSERT_TRUE(Reported(r)) << r.Describe();
+  EXPECT_EQ(r.err, "") << r.Describe();
+  const std::string file = dir.path() + "/r." + std::to_string(r.pid);
+  const std::string text = Read(file);
+  EXPECT_TRUE(Contains(text, kTitle)) << text;
+  // Every line inside a report's ===== rules.
+  bool inside = false;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("==================", 0) == 0) {
+      inside = !inside;
+      continue;
+    }
+    EXPECT_TRUE(inside) << "outside a report: '" << line << "'\n" << text;
+  }
+  EXPECT_FALSE(inside) << text;
+  // An error is not dropped.
+  r = RunUntil(kProgram, {}, Options(base + ":quiet=1:bogus_option=1"), Reported);
+  ASSERT_TRUE(Reported(r)) << r.Describe();
+  EXPECT_EQ(LinesContaining(r.err, "trapsan: ERROR: unknown option 'bogus_option'").size(), 1u)
+      << r.Describe();
+  EXPECT_EQ(LinesContaining(r.err, "").size(), 1u) << r.Describe();
 }
 
 TEST(CiOptionsTest, LogExeNameAndStripPathPrefix) {

@@ -6,38 +6,19 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "report_model_fixture.h"
 
 namespace trapsan {
 namespace {
 
-Frame MakeFrame(const char* function, const char* file, int line,
-                uintptr_t offset) {
-  Frame f;
-  f.pc = 0x1000 + offset;
-  f.function = function;
-  f.file = file;
-  f.line = line;
-  f.module = "racy";
-  f.module_offset = offset;
-  return f;
-}
-
 ReportModel RaceModel() {
   ReportModel m;
   m.pid = 4242;
-  m.first.kind = "write";
-  m.first.size = 4;
-  m.first.addr = 0x55d0c0a0e014;
-  m.first.thread_id = 1;
-  m.first.tid = 4244;
-  m.first.frames = {MakeFrame("writer", "/src/racy.c", 12, 0x1234),
-                    MakeFrame("thread_main", "/src/racy.c", 20, 0x1290)};
-  m.second.kind = "read";
-  m.second.size = 4;
-  m.second.addr = 0x55d0c0a0e014;
-  m.second.thread_id = 2;
-  m.second.tid = 4245;
-  m.second.frames = {MakeFrame("reader", "/src/racy.c", 16, 0x12a0)};
+  m.first = MakeSide("write", 4, 0x55d0c0a0e014, 1, 4244,
+                     {MakeFrame("writer", "/src/racy.c", 12, 0x1234),
+                      MakeFrame("thread_main", "/src/racy.c", 20, 0x1290)});
+  m.second = MakeSide("read", 4, 0x55d0c0a0e014, 2, 4245,
+                      {MakeFrame("reader", "/src/racy.c", 16, 0x12a0)});
   m.location = "global 'counter' of size 4 at 0x55d0c0a0e014 (racy+0x4014)";
   m.value_changed = true;
   m.old_value = 1;
@@ -48,12 +29,7 @@ ReportModel RaceModel() {
   t1.name = "racy";
   t1.parent_id = 0;
   t1.creation = {MakeFrame("main", "/src/racy.c", 30, 0x1300)};
-  ThreadModel t0;
-  t0.id = 0;
-  t0.tid = 4242;
-  t0.name = "racy";
-  t0.is_initial = true;
-  m.threads = {t1, t0};
+  m.threads = {t1, InitialThread(0, 4242)};
   return m;
 }
 

@@ -6,46 +6,22 @@
 
 #include "gtest/gtest.h"
 #include "runtime/report/sarif.h"
+#include "report_model_fixture.h"
 
 namespace trapsan {
 namespace {
 
-Frame MakeFrame(const char* function, const char* file, int line,
-                uintptr_t offset) {
-  Frame f;
-  f.pc = 0x1000 + offset;
-  f.function = function;
-  f.file = file;
-  f.line = line;
-  f.module = "racy";
-  f.module_offset = offset;
-  return f;
-}
-
 ReportModel Model() {
   ReportModel m;
   m.pid = 4242;
-  m.first.kind = "write";
-  m.first.size = 4;
-  m.first.addr = 0x55d0c0a0e014;
-  m.first.thread_id = 1;
-  m.first.tid = 4244;
-  m.first.frames = {MakeFrame("writer", "/src/racy.c", 12, 0x1234)};
-  m.second.kind = "read";
-  m.second.size = 0;
-  m.second.addr = 0x55d0c0a0e014;
-  m.second.thread_known = false;
-  m.second.tid = 4245;
+  m.first = MakeSide("write", 4, 0x55d0c0a0e014, 1, 4244,
+                     {MakeFrame("writer", "/src/racy.c", 12, 0x1234)});
   Frame bare;
   bare.pc = 0x7f00;
-  m.second.frames = {bare};
+  m.second = MakeSide("read", 0, 0x55d0c0a0e014, 0, 4245, {bare});
+  m.second.thread_known = false;
   m.location = "heap at 0x55d0c0a0e014";
-  ThreadModel t0;
-  t0.id = 1;
-  t0.tid = 4244;
-  t0.name = "racy";
-  t0.is_initial = true;
-  m.threads = {t0};
+  m.threads = {InitialThread(1, 4244)};
   return m;
 }
 

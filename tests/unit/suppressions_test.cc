@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "gtest/gtest.h"
 
 namespace trapsan {
@@ -96,8 +98,23 @@ TEST(SuppressionsTest, UnreadableFileIsOneError) {
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(errors[0],
             "cannot read suppressions file '/nonexistent/x.supp': No such "
-            "file or directory");
+            "file or directory; no race is suppressed");
   EXPECT_TRUE(s.empty());
+}
+
+// A relative path names the working directory it was looked for in.
+TEST(SuppressionsTest, MissingRelativeFileNamesTheWorkingDirectory) {
+  Suppressions s;
+  std::vector<std::string> errors;
+  s.Load("no-such-dir/x.supp", &errors);
+  ASSERT_EQ(errors.size(), 1u);
+  char cwd[4096];
+  ASSERT_NE(getcwd(cwd, sizeof(cwd)), nullptr);
+  EXPECT_EQ(errors[0], std::string("cannot read suppressions file "
+                                   "'no-such-dir/x.supp' (relative to the "
+                                   "working directory '") +
+                           cwd + "'): No such file or directory; no race is "
+                                 "suppressed");
 }
 
 }  // namespace
