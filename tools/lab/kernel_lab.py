@@ -359,12 +359,28 @@ def build_kernel(cache, version, src, kind, jobs):
     # patched files as newer). Only from stock: its objects are all of the
     # pristine files.
     seed = os.path.join(tree_path(cache, version, "stock"), "build")
-    if KINDS[kind] and not os.path.exists(os.path.join(build, "vmlinux")) \
-            and os.path.exists(os.path.join(seed, "vmlinux")):
+    mark = os.path.join(build, ".trapsan-kind")
+    mine = os.path.exists(mark) and read(mark).strip() == kind
+    if KINDS[kind] and not mine and \
+            os.path.exists(os.path.join(seed, "vmlinux")):
         say(f"{kind}: starting from the stock kernel's objects")
         shutil.rmtree(build, ignore_errors=True)
         subprocess.run(["cp", "-a", seed, build], check=True)
+        # objtool's own build records absolute paths, so it is linked again
+        # here; every object depends on the objtool binary: give the new one
+        # the old one's time, or everything is compiled again.
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "build.log"), "a") as log:
+            subprocess.run(make_cmd(tree, jobs, "tools/objtool"), stdout=log,
+                           stderr=subprocess.STDOUT, check=True)
+        subprocess.run(["touch", "-r", os.path.join(seed, "tools", "objtool",
+                                                    "objtool"),
+                        os.path.join(build, "tools", "objtool", "objtool")],
+                       check=True)
     os.makedirs(out, exist_ok=True)
+    os.makedirs(build, exist_ok=True)
+    with open(mark, "w") as f:
+        f.write(kind + "\n")
     logpath = os.path.join(out, "build.log")
     start = time.monotonic()
     with open(logpath, "a") as log:
