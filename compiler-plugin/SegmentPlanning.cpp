@@ -8,6 +8,7 @@
 #include "llvm/ADT/PostOrderIterator.h"
 #include "llvm/IR/CFG.h"
 #include "llvm/IR/IntrinsicInst.h"
+#include "llvm/IR/IntrinsicsX86.h"
 #include <algorithm>
 
 namespace trapsan_plugin {
@@ -199,6 +200,10 @@ bool Instrumenter::IsSyncPoint(const Instruction& inst) {
       case Intrinsic::lifetime_end:
       case Intrinsic::assume:
       case Intrinsic::experimental_noalias_scope_decl:
+      // A spin-wait hint (_mm_pause, __builtin_ia32_pause): no memory effect,
+      // so it orders nothing (a spin on a relaxed load with a pause is no
+      // release: its held windows stay open).
+      case Intrinsic::x86_sse2_pause:
         return false;
       default:
         return intrinsic->mayHaveSideEffects();

@@ -79,9 +79,10 @@ uint64_t Budget::CpuNs() {
   return cpu_ns_.load(std::memory_order_relaxed);
 }
 
-bool Budget::TryReserve(uint64_t* reserved_ns) {
+bool Budget::TryReserve(uint64_t* reserved_ns, double scale) {
   *reserved_ns = 0;
   if (percent_ <= 0) return true;
+  const double percent = percent_ * scale;
   const uint64_t cpu = CpuNs();
   // What a window costs beyond its reservation is settled when it ends and
   // delays the next ones.
@@ -89,11 +90,11 @@ bool Budget::TryReserve(uint64_t* reserved_ns) {
   // The smaller allowance, the process's or this thread's (from its last
   // reading).
   const uint64_t estimate = Estimate(cpu < share.cpu_ns ? cpu : share.cpu_ns);
-  if (!ThreadShareFits(share, estimate, percent_)) return false;
+  if (!ThreadShareFits(share, estimate, percent)) return false;
   int64_t spent = spent_ns_.load(std::memory_order_relaxed);
   do {
     uint64_t after = static_cast<uint64_t>(spent > 0 ? spent : 0) + estimate;
-    if (!Fits(after, cpu, percent_)) return false;
+    if (!Fits(after, cpu, percent)) return false;
   } while (!spent_ns_.compare_exchange_weak(
       spent, spent + static_cast<int64_t>(estimate), std::memory_order_relaxed));
   share.spent_ns += static_cast<int64_t>(estimate);
@@ -101,8 +102,9 @@ bool Budget::TryReserve(uint64_t* reserved_ns) {
   return true;
 }
 
-bool Budget::WouldFit() {
+bool Budget::WouldFit(double scale) {
   if (percent_ <= 0) return true;
+  const double percent = percent_ * scale;
   const uint64_t cpu = CpuNs();
   const int64_t spent = spent_ns_.load(std::memory_order_relaxed);
   ThreadShare& share = Share(this);
@@ -110,8 +112,8 @@ bool Budget::WouldFit() {
   // mean of the last ~8) could refuse every label site from then on, since
   // only windows move the estimate.
   const uint64_t estimate = Estimate(cpu < share.cpu_ns ? cpu : share.cpu_ns);
-  return Fits(Positive(spent) + estimate, cpu, percent_) &&
-         ThreadShareFits(share, estimate, percent_);
+  return Fits(Positive(spent) + estimate, cpu, percent) &&
+         ThreadShareFits(share, estimate, percent);
 }
 
 void Budget::Charge(uint64_t ns) {

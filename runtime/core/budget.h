@@ -45,10 +45,14 @@ class Budget {
   // later (0 when the budget is off). Every call below is made by the thread
   // the window or label is for. Thread-safe; cheap (a coarse clock read and a
   // CAS) except when a CPU time is re-read.
-  bool TryReserve(uint64_t* reserved_ns);
+  // `scale` multiplies the percentage for this one decision: cold-site
+  // samples (sampler.h ColdSample) are admitted up to kColdBudgetScale
+  // times it, so the hot sites' samples, which use it up, do not shut out
+  // the few samples of code that runs once.
+  bool TryReserve(uint64_t* reserved_ns, double scale = 1);
 
   // Whether a window would be admitted now (reserves nothing).
-  bool WouldFit();
+  bool WouldFit(double scale = 1);
 
   // Charges a cost of sampling that is not a window (arming a label).
   void Charge(uint64_t ns);
@@ -76,6 +80,9 @@ class Budget {
 };
 
 Budget& WindowBudget();
+
+// The budget scale of a cold-site sample (TryReserve, WouldFit).
+inline constexpr double kColdBudgetScale = 2;
 
 }  // namespace trapsan
 

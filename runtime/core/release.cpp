@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "counters.h"
 #include "options.h"
+#include "sampler.h"
 #include "slots.h"
 #include "thread_state.h"
 #include "window.h"
@@ -154,6 +155,20 @@ void CloseHeldWindows(CloseReason reason) {
     return;
   }
   InRuntime guard;
+  if (reason == CloseReason::kRelease || reason == CloseReason::kExit) {
+    // A cold sample's window (sampler.h) stays open a while longer before
+    // the release runs (delaying a release is always safe: an access of
+    // another thread that meets the window meanwhile is still unordered).
+    for (uint32_t held = __trapsan_windows_open; held != 0; held &= held - 1) {
+      const int i = __builtin_ctz(held);
+      const Slot& slot = GetSlot(i);
+      if (slot.held_cookie.load(std::memory_order_acquire) == t_held_cookie[i] &&
+          slot.open.cold) {
+        ColdStall(t);
+        break;
+      }
+    }
+  }
   CloseOwn(t, reason, /*only_due=*/false);
 }
 
@@ -177,8 +192,25 @@ void MaintainHeldWindows() {
 }
 
 int StealHeldSlot() {
+  // Which held window gives its slot up: the sampling thread's own first
+  // (a thread whose samples come fast recycles its own slot instead of
+  // ending another thread's window before the racing access comes), then
+  // one that is not a cold-site sample's (sampler.h: those are few and are
+  // what fixed-rate sampling misses; a sample that is not cold never takes
+  // a young one), then the oldest.
+  const bool cold_caller = ColdSample();
+  const int self = CurrentThread().tid;
+  // (A cold window is protected for as long as a cold stall lasts at most;
+  // older, it competes as any other.)
+  const uint64_t now = MonotonicNs();
+  const uint64_t cold_protect_ns =
+      static_cast<uint64_t>(GetOptions().delay_us) * 1000 * 6;
+  auto rank = [&](const Slot& slot) {
+    return (slot.owner_tid.load(std::memory_order_relaxed) == self ? 0 : 2) +
+           (slot.open.cold ? 1 : 0);
+  };
   for (int attempt = 0; attempt < 2; ++attempt) {
-    int oldest = -1;
+    int oldest = -1, oldest_rank = 4;
     uint64_t oldest_start = UINT64_MAX, oldest_cookie = 0;
     for (int i = 0; i < SlotCount(); ++i) {
       Slot& slot = GetSlot(i);
@@ -187,7 +219,11 @@ int StealHeldSlot() {
       // slot.open.start_ns is written before kHeld is published; a
       // concurrent re-hold only makes this choice less good.
       const uint64_t start = slot.open.start_ns;
-      if (cookie != 0 && start < oldest_start) {
+      const bool protected_cold = slot.open.cold && now - start < cold_protect_ns;
+      const int r = rank(slot);
+      if (cookie == 0 || (protected_cold && !cold_caller)) continue;
+      if (r < oldest_rank || (r == oldest_rank && start < oldest_start)) {
+        oldest_rank = r;
         oldest = i;
         oldest_start = start;
         oldest_cookie = cookie;

@@ -1,5 +1,6 @@
 #include "sampler.h"
 
+#include <errno.h>
 #include <time.h>
 
 #include <atomic>
@@ -19,9 +20,36 @@ namespace {
 
 std::atomic<bool> g_ready{false};
 
+__thread bool t_cold_sample __attribute__((tls_model("initial-exec")));
+
 constexpr int32_t kMaxCountdown = INT32_MAX / 2;
 // How much longer the next countdown is after the budget refused a sample.
 constexpr int32_t kOverBudgetBackoff = 16;
+
+}  // namespace
+
+// A cold-site sample's held window stays open this many times delay_us
+// longer: such samples are few (cold_sites per site).
+constexpr uint64_t kColdStallFactor = 4;
+
+void ColdStall(ThreadState& t) {
+  const int64_t us = GetOptions().delay_us;
+  if (us <= 0) return;
+  const uint64_t d = static_cast<uint64_t>(us) * 1000 * (kColdStallFactor - 1);
+  const uint64_t ns = d / 2 + NextRandom(t) % (d + 1);  // [d/2, 3d/2]
+  timespec deadline;
+  clock_gettime(CLOCK_MONOTONIC, &deadline);
+  const uint64_t sum = static_cast<uint64_t>(deadline.tv_nsec) + ns;
+  deadline.tv_sec += static_cast<time_t>(sum / 1000000000u);
+  deadline.tv_nsec = static_cast<long>(sum % 1000000000u);
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline,
+                         nullptr) == EINTR) {
+  }
+  WindowBudget().Charge(ns);
+  Count(Stats().budget_ns, ns);
+}
+
+namespace {
 
 // Uniform in [1, 2 * rate - 1]: mean `rate`, never 0.
 int32_t NextCountdown(ThreadState& t, int64_t rate) {
@@ -64,6 +92,13 @@ bool IsBenign(uintptr_t addr, size_t size) {
   return false;
 }
 
+bool ColdSample() { return t_cold_sample; }
+
+ColdSampleScope::ColdSampleScope(bool cold) : saved_(t_cold_sample) {
+  t_cold_sample = cold;
+}
+ColdSampleScope::~ColdSampleScope() { t_cold_sample = saved_; }
+
 bool RuntimeReady() { return g_ready.load(std::memory_order_acquire); }
 void SetRuntimeReady(bool ready) {
   g_ready.store(ready, std::memory_order_release);
@@ -91,7 +126,7 @@ bool BeginSample(ThreadState& t) {
     // sample it (unless every access is to be sampled), or threads starting
     // together would all open windows at once whatever the sample rate.
     t.sampling_started = true;
-    if (options.sample_rate > 1) return false;
+    if (options.sample_rate > 1 && !ColdSample()) return false;
   }
   Count(Stats().checks_slow);
   if (__trapsan_windows_open != 0) {
@@ -184,7 +219,8 @@ void RunSiteOrOtherSample(ThreadState& t, const volatile void* addr,
   const uintptr_t address = reinterpret_cast<uintptr_t>(addr);
   if (!WindowPossible(address, size, is_write)) return;
   uint64_t reserved_ns;
-  if (!WindowBudget().TryReserve(&reserved_ns)) {
+  if (!WindowBudget().TryReserve(&reserved_ns,
+                                 ColdSample() ? kColdBudgetScale : 1)) {
     Count(Stats().skipped_budget);
     BackOffOverBudget();  // Over budget: come back less often.
     return;

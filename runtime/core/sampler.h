@@ -43,6 +43,29 @@ void DescribeAccess(const ThreadState& t, uintptr_t addr, size_t size,
 // Over budget: the next countdown is longer.
 void BackOffOverBudget();
 
+// Cold-site samples (linux/cold_sites.h): while a scope of the calling
+// thread says so, the sample being taken is one of its site's first
+// executions. Such a sample is taken at a thread's first check too, its
+// held window stays open longer (ColdStall) and is not stolen by a sample
+// that is not cold (release.h).
+bool ColdSample();
+// The extra stall of a cold sample's held window (kColdStallFactor - 1 times
+// delay_us, randomized), taken by its owner at its next release, before the
+// window closes: the other side of a race at a site that runs once often
+// comes just after the owner's next possible release (the end of a barrier
+// of relaxed atomics; a return). Charged to the budget. Ordinary context.
+void ColdStall(ThreadState& t);
+class ColdSampleScope {
+ public:
+  explicit ColdSampleScope(bool cold);
+  ~ColdSampleScope();
+  ColdSampleScope(const ColdSampleScope&) = delete;
+  ColdSampleScope& operator=(const ColdSampleScope&) = delete;
+
+ private:
+  bool saved_;
+};
+
 // The sampling fast path, shared by every entry point: one initial-exec TLS
 // decrement and a predicted branch. True when this access goes to
 // SampleAccess (which refills the countdown).

@@ -76,6 +76,7 @@ struct Slot {
     uint64_t old_value = 0;
     uint64_t start_ns = 0;  // CLOCK_MONOTONIC when it opened
     uint64_t arm_ns = 0;    // arming's wall time
+    bool cold = false;      // a cold-site sample's (sampler.h ColdSample)
     // The bits of the watched value that matter (TRAPSAN_ASSERT_EXCLUSIVE_
     // BITS): a write that changes none of them is no conflict. All ones
     // (of watch_len bytes) for every other window.

@@ -52,6 +52,11 @@ struct LabelState {
   // Set by the handler when the label was reached: the access to sample
   // (a copy: a signal handler's check may re-arm before it is sampled).
   bool pending;
+  // A label armed at one of its region's first executions (cold_sites.h)
+  // waits to be reached until this time (MonotonicNs): checks that are not
+  // cold do not re-point the breakpoint meanwhile (a loop between a
+  // function's entry and its one-off access would, at every expiry).
+  uint64_t cold_until;
   struct {
     uintptr_t addr;
     uint64_t len;
@@ -62,10 +67,15 @@ struct LabelState {
     uint64_t patch_generation;
     bool soft_check;  // (LabelAccess::soft_check)
     bool releases_marked;  // (LabelAccess::releases_marked)
+    bool cold;        // (LabelAccess::cold)
+    uint64_t region;  // (LabelAccess::region)
   } sample;
 };
 
 thread_local LabelState t_label __attribute__((tls_model("initial-exec")));
+
+// How long a cold label keeps the breakpoint from checks that are not cold.
+constexpr uint64_t kColdLabelWaitNs = 20000000;  // 20 ms
 
 // How labels are armed (a LabelMechanism).
 std::atomic<int> g_mechanism{static_cast<int>(LabelMechanism::kUnknown)};
@@ -358,6 +368,73 @@ bool ArmBreakpointLabel(LabelState& s, const Site& site,
 
 }  // namespace
 
+namespace {
+
+// Arms `site` (a label of `region`) for a sample of one of its accesses,
+// cold or not; `start`: MonotonicNs() when the arming began (its cost is
+// charged). Inside the runtime.
+void ArmSampleLabel(ThreadState& t, LabelState& s, LabelMechanism mechanism,
+                    const Site& site, uint64_t region, bool cold,
+                    uint64_t start) {
+  const SiteVariant& variant = site.variant[0];
+  if (variant.count == 0) return;
+  unsigned pick = static_cast<unsigned>(NextRandom(t) % variant.count);
+  if (cold) {
+    // A label reached once gets one sample: a write if it has one (a
+    // write's window sees the other side's reads and writes, a read's only
+    // writes).
+    unsigned writes = 0;
+    for (unsigned i = 0; i < variant.count; ++i)
+      writes += site.access[variant.first + i].is_write != 0;
+    if (writes != 0) {
+      unsigned k = static_cast<unsigned>(NextRandom(t) % writes);
+      for (unsigned i = 0; i < variant.count; ++i) {
+        if (site.access[variant.first + i].is_write == 0) continue;
+        if (k-- == 0) {
+          pick = i;
+          break;
+        }
+      }
+    }
+  }
+  LabelAccess access = AccessOf(site, site.access[variant.first + pick]);
+  access.cold = cold;
+  access.region = region;
+  const bool armed = mechanism == LabelMechanism::kInt3
+                         ? Int3ArmLabel(site.pc, access)
+                         : ArmBreakpointLabel(s, site, access);
+  if (!armed) {
+    Count(Stats().labels_unavailable);
+    return;
+  }
+  Count(Stats().labels_armed);
+  s.cold_until = cold ? start + kColdLabelWaitNs : 0;
+  // Arming is part of what sampling costs.
+  const uint64_t cost = MonotonicNs() - start;
+  WindowBudget().Charge(cost);
+  Count(Stats().budget_ns, cost);
+}
+
+// After a cold label's sample: the region's next label (in pc order: in
+// straight-line code, the next one reached) is armed cold too, so a region
+// that runs once has each of its accesses sampled, not one picked by weight.
+void ArmNextColdLabel(ThreadState& t, uint64_t region, uintptr_t pc) {
+  LabelState& s = t_label;
+  const LabelMechanism mechanism = Mechanism();
+  if (s.pending || s.closed ||
+      (mechanism != LabelMechanism::kInt3 &&
+       mechanism != LabelMechanism::kBreakpoint) ||
+      !WindowBudget().WouldFit(kColdBudgetScale))
+    return;
+  InRuntime guard;
+  const uint64_t start = MonotonicNs();
+  Site site;
+  if (!NextLabel(region, pc, &site)) return;
+  ArmSampleLabel(t, s, mechanism, site, region, /*cold=*/true, start);
+}
+
+}  // namespace
+
 void CheckExpired(uint64_t region) {
   ThreadState& t = CurrentThread();
   if (!BeginSample(t)) return;
@@ -365,6 +442,10 @@ void CheckExpired(uint64_t region) {
   // A label's sample still waits for the stub (a signal handler runs first):
   // a trap now would be stale.
   if (s.pending) return;
+  if (s.cold_until != 0 && !ColdSample()) {
+    if (MonotonicNs() < s.cold_until) return;  // a cold label waits
+    s.cold_until = 0;
+  }
   LabelMechanism mechanism = Mechanism();
   if (mechanism == LabelMechanism::kUnknown) {
     InRuntime guard;
@@ -374,7 +455,7 @@ void CheckExpired(uint64_t region) {
     Count(Stats().labels_unavailable);
     return;
   }
-  if (!WindowBudget().WouldFit()) {
+  if (!WindowBudget().WouldFit(ColdSample() ? kColdBudgetScale : 1)) {
     // As a refused window: come back later.
     Count(Stats().skipped_budget);
     BackOffOverBudget();
@@ -383,23 +464,12 @@ void CheckExpired(uint64_t region) {
   InRuntime guard;
   const uint64_t start = MonotonicNs();
   Site site;
-  if (!PickLabel(region, NextRandom(t), &site)) return;
-  const SiteVariant& variant = site.variant[0];
-  if (variant.count == 0) return;
-  const LabelAccess access = AccessOf(
-      site, site.access[variant.first + NextRandom(t) % variant.count]);
-  const bool armed = mechanism == LabelMechanism::kInt3
-                         ? Int3ArmLabel(site.pc, access)
-                         : ArmBreakpointLabel(s, site, access);
-  if (!armed) {
-    Count(Stats().labels_unavailable);
+  // A cold execution starts at the region's first label (then each label
+  // reached arms the next: LabelSlowHeld); another picks one by weight.
+  if (ColdSample() ? !NextLabel(region, 0, &site)
+                   : !PickLabel(region, NextRandom(t), &site))
     return;
-  }
-  Count(Stats().labels_armed);
-  // Arming is part of what sampling costs.
-  const uint64_t cost = MonotonicNs() - start;
-  WindowBudget().Charge(cost);
-  Count(Stats().budget_ns, cost);
+  ArmSampleLabel(t, s, mechanism, site, region, ColdSample(), start);
 }
 
 void ArmLabelForSoftCheck(uint64_t region) {
@@ -443,6 +513,8 @@ bool TakeLabelSample(void* ucontext, uintptr_t label_pc, uintptr_t resume_pc,
   s.sample.patch_generation = access.patch_generation;
   s.sample.soft_check = access.soft_check;
   s.sample.releases_marked = access.releases_marked;
+  s.sample.cold = access.cold;
+  s.sample.region = access.region;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   s.pending = true;
   // Resume in the stub, which returns to `resume_pc`: push it as the return
@@ -522,6 +594,7 @@ __attribute__((noinline)) static void LabelSlowHeld(uint64_t* saved) {
   const auto sample = s.sample;
   std::atomic_signal_fence(std::memory_order_seq_cst);
   s.pending = false;
+  s.cold_until = 0;
   // The nop back first: other threads pass the int3 until then.
   if (sample.patch >= 0) Int3FinishSample(sample.patch, sample.patch_generation);
   // The label (the stub returns past it after an int3).
@@ -543,7 +616,9 @@ __attribute__((noinline)) static void LabelSlowHeld(uint64_t* saved) {
     return;
   }
   // pc as the access's pc: the nop's line is the site's.
+  ColdSampleScope cold(sample.cold);
   RunSample(t, reinterpret_cast<const volatile void*>(sample.addr),
             static_cast<size_t>(sample.len), sample.is_write, pc, pc,
             sample.line);
+  if (sample.cold && t.in_runtime == 0) ArmNextColdLabel(t, sample.region, pc);
 }

@@ -43,6 +43,10 @@ struct LabelAccess {
   bool soft_check = false;
   // The label's site has kSiteReleasePoints (sites.h).
   bool releases_marked = false;
+  // Armed at one of its region's first executions (cold_sites.h); its
+  // region (the next label of it is armed when this one is reached).
+  bool cold = false;
+  uint64_t region = 0;
   // The int3 patch this sample was taken at (label_int3.h; -1: none): the
   // stub puts its nop back before sampling.
   int patch = -1;

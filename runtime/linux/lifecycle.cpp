@@ -25,6 +25,7 @@
 #include "runtime/core/thread_state.h"
 #include "runtime/core/window.h"
 #include "runtime/linux/breakpoints.h"
+#include "runtime/linux/cold_sites.h"
 #include "runtime/linux/exit.h"
 #include "runtime/linux/fd_reserve.h"
 #include "runtime/linux/kernel.h"
@@ -284,6 +285,8 @@ bool FinishRun() {
   CloseAllScopedWindows();
   DrainLateConflicts();
   if (GetOptions().verbosity >= 1 || GetOptions().print_stats) {
+    const std::string cold = ColdSiteSummary();
+    if (!cold.empty()) Say(cold);
     const std::string held = HeldWindowSummary();
     if (!held.empty()) Say(held);
   }
@@ -367,6 +370,7 @@ void Initialize() {
   KernelVersion kernel = RunningKernel();
   ChooseBackend();
   StartLabels();
+  StartColdSites();  // cold_sites.h (cold_sites > 0): patch the sites
   WarnFallback();
   // The budget starts now: the self-tests above (however they ended) are
   // start-up work, not the program's sampling (issue 10, defect 7). Before

@@ -16,6 +16,7 @@
 #include "runtime/core/sampler.h"
 #include "runtime/core/thread_state.h"
 #include "cancel.h"
+#include "cold_sites.h"
 #include "labels.h"
 #include "soft_sites.h"
 #include "runtime/core/soft_watch.h"
@@ -98,6 +99,7 @@ void Rescan(SiteIndex& index, unsigned long long adds) {
   }
   std::sort(index.labels.begin(), index.labels.end());
   index.adds = adds;
+  ColdSitesScanned(index.sites);  // cold_sites.h: patch the new sites
 }
 
 // dl_iterate_phdr's count of objects loaded so far.
@@ -304,6 +306,34 @@ bool PickLabel(uint64_t region, uint64_t random, Site* out) {
   return false;
 }
 
+bool NextLabel(uint64_t region, uintptr_t after_pc, Site* out) {
+  SiteIndex& index = Index();
+  std::lock_guard<std::mutex> lock(index.mu);
+  // A region's labels are sorted by their index in `sites`, which is sorted
+  // by pc.
+  auto it = std::lower_bound(index.labels.begin(), index.labels.end(),
+                             std::make_pair(region, uint32_t{0}));
+  for (; it != index.labels.end() && it->first == region; ++it) {
+    const Site& site = index.sites[it->second];
+    if (site.pc > after_pc) {
+      *out = site;
+      return true;
+    }
+  }
+  return false;
+}
+
+void RescanColdSites() {
+  SiteIndex& index = Index();
+  std::lock_guard<std::mutex> lock(index.mu);
+  const unsigned long long adds = LoadCount();
+  if (adds != index.adds) {
+    Rescan(index, adds);  // calls ColdSitesScanned
+  } else {
+    ColdSitesScanned(index.sites);
+  }
+}
+
 bool HaveLabelSites() {
   SiteIndex& index = Index();
   std::lock_guard<std::mutex> lock(index.mu);
@@ -361,6 +391,11 @@ __attribute__((noinline)) static void SiteSlowHeld(uint64_t* saved) {
     found = FindSite(pc, &site);
   }
   if (found) ++t_last_sample.sites;
+  // One of the site's first executions (cold_sites.h), or a call through a
+  // cold patch being put back, which is no sample unless its countdown ran
+  // out as well.
+  const ColdCall cold = found ? TakeColdCall(pc) : ColdCall::kNotCold;
+  ColdSampleScope cold_scope(cold == ColdCall::kCold);
   if (found && (site.flags & kSiteCheck)) {
     // A loop's check keeps the countdown in a register.
     const bool in_register = (site.flags & kSiteCountdownInRegister) != 0;
@@ -377,6 +412,7 @@ __attribute__((noinline)) static void SiteSlowHeld(uint64_t* saved) {
     if (soft != SoftSiteAction::kNormal &&
         soft != SoftSiteAction::kCheckAndSample)
       return;
+    if (cold == ColdCall::kStray && countdown > 0) return;
     CheckExpired(site.region);  // labels.cpp: may arm a label
     if (in_register) {  // refill the register
       countdown = Countdown();
@@ -462,12 +498,17 @@ __attribute__((noinline)) static void SiteSlowHeld(uint64_t* saved) {
   // Still biased (the next site comes back), or unbiased with time left.
   if (soft == SoftSiteAction::kCheck || soft == SoftSiteAction::kResume)
     return;
-  // The access at which the countdown crossed zero.
+  if (cold == ColdCall::kStray && left > 0) return;
+  // The access at which the countdown crossed zero (a cold execution whose
+  // countdown did not run out: any of the way's accesses).
   const unsigned n = variant != nullptr ? variant->n : 0;
   unsigned index = n - 1;
   if (n != 0 && left <= 0) {
     index = n - 1 - static_cast<unsigned>(
                         (0u - static_cast<uint32_t>(left)) % n);
+  } else if (n != 0 && cold == ColdCall::kCold && variant->count != 0) {
+    index = static_cast<unsigned>(NextRandom(CurrentThread()) %
+                                  variant->count);
   }
   if (n == 0 || index >= variant->count) {
     ++t_last_sample.phantoms;

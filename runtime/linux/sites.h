@@ -110,8 +110,16 @@ bool FindSite(uintptr_t pc, Site* out);
 // by `random`. False if the region has none.
 bool PickLabel(uint64_t region, uint64_t random, Site* out);
 
+// The label site of `region` with the lowest pc above `after_pc` (in a
+// region's straight-line code, the next one reached). False if none.
+bool NextLabel(uint64_t region, uintptr_t after_pc, Site* out);
+
 // Whether any loaded object has label sites (scans the notes).
 bool HaveLabelSites();
+
+// Gives the index's sites to ColdSitesScanned (cold_sites.h), under its
+// lock, scanning first if objects were loaded since.
+void RescanColdSites();
 
 // What the calling thread's last sampled site picked (for tests): the
 // access's address, size, kind and line; `picked` counts the accesses

@@ -17,9 +17,11 @@
 namespace trapsan_test {
 namespace {
 
-// Every access sampled, windows held, no budget, the summary line printed.
+// Every access sampled, windows held, no budget, the summary line printed
+// (no cold-site bias: with every access sampled it has nothing to add).
 constexpr char kHeldWindows[] =
-    "mode=ci:sample_rate=1:max_overhead=0:release_windows=1:verbosity=1";
+    "mode=ci:sample_rate=1:max_overhead=0:release_windows=1:cold_sites=0:"
+    "verbosity=1";
 
 // The counts of the "release-bounded windows: N held, ..." summary line.
 struct HeldSummary {
@@ -200,6 +202,65 @@ INSTANTIATE_TEST_SUITE_P(Shapes, RacyHw,
                                                               "nothing"),
                                             ::testing::Values("O2")),
                          ShapeName);
+
+// Cold-site bias (runtime/linux/cold_sites.h): each racy access runs once
+// per process; mode=ci samples the first executions of every site, so the
+// writer's one store is sampled and its window, held until its next
+// release, meets the reader's one load.
+constexpr char kColdSites[] =
+    "mode=ci:release_windows=1:cold_sites=16:verbosity=1";
+constexpr char kWriterReader[] =
+    "data race in (RacyReader / RacyWriter|RacyWriter / RacyReader)";
+
+// "cold sites: N patched (...), M cold executions taken": N, M.
+std::pair<long long, long long> ColdSummary(const std::string& err) {
+  static const std::regex re(
+      "cold sites: ([0-9]+) patched \\([0-9]+ not patchable\\), ([0-9]+) cold "
+      "executions taken");
+  std::smatch m;
+  if (!std::regex_search(err, m, re)) return {-1, -1};
+  return {std::stoll(m[1]), std::stoll(m[2])};
+}
+
+class ColdSitesSoft : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ColdSitesSoft, OneOffRaceCaught) {
+  const std::string program = Program("cold_once", GetParam());
+  ExpectCaught(program, {"racy"}, std::string(kColdSites) + ":backend=soft",
+               kWriterReader);
+  RunOptions o;
+  o.trapsan_options = std::string(kColdSites) + ":backend=soft";
+  RunResult r = RunProgram(program, {"racy"}, o);
+  const auto [patched, cold] = ColdSummary(r.err);
+  EXPECT_GE(patched, 3) << r.Describe();  // main, Writer, Reader at least
+  EXPECT_GE(cold, 3) << r.Describe();
+}
+
+TEST_P(ColdSitesSoft, OrderedOneOffSilent) {
+  for (int i = 0; i < 10; ++i) {
+    ExpectSilent(Program("cold_once", GetParam()), {"ordered"},
+                 std::string(kColdSites) + ":backend=soft", 1);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Levels, ColdSitesSoft, ::testing::Values("O0", "O2"));
+
+class ColdSitesHw : public HardwareTest,
+                    public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(ColdSitesHw, OneOffRaceCaught) {
+  ExpectCaught(Program("cold_once", GetParam()), {"racy"},
+               std::string(kColdSites) + ":backend=hw", kWriterReader);
+}
+
+TEST_P(ColdSitesHw, OrderedOneOffSilent) {
+  for (int i = 0; i < 5; ++i) {
+    ExpectSilent(Program("cold_once", GetParam()), {"ordered"},
+                 std::string(kColdSites) + ":backend=hw", 1);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Levels, ColdSitesHw, ::testing::Values("O0", "O2"));
 
 }  // namespace
 }  // namespace trapsan_test

@@ -2,7 +2,8 @@
 // through a pointer, without its lock; the other members are per thread.
 // corpus: kind=struct_member issue=15 shape=concurrent
 // Racy lines: the shared member's update (RACE) and the reporter's read
-// (RACE); the per-thread members are not racy.
+// (RACE); the per-thread members are not racy. Each thread's last write of
+// last_size is racy too (RACE): found once the cold-site bias sampled it.
 #include "corpus.h"
 
 struct stats {
@@ -26,7 +27,7 @@ static void Thread(int index) {
     Account(&g_stats, index, (i % 7) + 1);
     if ((i & 15) == 0) seen += g_stats.total_bytes;  // RACE
   }
-  g_stats.last_size = seen > 0;
+  g_stats.last_size = seen > 0;  // RACE (each thread's one last write)
 }
 
 int main(void) {
