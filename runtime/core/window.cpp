@@ -526,14 +526,19 @@ uint64_t CloseWindow(int index, bool held) {
   // within microseconds.
   WaitForHandlers(slot, end);
   slot.trap_mask.store(0, std::memory_order_relaxed);
-  const uint64_t new_value = ReadValue(base, len);
+  // Through the kernel, as the snapshot was: a plain read here is trapsan's
+  // own access, and would trap on another window watching these bytes (an
+  // assertion's window and a sampled write of another thread on one
+  // variable: a race with nobody). Unreadable: no value change is claimed.
+  uint64_t new_value = 0;
+  const bool new_value_read = ReadValueUnwatched(base, len, &new_value);
   FinishWatching(armed);
   const bool self_touched = slot.self_traps.load(std::memory_order_relaxed) != 0;
   // A held window: in soft mode the owner's own later writes are not seen,
   // so a value change proves nothing there. A scoped window's snapshot was
   // taken again at the scope's end, its owner inside trapsan since.
   const bool value_changed =
-      open.have_old_value &&
+      open.have_old_value && new_value_read &&
       ((new_value ^ open.old_value) & open.value_mask) != 0 &&
       !self_touched && (!held || open.scoped);
   // (A held window reports no value change: its owner ran on after the
