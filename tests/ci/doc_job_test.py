@@ -184,7 +184,9 @@ def run_job(source, doc, work):
     if not os.path.exists(sarif) or "inventory_test.cpp" not in open(sarif).read():
         problems.append("no SARIF naming inventory_test.cpp")
     text = open(summary).read()
-    if "| # | Data race |" not in text or "Restock" not in text:
+    # (The racy line's file: at -O2 the inlined Restock() frame may be gone
+    # and the store attributed to its caller's line.)
+    if "| # | Data race |" not in text or "inventory_test.cpp" not in text:
         problems.append("the step summary has no table with the race:\n" + text)
     return problems
 

@@ -111,7 +111,10 @@ def sarif(path, schema_path):
     out("VALID", 0 if errors else 1)
     results = log["runs"][0]["results"]
     out("RESULTS", len(results))
-    out("PROCESS_ID", log["runs"][0]["invocations"][0]["processId"])
+    # (A process's own log names its process; trapsan-report's merge of
+    # many processes has no invocations: optional in SARIF 2.1.0.)
+    invocations = log["runs"][0].get("invocations")
+    out("PROCESS_ID", invocations[0]["processId"] if invocations else "none")
     two_sided = [r for r in results if "relatedLocations" in r]
     out("TWO_SIDED", len(two_sided))
     if two_sided:
@@ -122,10 +125,14 @@ def sarif(path, schema_path):
         out("RELATED", f"{rel['artifactLocation']['uri']}:{rel['region']['startLine']}")
         flows = r["codeFlows"][0]["threadFlows"]
         out("THREADFLOWS", len(flows))
-        out("FLOW_TOPS", ",".join(
-            fl["locations"][0]["location"]["logicalLocations"][0]["fullyQualifiedName"]
-            for fl in flows))
-        out("FINGERPRINT", r["partialFingerprints"]["trapsanRacePair/v1"])
+        # (trapsan-report's merged SARIF may name a frame by `name` only and
+        # carry no fingerprint of the runtime's: both optional in SARIF.)
+        def top(fl):
+            logical = fl["locations"][0]["location"].get("logicalLocations", [{}])[0]
+            return logical.get("fullyQualifiedName", logical.get("name", "?"))
+        out("FLOW_TOPS", ",".join(top(fl) for fl in flows))
+        out("FINGERPRINT", r.get("partialFingerprints", {}).get(
+            "trapsanRacePair/v1", "none"))
         out("MESSAGE", r["message"]["text"])
 
 
