@@ -41,8 +41,13 @@ void Unregister(void*) {
   const uintptr_t self = reinterpret_cast<uintptr_t>(&t);
   for (;;) {
     uintptr_t v = entry.load(std::memory_order_acquire);
-    if (v != self) break;  // (reset after fork)
-    if (entry.compare_exchange_weak(v, 0, std::memory_order_acq_rel)) break;
+    // Ours, or ours held by the watcher (bit 0): a held entry must be
+    // waited for, never left behind (the watcher would store it back and
+    // later write through this TLS once the thread's stack is gone).
+    if ((v & ~uintptr_t{1}) != self) break;  // (reset after fork)
+    if (v == self &&
+        entry.compare_exchange_weak(v, 0, std::memory_order_acq_rel))
+      break;
     sched_yield();  // the watcher is writing our countdown: a moment
   }
   t.registered = false;
@@ -147,6 +152,14 @@ void ForcePluginSiteChecks() {
     }
     g_threads[i].store(v, std::memory_order_release);
   }
+}
+
+int RegisteredSoftSiteThreads() {
+  int n = 0;
+  const int high = g_high.load(std::memory_order_acquire);
+  for (int i = 0; i < high; ++i)
+    n += g_threads[i].load(std::memory_order_acquire) != 0;
+  return n;
 }
 
 void ResetSoftSitesInChild() {

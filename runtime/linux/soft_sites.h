@@ -76,6 +76,9 @@ void SoftSiteConflictRecorded();
 // The watcher, when a soft window opens (after it is published).
 void ForcePluginSiteChecks();
 
+// How many threads are registered now (tests: an exited thread is not).
+int RegisteredSoftSiteThreads();
+
 // fork(), in the child: forgets every thread (their stacks are gone).
 void ResetSoftSitesInChild();
 

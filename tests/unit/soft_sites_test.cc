@@ -51,6 +51,41 @@ TEST(SoftSitesTest, CountdownsTooLargeToBiasAreLeftAlone) {
     EXPECT_EQ(CountdownAfterForce(start), start) << start;
 }
 
+// Threads registering and exiting while the watcher forces checks without
+// pause: an exiting thread whose entry the watcher holds at that moment
+// waits for it, and is gone from the table once joined (the watcher must
+// never write through a dead thread's TLS: its stack may be unmapped, a
+// plugin-built 10k-thread churn crashed in ForcePluginSiteChecks).
+TEST(SoftSitesTest, ExitedThreadsAreNeverLeftRegistered) {
+  const int before = RegisteredSoftSiteThreads();
+  std::atomic<bool> stop{false};
+  std::atomic<long> forced{0};
+  std::thread watcher([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      ForcePluginSiteChecks();
+      forced.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+  constexpr int kRounds = 1000, kBatch = 4;
+  for (int round = 0; round < kRounds; ++round) {
+    std::thread t[kBatch];
+    for (auto& th : t)
+      th = std::thread([] {
+        Countdown() = 1000;
+        SoftSiteEntry(/*label_check=*/false, &Countdown());  // registers
+        Countdown() = 1000;
+        // A few rounds of the watcher's CAS on this countdown.
+        for (int i = 0; i < 200; ++i)
+          __atomic_load_n(&Countdown(), __ATOMIC_RELAXED);
+      });
+    for (auto& th : t) th.join();
+    ASSERT_EQ(RegisteredSoftSiteThreads(), before) << "round " << round;
+  }
+  stop.store(true);
+  watcher.join();
+  EXPECT_GT(forced.load(), 0);
+}
+
 TEST(SoftSitesTest, EveryBiasedCountdownReadsAsBiased) {
   // A biasable countdown, biased, and then counted down by any site's
   // `subl` of a few thousand, is still below kSoftBiased.
