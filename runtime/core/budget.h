@@ -1,8 +1,9 @@
 // The overhead budget (option max_overhead): the cost of windows, summed
 // over all threads, stays under a percentage of the process's CPU time. A
 // window costs the CPU time its watcher spends in it (arming, disarming,
-// collecting, reporting) plus the stall it asks for; time the watcher spends
-// preempted by the program's other threads is not trapsan's cost. Re-arming
+// collecting, reporting) plus the time its stall took (measured, at most 3
+// times the request: time the watcher spends preempted by the program's
+// other threads after its sleep is not trapsan's cost). Re-arming
 // costs more with more threads (MODIFY_ATTRIBUTES walks every inherited
 // copy), so charging each window's real cost makes sampling adapt by itself,
 // with 256 threads as with 2. A young process is treated as having run for

@@ -38,16 +38,26 @@ constexpr uint64_t kLateTrapPollNs = 50000;    // 50 us
 
 // Sleeping lets another thread run on this CPU (and race); with few CPUs that
 // catches more than spinning. EINTR (a user's signal) does not cut it short.
-void Stall(uint64_t delay_ns) {
-  if (delay_ns == 0) return;
+// Returns how long the thread was away, which is what the budget is charged:
+// a sleep of 50 us takes 100-170 us here (the timer slack and the wake-up
+// come on top). At most 3 times the request: a watcher preempted after its
+// sleep by the program's own threads is not charged for that.
+uint64_t Stall(uint64_t delay_ns) {
+  if (delay_ns == 0) return 0;
   timespec deadline;
   clock_gettime(CLOCK_MONOTONIC, &deadline);
+  const uint64_t start_ns =
+      static_cast<uint64_t>(deadline.tv_sec) * 1000000000u +
+      static_cast<uint64_t>(deadline.tv_nsec);
   uint64_t ns = static_cast<uint64_t>(deadline.tv_nsec) + delay_ns;
   deadline.tv_sec += static_cast<time_t>(ns / 1000000000u);
   deadline.tv_nsec = static_cast<long>(ns % 1000000000u);
   while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nullptr) ==
          EINTR) {
   }
+  const uint64_t end_ns = MonotonicNs();
+  const uint64_t away_ns = end_ns > start_ns ? end_ns - start_ns : delay_ns;
+  return away_ns < 3 * delay_ns ? away_ns : 3 * delay_ns;
 }
 
 // Reads the watched bytes through the kernel (process_vm_readv), which the
@@ -427,14 +437,14 @@ uint64_t WatchAccess(const AccessInfo& access, const WindowRequest& request,
   if (open.armed) {
     slot.armed_cookie.store(window.cookie, std::memory_order_release);
   }
-  Count(Stats().budget_ns,
-        ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + delay_ns);
   // The stall first (a held window is never shorter than a stalled one: the
   // other threads get the same time to catch up), then, when held, the
   // thread goes on and its next possible release closes the window
   // (release.cpp). Everything a closer needs is in slot.open, published by
   // the release store of `hold`.
-  Stall(delay_ns);
+  const uint64_t stalled_ns = Stall(delay_ns);
+  Count(Stats().budget_ns,
+        ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + stalled_ns);
   if (request.scoped) {
     // The entry's stall is over: its value change is judged now (from here
     // on the owner accesses the variable itself), and the window stays
@@ -451,15 +461,15 @@ uint64_t WatchAccess(const AccessInfo& access, const WindowRequest& request,
     // Release: slot.open before the closer's CAS (scoped_window.cpp).
     slot.hold.store(Slot::kScoped, std::memory_order_release);
     *scoped_cookie = window.cookie;
-    return ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + delay_ns;
+    return ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + stalled_ns;
   }
   if (hold) {
     t.watching_cookie = 0;
     HoldWindow(index, window.cookie);
-    return ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + delay_ns;
+    return ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + stalled_ns;
   }
   CloseWindow(index, /*held=*/false);  // counts its own CPU time
-  return ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + delay_ns;
+  return ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + stalled_ns;
 }
 
 uint64_t FinishScopedWindow(int index, bool exit_check) {
@@ -485,10 +495,10 @@ uint64_t FinishScopedWindow(int index, bool exit_check) {
   if (slot.trap_mask.load(std::memory_order_relaxed) != 0) {
     slot.last_value.store(open.old_value, std::memory_order_relaxed);
   }
-  Count(Stats().budget_ns, delay_ns);
-  Stall(delay_ns);
+  const uint64_t stalled_ns = Stall(delay_ns);
+  Count(Stats().budget_ns, stalled_ns);
   CloseWindow(index, /*held=*/true);  // counts its own CPU time
-  return ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + delay_ns;
+  return ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + stalled_ns;
 }
 
 bool NoteMaskedTrap(int index) {
@@ -715,7 +725,7 @@ uint64_t WatchAccessInSignal(const AccessInfo& access, bool known_plain) {
   uint64_t old_value = 0;
   const bool have_old = ReadValueUnwatched(base, len, &old_value);
   if (armed) slot.armed_cookie.store(window.cookie, std::memory_order_release);
-  Stall(delay_ns);
+  const uint64_t stalled_ns = Stall(delay_ns);
 
   const uint64_t disarm_at = MonotonicNs();
   StopWatching(armed, index);
@@ -781,7 +791,8 @@ uint64_t WatchAccessInSignal(const AccessInfo& access, bool known_plain) {
     }
   }
   if (queued) SignalPendingRaces();
-  const uint64_t cost = ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + delay_ns;
+  const uint64_t cost =
+      ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + stalled_ns;
   Count(Stats().budget_ns, cost);
   return cost;
 }
