@@ -92,6 +92,11 @@ Effect EffectOf(const Instruction& inst, const FunctionSet& instrumented) {
   if (const Function* callee = call->getCalledFunction()) {
     if (callee->getName() == kReleaseName || callee->getName() == kCheckName)
       return Effect::kNone;
+    // pthread_join is no release of the joining thread (POSIX: it only
+    // acquires the joined thread's end): the runtime's pthread_join keeps
+    // the caller's windows on static storage held across the wait and closes
+    // the others first (runtime/linux/join.cpp). No point before it.
+    if (callee->getName() == "pthread_join") return Effect::kNone;
     if (IsInstrumentedHere(callee, instrumented)) {
       // Its own release points are marked, and its returns close what is
       // held, unless only instrumented code calls it (then they need not).

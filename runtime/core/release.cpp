@@ -15,6 +15,7 @@
 #include "thread_state.h"
 #include "window.h"
 #include "runtime/linux/cancel.h"
+#include "runtime/linux/threads.h"
 
 extern "C" {
 __attribute__((visibility("default"), tls_model("initial-exec")))
@@ -32,6 +33,11 @@ __thread uint64_t t_held_cookie[kMaxSlots]
 __thread bool t_site_sample __attribute__((tls_model("initial-exec")));
 
 std::atomic<uint64_t> g_held_max_ns{0};
+
+// The exit linger (ExitLinger): at most this long (max_window_ms / 2 when
+// that is shorter), in steps of this.
+constexpr uint64_t kExitLingerCapNs = 50000000;  // 50 ms
+constexpr uint64_t kExitLingerStepNs = 1000000;  // 1 ms
 
 uint64_t MaxWindowNs() {
   const int64_t ms = GetOptions().max_window_ms;
@@ -80,7 +86,9 @@ void WaitWithdrawn(int index, uint64_t cookie) {
   }
 }
 
-void CloseOwn(ThreadState& t, CloseReason reason, bool only_due) {
+void CloseOwn(ThreadState& t, CloseReason reason, bool only_due,
+              bool (*keep)(uintptr_t addr, void* arg) = nullptr,
+              void* keep_arg = nullptr) {
   const uint64_t now = only_due ? MonotonicNs() : 0;
   const uint64_t max_ns = only_due ? MaxWindowNs() : 0;
   uint32_t held = __trapsan_windows_open;
@@ -90,6 +98,11 @@ void CloseOwn(ThreadState& t, CloseReason reason, bool only_due) {
     const uint64_t cookie = t_held_cookie[i];
     Slot& slot = GetSlot(i);
     CloseReason why = reason;
+    if (keep != nullptr &&
+        slot.held_cookie.load(std::memory_order_acquire) == cookie &&
+        keep(slot.open.window.watch_addr, keep_arg)) {
+      continue;
+    }
     if (only_due) {
       if (slot.held_cookie.load(std::memory_order_acquire) != cookie) {
         __trapsan_windows_open &= ~(1u << i);  // closed by another thread
@@ -145,7 +158,57 @@ void NoteHeldDuration(uint64_t ns) {
   }
 }
 
+// The thread function's return (ExitLinger below): a held cold window
+// stays open until it is this old, or until it is not held any more.
+uint64_t ExitLingerNs() {
+  const int64_t ms = GetOptions().max_window_ms;
+  const uint64_t max_ns =
+      ms > 0 ? static_cast<uint64_t>(ms) * 1000000u : kExitLingerCapNs;
+  return max_ns / 2 < kExitLingerCapNs ? max_ns / 2 : kExitLingerCapNs;
+}
+
+// At the thread function's return, before its thread's exit runs (nothing
+// but trapsan runs between that return and this: threads.cpp's
+// trampoline), the owner of a held cold window waits until the window is
+// ExitLingerNs() old: a longer cold stall, as safe as any delay of a
+// release. Wakes each millisecond to see whether the window is still held
+// (stolen, expired, or closed by its own trap: nothing to wait for).
+// Charged to the budget. True if it waited.
+bool ExitLinger(ThreadState& t) {
+  const uint64_t linger_ns = ExitLingerNs();
+  const uint64_t start = MonotonicNs();
+  bool waited = false;
+  for (;;) {
+    uint64_t oldest = 0;
+    for (uint32_t held = __trapsan_windows_open; held != 0; held &= held - 1) {
+      const int i = __builtin_ctz(held);
+      const Slot& slot = GetSlot(i);
+      if (slot.held_cookie.load(std::memory_order_acquire) != t_held_cookie[i] ||
+          !slot.open.cold) {
+        continue;
+      }
+      const uint64_t opened = slot.open.start_ns;
+      if (oldest == 0 || opened < oldest) oldest = opened;
+    }
+    const uint64_t now = MonotonicNs();
+    if (oldest == 0 || now - oldest >= linger_ns) break;
+    waited = true;
+    timespec step = {0, static_cast<long>(kExitLingerStepNs)};
+    nanosleep(&step, nullptr);
+  }
+  (void)t;
+  if (!waited) return false;
+  const uint64_t ns = MonotonicNs() - start;
+  WindowBudget().Charge(ns);
+  Count(Stats().budget_ns, ns);
+  return true;
+}
+
 void CloseHeldWindows(CloseReason reason) {
+  CloseHeldWindows(reason, /*thread_return=*/false);
+}
+
+void CloseHeldWindows(CloseReason reason, bool thread_return) {
   if (__trapsan_windows_open == 0) return;
   ThreadState& t = CurrentThread();
   // A signal handler that interrupted trapsan (which may be closing this
@@ -155,6 +218,10 @@ void CloseHeldWindows(CloseReason reason) {
     return;
   }
   InRuntime guard;
+  if (thread_return && ExitLinger(t)) {
+    CloseOwn(t, reason, /*only_due=*/false);
+    return;
+  }
   if (reason == CloseReason::kRelease || reason == CloseReason::kExit) {
     // A cold sample's window (sampler.h) stays open a while longer before
     // the release runs (delaying a release is always safe: an access of
@@ -170,6 +237,15 @@ void CloseHeldWindows(CloseReason reason) {
     }
   }
   CloseOwn(t, reason, /*only_due=*/false);
+}
+
+void CloseHeldWindowsExcept(bool (*keep)(uintptr_t addr, void* arg),
+                            void* arg) {
+  if (__trapsan_windows_open == 0) return;
+  ThreadState& t = CurrentThread();
+  if (t.in_runtime != 0) return;  // (the caller checked; as above)
+  InRuntime guard;
+  CloseOwn(t, CloseReason::kRelease, /*only_due=*/false, keep, arg);
 }
 
 void MaintainHeldWindows() {
@@ -327,17 +403,20 @@ namespace {
 // The work of a release point, with its cleanups (InRuntime), in a function of
 // its own: __trapsan_release has none, as a cancellation hold needs
 // (linux/cancel.h).
-__attribute__((noinline)) void CloseAtRelease() {
-  trapsan::CloseHeldWindows(trapsan::CloseReason::kRelease);
+__attribute__((noinline)) void CloseAtRelease(bool thread_return) {
+  trapsan::CloseHeldWindows(trapsan::CloseReason::kRelease, thread_return);
 }
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) void __trapsan_release(void) {
   if (__trapsan_windows_open == 0) return;
   const trapsan::CancelHold hold = trapsan::HoldCancel();
-  CloseAtRelease();
+  CloseAtRelease(/*thread_return=*/false);
   trapsan::ReleaseCancel(hold);
 }
+
+// The saved block of runtime/linux/site_stub.S: r15 .. rax, rflags, rbp.
+constexpr int kSavedRbp = 15;
 
 // The slow path of the plugin's release points: __trapsan_release_check (one
 // per linked object, compiler-plugin/ReleasePoints.cpp) found a window held
@@ -346,6 +425,15 @@ extern "C" __attribute__((visibility("default"))) void __trapsan_release(void) {
 // __trapsan_release).
 extern "C" __attribute__((visibility("hidden"))) void __trapsan_release_slow(
     uint64_t* saved) {
-  (void)saved;
-  __trapsan_release();
+  if (__trapsan_windows_open == 0) return;
+  // The point's frame (saved rbp: plugin code keeps frame pointers) is the
+  // thread function's, called by the trampoline: this is its return, after
+  // which only trapsan runs before the thread's exit (ExitLinger). A wrong
+  // guess costs a longer stall, never a window held over a release.
+  const bool thread_return = trapsan::IsThreadFunctionFrame(
+      static_cast<uintptr_t>(saved[kSavedRbp]),
+      reinterpret_cast<uintptr_t>(saved));
+  const trapsan::CancelHold hold = trapsan::HoldCancel();
+  CloseAtRelease(thread_return);
+  trapsan::ReleaseCancel(hold);
 }

@@ -62,6 +62,19 @@ bool MayHoldWindow();
 // The calling thread's held windows, all closed. Never from a signal handler
 // that interrupted the runtime (in_runtime): then nothing is done.
 void CloseHeldWindows(CloseReason reason);
+// As above; `thread_return`: the release is the thread function's return
+// into trapsan's start trampoline (linux/threads.h), after which nothing
+// but trapsan runs until the thread's exit: a held cold window first stays
+// open a while longer (the exit linger, up to min(max_window_ms / 2,
+// 50 ms); docs/design.md, "Windows across join and thread exit").
+void CloseHeldWindows(CloseReason reason, bool thread_return);
+
+// Before a call that is no release but may free memory (pthread_join frees
+// the joined thread's stack: linux/join.cpp): closes the calling thread's
+// held windows but those whose watched address `keep` accepts. Ordinary
+// context, outside the runtime.
+void CloseHeldWindowsExcept(bool (*keep)(uintptr_t addr, void* arg),
+                            void* arg);
 
 // At a sample (ordinary context, inside the runtime): closes this thread's
 // windows whose close was asked for, and expired windows of any thread.

@@ -39,6 +39,9 @@ extern "C" void __trapsan_label_resume();  // site_stub.S
 namespace trapsan {
 namespace {
 
+// Cold labels remembered for re-arming (LabelState::displaced).
+constexpr int kMaxDisplacedColdLabels = 4;
+
 // The calling thread's label breakpoint and the access it is armed for.
 // Zero-initialized: no event yet.
 struct LabelState {
@@ -57,6 +60,18 @@ struct LabelState {
   // cold do not re-point the breakpoint meanwhile (a loop between a
   // function's entry and its one-off access would, at every expiry).
   uint64_t cold_until;
+  // The armed cold label (while cold_until is set), and cold labels a later
+  // cold check re-pointed the breakpoint away from before they were reached
+  // (a callee's first execution armed its own: main's one-off write after
+  // a call of a function that runs for the first time). When a cold chain
+  // ends (its region has no next label), the newest of them is armed again.
+  uint64_t cold_region;
+  uintptr_t cold_pc;
+  struct {
+    uint64_t region;
+    uintptr_t pc;
+  } displaced[kMaxDisplacedColdLabels];
+  int displaced_count;
   struct {
     uintptr_t addr;
     uint64_t len;
@@ -409,6 +424,8 @@ void ArmSampleLabel(ThreadState& t, LabelState& s, LabelMechanism mechanism,
   }
   Count(Stats().labels_armed);
   s.cold_until = cold ? start + kColdLabelWaitNs : 0;
+  s.cold_region = region;
+  s.cold_pc = site.pc;
   // Arming is part of what sampling costs.
   const uint64_t cost = MonotonicNs() - start;
   WindowBudget().Charge(cost);
@@ -429,8 +446,32 @@ void ArmNextColdLabel(ThreadState& t, uint64_t region, uintptr_t pc) {
   InRuntime guard;
   const uint64_t start = MonotonicNs();
   Site site;
-  if (!NextLabel(region, pc, &site)) return;
-  ArmSampleLabel(t, s, mechanism, site, region, /*cold=*/true, start);
+  if (NextLabel(region, pc, &site)) {
+    ArmSampleLabel(t, s, mechanism, site, region, /*cold=*/true, start);
+    return;
+  }
+  // The chain ends: a displaced cold label, if any, gets the breakpoint back.
+  while (s.displaced_count > 0) {
+    const auto d = s.displaced[--s.displaced_count];
+    if (NextLabel(d.region, d.pc - 1, &site) && site.pc == d.pc) {
+      ArmSampleLabel(t, s, mechanism, site, d.region, /*cold=*/true, start);
+      return;
+    }
+  }
+}
+
+// A cold check is about to re-point the breakpoint: the cold label armed
+// and not reached yet is remembered (the oldest forgotten when full).
+void RememberDisplacedColdLabel(LabelState& s) {
+  if (s.cold_until == 0 || s.cold_pc == 0) return;
+  if (s.displaced_count == kMaxDisplacedColdLabels) {
+    for (int i = 1; i < kMaxDisplacedColdLabels; ++i)
+      s.displaced[i - 1] = s.displaced[i];
+    --s.displaced_count;
+  }
+  s.displaced[s.displaced_count].region = s.cold_region;
+  s.displaced[s.displaced_count].pc = s.cold_pc;
+  ++s.displaced_count;
 }
 
 }  // namespace
@@ -469,6 +510,7 @@ void CheckExpired(uint64_t region) {
   if (ColdSample() ? !NextLabel(region, 0, &site)
                    : !PickLabel(region, NextRandom(t), &site))
     return;
+  if (ColdSample()) RememberDisplacedColdLabel(s);
   ArmSampleLabel(t, s, mechanism, site, region, ColdSample(), start);
 }
 

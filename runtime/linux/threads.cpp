@@ -152,6 +152,11 @@ struct StartArgs {
   ThreadRecord record;
 };
 
+// The trampoline's frame while it runs the thread function (0 otherwise):
+// IsThreadFunctionFrame.
+__thread uintptr_t t_thread_fn_caller_frame
+    __attribute__((tls_model("initial-exec")));
+
 void* ThreadTrampoline(void* p) {
   StartArgs* start = static_cast<StartArgs*>(p);
   void* (*fn)(void*) = start->fn;
@@ -172,7 +177,14 @@ void* ThreadTrampoline(void* p) {
         reinterpret_cast<void*>(static_cast<intptr_t>(t_thread.tid)));
     Count(Stats().threads_created);
   }
-  return fn(arg);
+  // Not a tail call: the thread function returns here, and a held window's
+  // exit linger (release.h) runs at its return, before glibc's exit path.
+  t_thread_fn_caller_frame =
+      reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  void* result = fn(arg);
+  __asm__ __volatile__("" : : "r"(result) : "memory");
+  t_thread_fn_caller_frame = 0;
+  return result;
 }
 
 using PthreadCreateFn = int (*)(pthread_t*, const pthread_attr_t*,
@@ -185,6 +197,16 @@ PthreadCreateFn RealPthreadCreate() {
 }
 
 }  // namespace
+
+bool IsThreadFunctionFrame(uintptr_t rbp, uintptr_t sp) {
+  const uintptr_t caller = t_thread_fn_caller_frame;
+  if (caller == 0 || rbp % sizeof(uintptr_t) != 0 || rbp < sp ||
+      rbp >= caller) {
+    return false;
+  }
+  // Mapped: between the stack pointer and a frame of this thread's stack.
+  return *reinterpret_cast<const uintptr_t*>(rbp) == caller;
+}
 
 void RegisterInitialThreads(bool (*adopt)(int tid, std::string* why),
                             int* adopted, int* failed, std::string* why) {
