@@ -40,6 +40,14 @@ bool FindStackOwner(uintptr_t addr, ThreadRecord* out);
 // Current name of a running thread (from /proc), else the recorded one.
 std::string ThreadName(const ThreadRecord& thread);
 
+// The release point whose frame pointer is `rbp` (the plugin's code keeps
+// frame pointers) belongs to the thread function that trapsan's start
+// trampoline called, so it is that function's return: `rbp` lies on the
+// stack between `sp` (the point's stack) and the trampoline's frame, and
+// the frame record there links to the trampoline's frame. Only ever a
+// hint: release.cpp uses it to stall longer, never to skip a close.
+bool IsThreadFunctionFrame(uintptr_t rbp, uintptr_t sp);
+
 // fork(): the registry is locked across fork() so the child copies it whole;
 // in the child only the calling thread survives, keeping its number.
 void LockThreadsForFork();
