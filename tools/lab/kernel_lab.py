@@ -264,6 +264,19 @@ def patch_paths(kind):
     return [os.path.join(KDIR, p) for p in KINDS[kind]]
 
 
+def patch_targets(text):
+    """The files a unified diff writes (its '+++ b/PATH' lines), in order."""
+    out = []
+    for m in re.finditer(r"^\+\+\+ (?:b/)?(\S+)", text, re.M):
+        if m.group(1) != "/dev/null" and m.group(1) not in out:
+            out.append(m.group(1))
+    return out
+
+
+def patched_files(kind):
+    return [f for p in patch_paths(kind) for f in patch_targets(read(p))]
+
+
 def kernel_key(version, fragment_text, patch_texts):
     h = hashlib.sha256()
     for part in (BUILD_FORMAT, version, fragment_text, *patch_texts):
@@ -373,10 +386,21 @@ def build_kernel(cache, version, src, kind, jobs):
         with open(os.path.join(out, "build.log"), "a") as log:
             subprocess.run(make_cmd(tree, jobs, "tools/objtool"), stdout=log,
                            stderr=subprocess.STDOUT, check=True)
-        subprocess.run(["touch", "-r", os.path.join(seed, "tools", "objtool",
-                                                    "objtool"),
-                        os.path.join(build, "tools", "objtool", "objtool")],
-                       check=True)
+        # Every file of objtool's build, not only the binary: its inputs
+        # (libsubcmd.a, objtool-in.o) newer than it would link it again in
+        # `make vmlinux`'s own DESCEND objtool.
+        stamp = os.path.join(seed, "tools", "objtool", "objtool")
+        for d, _, files in os.walk(os.path.join(build, "tools", "objtool")):
+            for name in files:
+                os.utime(os.path.join(d, name),
+                         ns=(os.stat(stamp).st_atime_ns,
+                             os.stat(stamp).st_mtime_ns),
+                         follow_symlinks=False)
+        # The patched sources were written before the stock objects were
+        # compiled: make them newer than those objects, or make keeps the
+        # stock kernel's objects for them.
+        for path in patched_files(kind):
+            os.utime(os.path.join(tree, path))
     os.makedirs(out, exist_ok=True)
     os.makedirs(build, exist_ok=True)
     with open(mark, "w") as f:

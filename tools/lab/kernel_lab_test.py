@@ -143,6 +143,17 @@ class PatchTest(unittest.TestCase):
                       text)
         self.assertIn("+\t\tatomic_set(&event->event_limit, 1);", text)
 
+    def test_patched_files_are_what_the_seeded_build_recompiles(self):
+        # A reverted build seeded from the stock objects touches exactly
+        # these files (kernel_lab.build_kernel), so make compiles them again.
+        self.assertEqual(kl.patched_files("reverted"),
+                         ["kernel/events/core.c"])
+        self.assertEqual(kl.patched_files("stock"), [])
+        self.assertEqual(kl.patch_targets(
+            "header text\n--- a/x.c\n+++ b/x.c\n@@ -1 +1 @@\n-a\n+b\n"
+            "--- a/gone.c\n+++ /dev/null\n--- a/y/z.h\n+++ b/y/z.h\n"
+            "+++ b/x.c\n"), ["x.c", "y/z.h"])
+
     def test_patch_applies_to_the_cached_source(self):
         cache = os.path.join(os.environ.get("TRAPSAN_LAB_CACHE",
                                             "/var/cache/trapsan-lab"),
