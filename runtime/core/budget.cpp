@@ -26,23 +26,27 @@ ThreadShare& Share(const Budget* budget) {
 // Whether `extra` more fits this thread's share. Its CPU clock (a system
 // call) is read only when the last reading says no: a thread under its
 // floor, or well under its share, reads no clock.
-bool ThreadShareFits(ThreadShare& share, uint64_t extra, double percent) {
+bool ThreadShareFits(ThreadShare& share, uint64_t extra, double percent,
+                     uint64_t min_cpu_ns) {
   const uint64_t after = Positive(share.spent_ns) + extra;
-  if (Budget::Fits(after, share.cpu_ns, percent)) return true;
+  if (Budget::Fits(after, share.cpu_ns, percent, min_cpu_ns)) return true;
   share.cpu_ns = ClockNs(CLOCK_THREAD_CPUTIME_ID);
-  return Budget::Fits(after, share.cpu_ns, percent);
+  return Budget::Fits(after, share.cpu_ns, percent, min_cpu_ns);
 }
 }  // namespace
 
-bool Budget::Fits(uint64_t spent_ns, uint64_t cpu_ns, double percent) {
+bool Budget::Fits(uint64_t spent_ns, uint64_t cpu_ns, double percent,
+                  uint64_t min_cpu_ns) {
   if (percent <= 0) return true;
-  if (cpu_ns < kMinCpuNs) cpu_ns = kMinCpuNs;
+  if (cpu_ns < min_cpu_ns) cpu_ns = min_cpu_ns;
   return static_cast<double>(spent_ns) <
          static_cast<double>(cpu_ns) * percent / 100.0;
 }
 
-void Budget::Configure(double percent, uint64_t first_estimate_ns) {
+void Budget::Configure(double percent, uint64_t first_estimate_ns,
+                       uint64_t min_cpu_ns) {
   percent_ = percent;
+  min_cpu_ns_ = min_cpu_ns;
   // Nothing charged yet: whatever ran before (start-up self-tests, however
   // they ended) is not the program's sampling.
   t_share = ThreadShare{this, 0, 0};
@@ -59,7 +63,7 @@ uint64_t Budget::Estimate(uint64_t basis_ns) const {
   // watcher) cannot shut sampling out for good: the estimate only moves when
   // windows run.
   const double allowed =
-      static_cast<double>(basis_ns < kMinCpuNs ? kMinCpuNs : basis_ns) *
+      static_cast<double>(basis_ns < min_cpu_ns_ ? min_cpu_ns_ : basis_ns) *
       percent_ / 100;
   uint64_t estimate = mean_window_ns_.load(std::memory_order_relaxed);
   if (static_cast<double>(estimate) > allowed / 4) {
@@ -90,11 +94,11 @@ bool Budget::TryReserve(uint64_t* reserved_ns, double scale) {
   // The smaller allowance, the process's or this thread's (from its last
   // reading).
   const uint64_t estimate = Estimate(cpu < share.cpu_ns ? cpu : share.cpu_ns);
-  if (!ThreadShareFits(share, estimate, percent)) return false;
+  if (!ThreadShareFits(share, estimate, percent, min_cpu_ns_)) return false;
   int64_t spent = spent_ns_.load(std::memory_order_relaxed);
   do {
     uint64_t after = static_cast<uint64_t>(spent > 0 ? spent : 0) + estimate;
-    if (!Fits(after, cpu, percent)) return false;
+    if (!Fits(after, cpu, percent, min_cpu_ns_)) return false;
   } while (!spent_ns_.compare_exchange_weak(
       spent, spent + static_cast<int64_t>(estimate), std::memory_order_relaxed));
   share.spent_ns += static_cast<int64_t>(estimate);
@@ -112,8 +116,8 @@ bool Budget::WouldFit(double scale) {
   // mean of the last ~8) could refuse every label site from then on, since
   // only windows move the estimate.
   const uint64_t estimate = Estimate(cpu < share.cpu_ns ? cpu : share.cpu_ns);
-  return Fits(Positive(spent) + estimate, cpu, percent) &&
-         ThreadShareFits(share, estimate, percent);
+  return Fits(Positive(spent) + estimate, cpu, percent, min_cpu_ns_) &&
+         ThreadShareFits(share, estimate, percent, min_cpu_ns_);
 }
 
 void Budget::Charge(uint64_t ns) {

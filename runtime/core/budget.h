@@ -7,10 +7,11 @@
 // costs more with more threads (MODIFY_ATTRIBUTES walks every inherited
 // copy), so charging each window's real cost makes sampling adapt by itself,
 // with 256 threads as with 2. A young process is treated as having run for
-// kMinCpuNs, so short programs still get some windows.
+// kProductionMinCpuNs (kMinCpuNs in mode=ci), so short programs still get
+// some windows.
 //
 // Each thread's own windows are bounded the same way by its own CPU time
-// (CLOCK_THREAD_CPUTIME_ID; a young thread counts as kMinCpuNs too): the
+// (CLOCK_THREAD_CPUTIME_ID; a young thread counts as the floor too): the
 // process's CPU time alone let one busy thread that checks nothing pay for
 // another's windows, and that one stalled without bound. So no thread is
 // slowed more than it would be in a process of its own.
@@ -31,7 +32,12 @@ namespace trapsan {
 
 class Budget {
  public:
+  // A young process or thread counts as having run this long (mode=ci's
+  // floor: its short test programs still get windows)...
   static constexpr uint64_t kMinCpuNs = 1000000000;  // 1 s
+  // ... and this long in production: with 1 s, a program that ran for 50 ms
+  // could spend 10 ms (20%) in windows, the 1% notwithstanding.
+  static constexpr uint64_t kProductionMinCpuNs = 100000000;  // 100 ms
   // Process CPU time is re-read at most this often (it costs a syscall that
   // walks every thread).
   static constexpr uint64_t kRefreshNs = 1000000;  // 1 ms
@@ -39,7 +45,9 @@ class Budget {
   // percent = 0 disables the budget. `first_estimate_ns`: the expected cost
   // of a window before any was measured. Starts with nothing charged: called
   // at the end of start-up, whose work is not the program's sampling.
-  void Configure(double percent, uint64_t first_estimate_ns);
+  // `min_cpu_ns`: the floor above (kMinCpuNs or kProductionMinCpuNs).
+  void Configure(double percent, uint64_t first_estimate_ns,
+                 uint64_t min_cpu_ns = kMinCpuNs);
 
   // Reserves the expected cost of one window if it fits, the process's
   // budget and the calling thread's share; *reserved_ns is what to settle
@@ -62,7 +70,8 @@ class Budget {
   void Settle(uint64_t reserved_ns, uint64_t actual_ns);
 
   // For tests: decide with explicit numbers.
-  static bool Fits(uint64_t spent_ns, uint64_t cpu_ns, double percent);
+  static bool Fits(uint64_t spent_ns, uint64_t cpu_ns, double percent,
+                   uint64_t min_cpu_ns = kMinCpuNs);
 
   void Reset();  // after fork, in the child
 
@@ -73,6 +82,7 @@ class Budget {
   uint64_t Estimate(uint64_t basis_ns) const;
 
   double percent_ = 0;
+  uint64_t min_cpu_ns_ = kMinCpuNs;
   // Charged plus reserved. Signed: a settlement may briefly take it under 0.
   std::atomic<int64_t> spent_ns_{0};
   std::atomic<uint64_t> mean_window_ns_{0};

@@ -377,7 +377,9 @@ void Initialize() {
   // any window was measured, expect the stall plus arming.
   WindowBudget().Configure(options.max_overhead,
                            static_cast<uint64_t>(options.delay_us) * 1000 +
-                               kFirstArmEstimateNs);
+                               kFirstArmEstimateNs,
+                           options.mode == "ci" ? Budget::kMinCpuNs
+                                                : Budget::kProductionMinCpuNs);
   StartPreloadSampling(first_in_tree);
   StartThreads();
   if (OtherThreadsAdopted()) StartTimerReporterOnce();

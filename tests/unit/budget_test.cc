@@ -34,6 +34,18 @@ TEST(BudgetTest, YoungProcessCountsAsOneSecondOfCpu) {
   EXPECT_FALSE(Budget::Fits(11 * kMs, 500 * kMs, 1.0));
 }
 
+TEST(BudgetTest, YoungProcessInProductionCountsAsOneTenthOfASecond) {
+  // The production floor: 1% of 100 ms is 1 ms (a 50 ms program may not
+  // spend 10 ms, 20%, in windows).
+  constexpr uint64_t kFloor = Budget::kProductionMinCpuNs;
+  ASSERT_EQ(kFloor, 100 * kMs);
+  EXPECT_TRUE(Budget::Fits(kMs - 1, 0, 1.0, kFloor));
+  EXPECT_TRUE(Budget::Fits(kMs - 1, 50 * kMs, 1.0, kFloor));
+  EXPECT_FALSE(Budget::Fits(kMs + 1, 50 * kMs, 1.0, kFloor));
+  EXPECT_FALSE(Budget::Fits(9 * kMs, 500 * kMs, 1.0, kFloor));
+  EXPECT_TRUE(Budget::Fits(9 * kMs, 1000 * kMs, 1.0, kFloor));
+}
+
 TEST(BudgetTest, LimitIsStrict) {
   // Exactly at the limit no longer fits.
   EXPECT_FALSE(Budget::Fits(10 * kMs, kSec, 1.0));
