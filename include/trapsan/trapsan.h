@@ -141,6 +141,9 @@ typedef struct trapsan_stats {
                                   they were */
   uint64_t races_suppressed;   /* races matched by a suppression (suppressions=),
                                   not counted in races_found */
+  uint64_t traps_lost;         /* watchpoint hits the kernel counted but sent
+                                  no SIGTRAP for: a kernel without Linux
+                                  6.1's ca6c21327c6a (docs/kernel.md) */
 } trapsan_stats;
 
 /* Fills the first `size` bytes of *stats (at most sizeof(trapsan_stats)).

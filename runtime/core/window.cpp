@@ -20,6 +20,7 @@
 #include "thread_state.h"
 #include "runtime/linux/breakpoints.h"
 #include "runtime/linux/safe_read.h"
+#include "runtime/linux/trap_audit.h"
 #include "runtime/report/decode.h"
 #include "runtime/report/sample_decode.h"
 
@@ -535,6 +536,7 @@ uint64_t CloseWindow(int index, bool held) {
   // A handler (or soft check) that started before the disarm finishes
   // within microseconds.
   WaitForHandlers(slot, end);
+  if (armed) AuditSlotTraps(index);  // lost SIGTRAPs? (linux/trap_audit.h)
   slot.trap_mask.store(0, std::memory_order_relaxed);
   // Through the kernel, as the snapshot was: a plain read here is trapsan's
   // own access, and would trap on another window watching these bytes (an

@@ -1,8 +1,10 @@
 #include "breakpoints.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <linux/hw_breakpoint.h>
 #include <linux/perf_event.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -215,6 +217,76 @@ void DisarmBreakpoint(int slot) {
   // too cost the lab guest a system call per window; DISABLE on anything but
   // a perf event fails with ENOTTY.)
   for (int i = 0; i < n; ++i) ioctl(s.fds[i], PERF_EVENT_IOC_DISABLE, 0);
+}
+
+bool ReadBreakpointHits(int slot, uint64_t* hits) {
+  *hits = 0;
+  if (slot < 0 || slot >= g_open_slots) return false;
+  SlotFds& s = g_fds[slot];
+  const int n = s.count.load(std::memory_order_acquire);
+  if (n == 0 || !OwnsPerfFd(s.fds[0], s.ids[0])) return false;
+  for (int i = 0; i < n; ++i) {
+    if (i > 0 && !OwnsPerfFd(s.fds[i], s.ids[i])) continue;
+    uint64_t count = 0;
+    if (read(s.fds[i], &count, sizeof(count)) != sizeof(count)) {
+      if (i == 0) return false;
+      continue;
+    }
+    *hits += count;
+  }
+  return true;
+}
+
+bool ReopenSlotForAllThreads(int slot, std::string* why) {
+  LockForThreadCreation();  // no clone, arming or disarming meanwhile
+  struct Unlock {
+    ~Unlock() { UnlockForThreadCreation(); }
+  } unlock;
+  if (slot < 0 || slot >= g_open_slots) {
+    *why = "the slot is not open";
+    return false;
+  }
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) {
+    *why = absl::StrCat("/proc/self/task: ", strerror(errno));
+    return false;
+  }
+  // The old events first: each thread's copy holds a debug register, and a
+  // thread with every register taken cannot get a new event (ENOSPC).
+  // Closing the first fd removes its inherited copies too.
+  SlotFds& s = g_fds[slot];
+  const int old = s.count.load(std::memory_order_relaxed);
+  for (int i = 0; i < old; ++i) ClosePerfFd(s.fds[i], s.ids[i]);
+  s.count.store(0, std::memory_order_relaxed);
+  int n = 0;
+  bool ok = true;
+  while (struct dirent* e = readdir(dir)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    if (n == kMaxFdsPerSlot) {
+      *why = absl::StrCat("more than ", kMaxFdsPerSlot, " threads");
+      ok = false;
+      break;
+    }
+    const int tid = atoi(e->d_name);
+    const int fd = OpenEvent(tid);
+    if (fd < 0) {
+      if (errno == ESRCH) continue;  // exited meanwhile
+      *why = absl::StrCat("perf_event_open on thread ", tid, ": ",
+                          strerror(errno));
+      ok = false;
+      continue;  // the other threads still get theirs
+    }
+    s.fds[n] = fd;
+    s.ids[n] = NotePerfFd(fd);
+    ++n;
+  }
+  closedir(dir);
+  s.count.store(n, std::memory_order_release);
+  if (n == 0 && ok) {
+    *why = "no thread found";
+    ok = false;
+  }
+  return ok;
 }
 
 bool CloseLastBreakpoint() {

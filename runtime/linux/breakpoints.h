@@ -41,6 +41,22 @@ bool ArmBreakpoint(int slot, uintptr_t addr, int len, bool watch_reads,
                    uint64_t cookie, bool may_block = true);
 void DisarmBreakpoint(int slot);
 
+// The kernel's count of `slot`'s hits: read() of every fd of the slot (each
+// sums its inherited copies, exited threads' included). False if the slot
+// is not open or its first fd is no longer trapsan's. For the trap audit
+// (trap_audit.h).
+bool ReadBreakpointHits(int slot, uint64_t* hits);
+
+// Replaces `slot`'s events by fresh ones, one per live thread of the
+// process (each inherited by the threads it creates later), disabled; the
+// old ones are closed first (a thread's debug registers may all be taken).
+// The caller owns the slot (no window uses it). False, with *why, if a
+// thread's event could not be opened (that thread's accesses are then not
+// watched on this slot) or there are more than 65 threads. For
+// the trap audit: a thread's copy of an event that lost a SIGTRAP on a
+// kernel without Linux 6.1's fix never sends one again.
+bool ReopenSlotForAllThreads(int slot, std::string* why);
+
 // Closes the last open slot's events, in every thread (the caller owns the
 // slot: no window uses it). False if one slot or none is open.
 bool CloseLastBreakpoint();

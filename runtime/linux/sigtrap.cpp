@@ -25,6 +25,7 @@
 #include "runtime/linux/cancel.h"
 #include "runtime/linux/label_int3.h"
 #include "runtime/linux/labels.h"
+#include "runtime/linux/trap_audit.h"
 #include "runtime/linux/unwind.h"
 #include "runtime/preload/timer_sampling.h"
 
@@ -251,6 +252,8 @@ void OnSigtrap(int sig, siginfo_t* si, void* uc) {
     HandleLabelTrap(uc);
   } else if (si->si_code == TRAP_PERF && perf.type == kPerfTypeBreakpoint &&
              DecodeCookie(perf.data, &c) && c.slot < SlotCount()) {
+    // For the trap audit (trap_audit.h).
+    NoteSlotTrap(c.slot, reinterpret_cast<uintptr_t>(si->si_addr));
     HandleOurTrap(perf.data, c, (perf.flags & kPerfFlagAsync) != 0,
                   reinterpret_cast<uintptr_t>(si->si_addr), uc);
   } else if (Int3HandleTrap(si, uc)) {
