@@ -15,6 +15,7 @@
 #include "thread_state.h"
 #include "window.h"
 #include "runtime/linux/cancel.h"
+#include "runtime/linux/labels.h"
 #include "runtime/linux/threads.h"
 
 extern "C" {
@@ -91,7 +92,7 @@ void CloseOwn(ThreadState& t, CloseReason reason, bool only_due,
               void* keep_arg = nullptr) {
   const uint64_t now = only_due ? MonotonicNs() : 0;
   const uint64_t max_ns = only_due ? MaxWindowNs() : 0;
-  uint32_t held = __trapsan_windows_open;
+  uint32_t held = HeldSlotBits(__trapsan_windows_open);
   while (held != 0) {
     const int i = __builtin_ctz(held);
     held &= held - 1;
@@ -180,7 +181,8 @@ bool ExitLinger(ThreadState& t) {
   bool waited = false;
   for (;;) {
     uint64_t oldest = 0;
-    for (uint32_t held = __trapsan_windows_open; held != 0; held &= held - 1) {
+    for (uint32_t held = HeldSlotBits(__trapsan_windows_open); held != 0;
+         held &= held - 1) {
       const int i = __builtin_ctz(held);
       const Slot& slot = GetSlot(i);
       if (slot.held_cookie.load(std::memory_order_acquire) != t_held_cookie[i] ||
@@ -226,7 +228,8 @@ void CloseHeldWindows(CloseReason reason, bool thread_return) {
     // A cold sample's window (sampler.h) stays open a while longer before
     // the release runs (delaying a release is always safe: an access of
     // another thread that meets the window meanwhile is still unordered).
-    for (uint32_t held = __trapsan_windows_open; held != 0; held &= held - 1) {
+    for (uint32_t held = HeldSlotBits(__trapsan_windows_open); held != 0;
+         held &= held - 1) {
       const int i = __builtin_ctz(held);
       const Slot& slot = GetSlot(i);
       if (slot.held_cookie.load(std::memory_order_acquire) == t_held_cookie[i] &&
@@ -417,6 +420,7 @@ extern "C" __attribute__((visibility("default"))) void __trapsan_release(void) {
 
 // The saved block of runtime/linux/site_stub.S: r15 .. rax, rflags, rbp.
 constexpr int kSavedRbp = 15;
+constexpr int kSavedPc = 16;  // the point's return address
 
 // The slow path of the plugin's release points: __trapsan_release_check (one
 // per linked object, compiler-plugin/ReleasePoints.cpp) found a window held
@@ -426,6 +430,12 @@ constexpr int kSavedRbp = 15;
 extern "C" __attribute__((visibility("hidden"))) void __trapsan_release_slow(
     uint64_t* saved) {
   if (__trapsan_windows_open == 0) return;
+  if ((__trapsan_windows_open & trapsan::kLabelRestoreBit) != 0) {
+    const trapsan::CancelHold hold = trapsan::HoldCancel();
+    trapsan::RestoreDisplacedColdLabel(static_cast<uintptr_t>(saved[kSavedPc]));
+    trapsan::ReleaseCancel(hold);
+    if (trapsan::HeldSlotBits(__trapsan_windows_open) == 0) return;
+  }
   // The point's frame (saved rbp: plugin code keeps frame pointers) is the
   // thread function's, called by the trampoline: this is its return, after
   // which only trapsan runs before the thread's exit (ExitLinger). A wrong

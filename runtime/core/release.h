@@ -42,6 +42,13 @@ namespace trapsan {
 
 struct ThreadState;
 
+// Not a slot: bit 31 of __trapsan_windows_open asks the thread's release
+// points for the slow path while a cold label waits to be armed again
+// (linux/labels.h, RestoreDisplacedColdLabel). Never a held window.
+constexpr uint32_t kLabelRestoreBit = 1u << 31;
+// The slot bits of __trapsan_windows_open.
+inline uint32_t HeldSlotBits(uint32_t open) { return open & ~kLabelRestoreBit; }
+
 enum class CloseReason : int {
   kRelease,   // the owner reached a possible release
   kOwn,       // the owner touched the watched bytes (hardware self trap)

@@ -91,7 +91,8 @@ void ResetSoftWindows() {
 // (runtime/linux/cancel.h) and inside trapsan.
 __attribute__((noinline)) static bool RecordSoftConflict(
     ThreadState& t, uint64_t cookie, uintptr_t address, size_t size,
-    bool is_write, uintptr_t return_address, uintptr_t access_pc) {
+    bool is_write, uintptr_t return_address, uintptr_t access_pc,
+    uint32_t line) {
   if (IsBenign(address, size)) return false;
   Cookie c;
   if (!DecodeCookie(cookie, &c) || c.slot >= SlotCount()) return false;
@@ -100,7 +101,7 @@ __attribute__((noinline)) static bool RecordSoftConflict(
 
   // The stack is taken here, in ordinary context, before this access runs.
   AccessInfo access;
-  DescribeAccess(t, address, size, is_write, return_address, access_pc, 0,
+  DescribeAccess(t, address, size, is_write, return_address, access_pc, line,
                  &access);
   // When it met the window (a scoped window's masked check: window.cpp).
   access.time_ns = MonotonicNs();
@@ -128,7 +129,8 @@ __attribute__((noinline)) static bool RecordSoftConflict(
 // (an unwinder meeting them at an instruction that is no call would call
 // std::terminate), and cancellation held off only for a conflict's record.
 bool SoftWatchAccess(const volatile void* addr, size_t size, bool is_write,
-                     uintptr_t return_address, uintptr_t access_pc) {
+                     uintptr_t return_address, uintptr_t access_pc,
+                     uint32_t line) {
   ThreadState& t = CurrentThread();
   // Inside trapsan (a watcher stalling, or a handler that interrupted it),
   // before init, or an access the sampler would not sample: nothing.
@@ -145,7 +147,7 @@ bool SoftWatchAccess(const volatile void* addr, size_t size, bool is_write,
   if (cookie != 0) {
     const CancelHold hold = HoldCancel();
     recorded = RecordSoftConflict(t, cookie, address, size, is_write,
-                                  return_address, access_pc);
+                                  return_address, access_pc, line);
     --t.in_runtime;
     ReleaseCancel(hold);  // (may unwind the thread: nothing held now)
     return recorded;

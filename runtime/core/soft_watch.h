@@ -38,12 +38,15 @@ inline bool SoftWindowsOpen() {
       g_soft_windows_open.load(std::memory_order_relaxed) != 0, 0);
 }
 
-// The slow path, in ordinary context. `return_address` and `access_pc` as
-// for SampleAccess (sampler.h). True when the access conflicted with an open
+// The slow path, in ordinary context. `return_address`, `access_pc` and
+// `line` as for SampleAccess (sampler.h): a plugin site's check passes the
+// access's line, so that the report names it, not the site's (a calling
+// site's return address is the first instruction of its segment). True when the access conflicted with an open
 // window and was recorded there (the caller then need not sample it: its
 // window would find the same conflict).
 bool SoftWatchAccess(const volatile void* addr, size_t size, bool is_write,
-                     uintptr_t return_address, uintptr_t access_pc);
+                     uintptr_t return_address, uintptr_t access_pc,
+                     uint32_t line = 0);
 
 // The entry points' form: check only while a soft window is open. A macro so
 // that __builtin_return_address(0) is the entry point's own.

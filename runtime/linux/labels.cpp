@@ -25,6 +25,7 @@
 #include "runtime/linux/cancel.h"
 #include "runtime/linux/fd_reserve.h"
 #include "runtime/core/options.h"
+#include "runtime/core/release.h"
 #include "runtime/linux/label_int3.h"
 #include "runtime/linux/soft_sites.h"
 #include "runtime/core/soft_watch.h"
@@ -70,6 +71,7 @@ struct LabelState {
   struct {
     uint64_t region;
     uintptr_t pc;
+    uint64_t until;  // MonotonicNs(): forgotten after
   } displaced[kMaxDisplacedColdLabels];
   int displaced_count;
   struct {
@@ -453,6 +455,7 @@ void ArmNextColdLabel(ThreadState& t, uint64_t region, uintptr_t pc) {
   // The chain ends: a displaced cold label, if any, gets the breakpoint back.
   while (s.displaced_count > 0) {
     const auto d = s.displaced[--s.displaced_count];
+    if (s.displaced_count == 0) __trapsan_windows_open &= ~kLabelRestoreBit;
     if (NextLabel(d.region, d.pc - 1, &site) && site.pc == d.pc) {
       ArmSampleLabel(t, s, mechanism, site, d.region, /*cold=*/true, start);
       return;
@@ -471,10 +474,47 @@ void RememberDisplacedColdLabel(LabelState& s) {
   }
   s.displaced[s.displaced_count].region = s.cold_region;
   s.displaced[s.displaced_count].pc = s.cold_pc;
+  s.displaced[s.displaced_count].until = MonotonicNs() + kColdLabelWaitNs;
   ++s.displaced_count;
+  // The thread's release points take the slow path until it is re-armed.
+  __trapsan_windows_open |= kLabelRestoreBit;
 }
 
+// How far before a displaced label a release point may be to re-arm it
+// (the caller's code after the call that displaced it).
+constexpr uintptr_t kRestoreReachBytes = 4096;
+
 }  // namespace
+
+void RestoreDisplacedColdLabel(uintptr_t point_pc) {
+  ThreadState& t = CurrentThread();
+  LabelState& s = t_label;
+  if (t.in_runtime != 0 || s.pending) return;
+  const uint64_t now = MonotonicNs();
+  int kept = 0;
+  for (int i = 0; i < s.displaced_count; ++i) {
+    if (s.displaced[i].until > now) s.displaced[kept++] = s.displaced[i];
+  }
+  s.displaced_count = kept;
+  const LabelMechanism mechanism = Mechanism();
+  for (int i = s.displaced_count - 1; i >= 0 && !s.closed; --i) {
+    const auto d = s.displaced[i];
+    if (d.pc <= point_pc || d.pc - point_pc > kRestoreReachBytes) continue;
+    for (int j = i + 1; j < s.displaced_count; ++j)
+      s.displaced[j - 1] = s.displaced[j];
+    --s.displaced_count;
+    if (mechanism != LabelMechanism::kInt3 &&
+        mechanism != LabelMechanism::kBreakpoint)
+      break;
+    InRuntime guard;
+    const uint64_t start = MonotonicNs();
+    Site site;
+    if (NextLabel(d.region, d.pc - 1, &site) && site.pc == d.pc)
+      ArmSampleLabel(t, s, mechanism, site, d.region, /*cold=*/true, start);
+    break;
+  }
+  if (s.displaced_count == 0) __trapsan_windows_open &= ~kLabelRestoreBit;
+}
 
 void CheckExpired(uint64_t region) {
   ThreadState& t = CurrentThread();
@@ -644,7 +684,7 @@ __attribute__((noinline)) static void LabelSlowHeld(uint64_t* saved) {
   if (sample.soft_check) {  // armed for the open soft windows: no sample
     if (SoftWatchAccess(reinterpret_cast<const volatile void*>(sample.addr),
                         static_cast<size_t>(sample.len), sample.is_write, pc,
-                        pc))
+                        pc, sample.line))
       SoftSiteConflictRecorded();
     return;
   }

@@ -82,6 +82,15 @@ void CheckExpired(uint64_t region);
 // (soft_sites.h): arms one of its labels, by weight, for a soft check.
 void ArmLabelForSoftCheck(uint64_t region);
 
+// A release point at `point_pc` reached while a cold label waits to be armed
+// again (core/release.h's kLabelRestoreBit): a callee's first execution took
+// the thread's label breakpoint from its caller's cold label before that was
+// reached; a point shortly before the displaced label (the caller again,
+// after the call) arms it again. Expired ones (kColdLabelWaitNs) are
+// forgotten; the bit is cleared when none is left. Ordinary context,
+// cancellation held.
+void RestoreDisplacedColdLabel(uintptr_t point_pc);
+
 // The SIGTRAP handler's part, for a trap carrying kLabelCookie.
 // Async-signal-safe.
 void HandleLabelTrap(void* ucontext);

@@ -489,7 +489,7 @@ __attribute__((noinline)) static void SiteSlowHeld(uint64_t* saved) {
                               : static_cast<size_t>(
                                     value(site.operand[a.size_operand]));
       if (SoftWatchAccess(reinterpret_cast<const volatile void*>(addr), size,
-                          a.is_write != 0, pc, 0)) {
+                          a.is_write != 0, pc, 0, a.line)) {
         SoftSiteConflictRecorded();
         break;
       }
