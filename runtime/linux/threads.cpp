@@ -157,7 +157,11 @@ struct StartArgs {
 __thread uintptr_t t_thread_fn_caller_frame
     __attribute__((tls_model("initial-exec")));
 
-void* ThreadTrampoline(void* p) {
+// In a section of its own, so that its return address in the thread
+// function's caller frame can be told apart (InThreadTrampoline): reports
+// leave that frame out, as they did when the trampoline tail-called.
+__attribute__((section("trapsan_thread_trampoline"), noinline)) void*
+ThreadTrampoline(void* p) {
   StartArgs* start = static_cast<StartArgs*>(p);
   void* (*fn)(void*) = start->fn;
   void* arg = start->arg;
@@ -197,6 +201,16 @@ PthreadCreateFn RealPthreadCreate() {
 }
 
 }  // namespace
+
+extern "C" const char __start_trapsan_thread_trampoline[]
+    __attribute__((visibility("hidden")));
+extern "C" const char __stop_trapsan_thread_trampoline[]
+    __attribute__((visibility("hidden")));
+
+bool InThreadTrampoline(uintptr_t pc) {
+  return pc >= reinterpret_cast<uintptr_t>(__start_trapsan_thread_trampoline) &&
+         pc < reinterpret_cast<uintptr_t>(__stop_trapsan_thread_trampoline);
+}
 
 bool IsThreadFunctionFrame(uintptr_t rbp, uintptr_t sp) {
   const uintptr_t caller = t_thread_fn_caller_frame;

@@ -48,6 +48,10 @@ std::string ThreadName(const ThreadRecord& thread);
 // hint: release.cpp uses it to stall longer, never to skip a close.
 bool IsThreadFunctionFrame(uintptr_t rbp, uintptr_t sp);
 
+// Whether `pc` lies in trapsan's start trampoline (the frame between a
+// thread function and start_thread): reports leave it out.
+bool InThreadTrampoline(uintptr_t pc);
+
 // fork(): the registry is locked across fork() so the child copies it whole;
 // in the child only the calling thread survives, keeping its number.
 void LockThreadsForFork();

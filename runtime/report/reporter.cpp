@@ -76,6 +76,7 @@ std::vector<Frame> SymbolizeStack(const StackTrace& stack) {
     // Every pc is one past an instruction of interest: a return address, or
     // the instruction after a trapping access. Look up the byte before it.
     uintptr_t pc = stack.pcs[i];
+    if (InThreadTrampoline(pc - 1)) continue;  // trapsan's, not the program's
     for (Frame& f : GetSymbolizer().SymbolizeCode(pc - 1)) {
       f.pc = pc;
       f.file = StripPath(f.file);
@@ -231,6 +232,7 @@ uint64_t StackPairHash(const RaceEvent& e) {
 std::vector<SuppressionFrame> NamesOf(const StackTrace& stack) {
   std::vector<SuppressionFrame> out;
   for (int i = 0; i < stack.depth; ++i) {
+    if (InThreadTrampoline(stack.pcs[i] - 1)) continue;
     std::string module_path;
     uintptr_t offset;
     FindModule(stack.pcs[i] - 1, &module_path, &offset);
