@@ -243,9 +243,10 @@ void OnSigtrap(int sig, siginfo_t* si, void* uc) {
   int saved_errno = errno;
   Cookie c;
   PerfFields perf = ReadPerfFields(si);
-  if (si->si_code == TRAP_PERF && perf.data == kTimerCookie) {
+  if ((si->si_code == TRAP_PERF && perf.data == kTimerCookie) ||
+      IsTickTimerSignal(si)) {
     // A timer sample (runtime/preload): known by sig_data alone, as
-    // si_perf_type is unreliable for software events.
+    // si_perf_type is unreliable for software events; or a tick timer's.
     HandleTimerSample(uc);
   } else if (si->si_code == TRAP_PERF && perf.type == kPerfTypeBreakpoint &&
              perf.data == kLabelCookie) {

@@ -143,6 +143,7 @@ void OnThreadExit(void* tid) {
   CloseScopedWindowsOfThread();  // a scope left by pthread_exit
   MarkFinished(static_cast<int>(reinterpret_cast<intptr_t>(tid)));
   CloseThreadLabel();
+  StopThreadTimer();  // runtime/preload
 }
 void MakeExitKey() { pthread_key_create(&g_exit_key, OnThreadExit); }
 
@@ -180,6 +181,7 @@ ThreadTrampoline(void* p) {
         g_exit_key,
         reinterpret_cast<void*>(static_cast<intptr_t>(t_thread.tid)));
     Count(Stats().threads_created);
+    StartThreadTimer();  // runtime/preload (preload_timer=tick)
   }
   // Not a tail call: the thread function returns here, and a held window's
   // exit linger (release.h) runs at its return, before glibc's exit path.

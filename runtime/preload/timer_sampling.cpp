@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <linux/perf_event.h>
 #include <pthread.h>
 #include <signal.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -32,7 +34,12 @@
 namespace trapsan {
 namespace {
 
-// The initializing thread's event, then one per adopted thread.
+// Which timer samples (option preload_timer).
+enum class TimerKind { kTick, kPerf };
+TimerKind g_kind = TimerKind::kTick;
+
+// The initializing thread's event, then one per adopted thread (perf); the
+// adopted threads' timers (tick: the initializing thread's is t_tick_timer).
 constexpr int kMaxFds = 1 + 64;
 int g_fds[kMaxFds];
 int g_fd_count = 0;
@@ -51,6 +58,47 @@ constexpr uintptr_t kBelowStack = 64 * 1024;
 constexpr uintptr_t kAboveStack = 1024 * 1024;
 
 constexpr int kMaxInstructionLength = 15;
+
+// This thread's POSIX CPU-time timer (tick), kernel timer id + 1; 0: none.
+__thread int t_tick_timer __attribute__((tls_model("initial-exec")));
+
+// The CPU-time clock of thread `tid` (the kernel's MAKE_THREAD_CPUCLOCK,
+// CPUCLOCK_SCHED: what CLOCK_THREAD_CPUTIME_ID is for the calling thread).
+clockid_t ThreadCpuClock(int tid) {
+  return static_cast<clockid_t>((~static_cast<unsigned>(tid) << 3) | 6);
+}
+
+// A timer on thread `tid`'s CPU time sending it SIGTRAP (SI_TIMER, sival
+// kTimerCookie) every preload_period_us. The kernel checks CPU-time timers
+// at its scheduler tick (so the period is at least a tick: 1-10 ms) and
+// sends their signal from task work on the thread's return to user mode
+// (POSIX_CPU_TIMERS_TASK_WORK, always set on x86): after a system call has
+// finished, never while one sleeps, so no EINTR. -1 (errno) on failure.
+int CreateTickTimer(int tid) {
+  sigevent sev;
+  memset(&sev, 0, sizeof(sev));
+  sev.sigev_notify = SIGEV_THREAD_ID;
+  sev.sigev_signo = SIGTRAP;
+  sev.sigev_value.sival_ptr = reinterpret_cast<void*>(kTimerCookie);
+  sev._sigev_un._tid = tid;
+  int id = -1;
+  if (syscall(SYS_timer_create, ThreadCpuClock(tid), &sev, &id) != 0) {
+    return -1;
+  }
+  int64_t period_us = GetOptions().preload_period_us;
+  if (period_us < 10) period_us = 10;
+  itimerspec spec;
+  spec.it_interval.tv_sec = static_cast<time_t>(period_us / 1000000);
+  spec.it_interval.tv_nsec = static_cast<long>(period_us % 1000000) * 1000;
+  spec.it_value = spec.it_interval;
+  if (syscall(SYS_timer_settime, id, 0, &spec, nullptr) != 0) {
+    const int err = errno;
+    syscall(SYS_timer_delete, id);
+    errno = err;
+    return -1;
+  }
+  return id;
+}
 
 int OpenTimerEvent(int tid) {
   perf_event_attr attr;
@@ -73,6 +121,10 @@ int OpenTimerEvent(int tid) {
 }
 
 std::string OpenError(int err) {
+  if (g_kind == TimerKind::kTick) {
+    return absl::StrCat("timer_create(thread CPU-time clock) failed: ",
+                        strerror(err));
+  }
   return absl::StrCat(
       "perf_event_open(task-clock, sigtrap) failed: ", strerror(err),
       err == EACCES || err == EPERM
@@ -83,6 +135,27 @@ std::string OpenError(int err) {
 
 // Copies the (up to) 15 bytes at pc: directly when they lie in pc's page
 // (it is being executed, so mapped), else through the kernel.
+// The dynamic linker's code: not sampled. Its bookkeeping is racy by design
+// (lazy binding counts its lookups with an unlocked ++ on _rtld_global,
+// dl-lookup.c), not the program's, and ThreadSanitizer does not check it
+// either: its samples were reported as races in race-free programs.
+uintptr_t g_loader_lo = 0, g_loader_hi = 0;
+
+int FindLoaderCode(dl_phdr_info* info, size_t, void*) {
+  const char* name = info->dlpi_name;
+  if (name == nullptr || strstr(name, "/ld-linux") == nullptr) return 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_X)) continue;
+    const uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
+    if (g_loader_lo == 0 || lo < g_loader_lo) g_loader_lo = lo;
+    if (lo + ph.p_memsz > g_loader_hi) g_loader_hi = lo + ph.p_memsz;
+  }
+  return 1;
+}
+
+bool InLoader(uintptr_t pc) { return pc >= g_loader_lo && pc < g_loader_hi; }
+
 int ReadCode(uintptr_t pc, uint8_t (&bytes)[kMaxInstructionLength]) {
   if ((pc & 4095) <= 4096 - kMaxInstructionLength) {
     memcpy(bytes, reinterpret_cast<const void*>(pc), kMaxInstructionLength);
@@ -167,6 +240,19 @@ bool TimerSamplingWanted() {
 }
 
 bool StartTimerSampling(std::string* why) {
+  dl_iterate_phdr(FindLoaderCode, nullptr);
+  g_kind = GetOptions().preload_timer == "perf" ? TimerKind::kPerf
+                                                : TimerKind::kTick;
+  if (g_kind == TimerKind::kTick) {
+    const int id = CreateTickTimer(static_cast<int>(syscall(SYS_gettid)));
+    if (id < 0) {
+      *why = OpenError(errno);
+      return false;
+    }
+    t_tick_timer = id + 1;
+    g_active.store(true, std::memory_order_release);
+    return true;
+  }
   const int fd = OpenTimerEvent(0);
   if (fd < 0) {
     *why = OpenError(errno);
@@ -192,23 +278,49 @@ bool AdoptThreadForTimer(int tid, std::string* why) {
                         " threads existed before trapsan started");
     return false;
   }
-  const int fd = OpenTimerEvent(tid);
+  const int fd = g_kind == TimerKind::kTick ? CreateTickTimer(tid)
+                                            : OpenTimerEvent(tid);
   if (fd < 0) {
-    if (errno == ESRCH) return true;  // gone meanwhile
+    if (errno == ESRCH || errno == EINVAL) return true;  // gone meanwhile
     *why = OpenError(errno);
     return false;
   }
-  g_fds[g_fd_count++] = fd;
+  g_fds[g_fd_count++] = fd;  // (a tick timer's id: deleted with its thread)
   g_other_threads_adopted = true;
   return true;
 }
 
 bool OtherThreadsAdopted() { return g_other_threads_adopted; }
 
+void StartThreadTimer() {
+  if (g_kind != TimerKind::kTick || !TimerSamplingActive()) return;
+  const int id = CreateTickTimer(static_cast<int>(syscall(SYS_gettid)));
+  t_tick_timer = id + 1;  // (none if it failed: this thread is not sampled)
+}
+
+void StopThreadTimer() {
+  if (t_tick_timer == 0) return;
+  syscall(SYS_timer_delete, t_tick_timer - 1);
+  t_tick_timer = 0;
+}
+
+bool IsTickTimerSignal(const siginfo_t* si) {
+  return si->si_code == SI_TIMER &&
+         si->si_value.sival_ptr == reinterpret_cast<void*>(kTimerCookie);
+}
+
 void RestartTimerSamplingInChild() {
   ResetPendingRaces();
   g_multithreaded.store(false, std::memory_order_relaxed);  // one thread now
   if (!TimerSamplingActive()) return;
+  if (g_kind == TimerKind::kTick) {
+    // A child inherits no POSIX timer: its only thread gets a new one.
+    g_fd_count = 0;
+    const int id = CreateTickTimer(static_cast<int>(syscall(SYS_gettid)));
+    t_tick_timer = id + 1;
+    if (id < 0) g_active.store(false, std::memory_order_release);
+    return;
+  }
   for (int i = 0; i < g_fd_count; ++i) ClosePerfFd(g_fds[i], 0);
   g_fd_count = 0;
   const int fd = OpenTimerEvent(0);
@@ -232,6 +344,10 @@ void HandleTimerSample(void* ucv) {
   const ucontext_t* uc = static_cast<const ucontext_t*>(ucv);
   const uintptr_t pc = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
   const uintptr_t sp = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
+  if (InLoader(pc)) {
+    Count(Stats().timer_skipped);
+    return;
+  }
   uint8_t bytes[kMaxInstructionLength];
   const int length = ReadCode(pc, bytes);
   uint64_t registers[16];
@@ -241,6 +357,17 @@ void HandleTimerSample(void* ucv) {
       DecodeSampledInstruction(bytes, length, pc, registers, &sampled) !=
           SampleRefusal::kNone ||
       OnOwnStack(t, sampled.addr, sp)) {
+    Count(Stats().timer_skipped);
+    return;
+  }
+  // Without hardware watchpoints a window finds a racer only by a value
+  // change, reported for an instruction no atomic compiles to, or by an
+  // instrumented access of another thread meeting it. With neither, it
+  // could report nothing: not opened (it would stall the thread for
+  // nothing; in production that was most of the preload overhead here).
+  if (ActiveBackend() == Backend::kSoft &&
+      sampled.atomicity != Atomicity::kPlain &&
+      Stats().checks_slow.load(std::memory_order_relaxed) == 0) {
     Count(Stats().timer_skipped);
     return;
   }

@@ -1,17 +1,25 @@
 // Sampling code nobody rebuilt (LD_PRELOAD=libtrapsan.so ./app).
 //
-// Each thread gets a perf software event counting its own CPU time
-// (PERF_COUNT_SW_TASK_CLOCK) that overflows every preload_period_us and then
-// sends it a synchronous SIGTRAP (sigtrap=1, exclude_kernel: only while the
-// thread runs in user mode, so no system call is ever interrupted by it);
-// the event is opened on the initializing thread with inherit +
-// inherit_thread, so every thread created later has its own copy, and
-// remove_on_exec. Its sig_data is kTimerCookie: si_perf_type is unreliable
-// for software events, so the handler tells them from watchpoint traps by
-// that alone.
+// Each thread gets a timer on its own CPU time that sends it a SIGTRAP every
+// preload_period_us (option preload_timer):
+//  - tick (default): a POSIX timer on the thread's CPU-time clock
+//    (SIGEV_THREAD_ID, SI_TIMER, sival_ptr kTimerCookie). The kernel checks
+//    it at its scheduler tick and sends the signal on the thread's return to
+//    user mode (task work): no cost at context switches, no timer interrupt
+//    of its own, at most one sample per tick (1-10 ms). Created per thread
+//    (StartThreadTimer, from the thread trampoline), deleted at its exit.
+//  - perf (mode=ci): a perf software event (PERF_COUNT_SW_TASK_CLOCK,
+//    sigtrap=1, exclude_kernel: only while the thread runs in user mode),
+//    opened on the initializing thread with inherit + inherit_thread, so
+//    every thread created later has its own copy, and remove_on_exec. Its
+//    sig_data is kTimerCookie: si_perf_type is unreliable for software
+//    events, so the handler tells them from watchpoint traps by that alone.
+//    Any period down to 10 us; a timer interrupt per sample and work at every
+//    context switch.
+// Neither interrupts a system call (docs/preload.md, "No EINTR").
 //
 // In the handler (HandleTimerSample, async-signal-safe): the instruction at
-// the interrupted pc is decoded (Zydis, report/decode.h) with the
+// the interrupted pc is decoded (Zydis, report/sample_decode.h) with the
 // ucontext's registers; if it is a plain memory access (not lock-prefixed,
 // not xchg/cmpxchg/xadd, not fs:/gs:, not a string instruction) off this
 // thread's stack, a watch window runs for it right there, before it executes
@@ -22,6 +30,8 @@
 // process (a shell, a compiler) opens no window: it cannot race.
 #ifndef TRAPSAN_RUNTIME_PRELOAD_TIMER_SAMPLING_H_
 #define TRAPSAN_RUNTIME_PRELOAD_TIMER_SAMPLING_H_
+
+#include <signal.h>
 
 #include <cstdint>
 #include <string>
@@ -52,6 +62,15 @@ bool OtherThreadsAdopted();
 
 // Gives a thread that existed before init its own event.
 bool AdoptThreadForTimer(int tid, std::string* why);
+
+// preload_timer=tick: a thread created by pthread_create starts its own
+// timer (the kernel has no inherited POSIX timers) and deletes it at exit.
+// No-ops otherwise. Ordinary context.
+void StartThreadTimer();
+void StopThreadTimer();
+
+// Whether a SIGTRAP is a tick timer's (SI_TIMER carrying kTimerCookie).
+bool IsTickTimerSignal(const siginfo_t* si);
 
 // fork(): a child process inherits no event; its only thread gets a new one.
 void RestartTimerSamplingInChild();

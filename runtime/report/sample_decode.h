@@ -3,9 +3,9 @@
 // and how atomic an instruction may be (x86 relaxed, acquire and release
 // atomic loads and stores are plain moves).
 //
-// Zydis is loaded by PrepareSampleDecoder() in ordinary context (the runtime
-// may load it lazily otherwise: report/decode.cpp), so that the SIGTRAP
-// handler only calls into it: decoding is pure, on the stack.
+// Zydis (report/zydis_api.h, shared with report/decode.cpp) is loaded by
+// PrepareSampleDecoder() in ordinary context, so that the SIGTRAP handler
+// only calls into it: decoding is pure, on the stack.
 #ifndef TRAPSAN_RUNTIME_REPORT_SAMPLE_DECODE_H_
 #define TRAPSAN_RUNTIME_REPORT_SAMPLE_DECODE_H_
 

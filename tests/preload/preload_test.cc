@@ -56,12 +56,28 @@ long long Stat(const std::string& err, const std::string& name) {
 TEST(PreloadTest, InitializesBeforeThreadsAndSamplesThem) {
   RunResult r = RunProgram(
       "preload_racy_plain", {"300"},
-      Preloaded("backend=soft:preload_period_us=100:print_stats=1:"
-                "max_overhead=0:quiet=1"));
+      Preloaded("backend=soft:preload_timer=perf:preload_period_us=100:"
+                "print_stats=1:max_overhead=0:quiet=1"));
   ASSERT_TRUE(r.exited) << r.Describe();
   EXPECT_EQ(r.out, "done\n") << r.Describe();
   EXPECT_GT(Stat(r.err, "timer_samples"), 100) << r.Describe();
   EXPECT_GT(Stat(r.err, "windows"), 10) << r.Describe();
+}
+
+// The default timer (preload_timer=tick): a POSIX timer on each thread's CPU
+// time, which every thread pthread_create starts gets its own of (a tick
+// apart at most: 1-10 ms of CPU time per sample).
+TEST(PreloadTest, TickTimerSamplesEveryThread) {
+  RunResult r = RunProgram(
+      "preload_racy_plain", {"500"},
+      Preloaded("backend=soft:preload_timer=tick:print_stats=1:"
+                "max_overhead=0:quiet=1"));
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.out, "done\n") << r.Describe();
+  EXPECT_GT(Stat(r.err, "timer_samples"), 10) << r.Describe();
+  // Only the two workers run bump(), whose addq is the one plain access:
+  // windows mean the threads pthread_create started were sampled.
+  EXPECT_GT(Stat(r.err, "windows"), 0) << r.Describe();
 }
 
 TEST(PreloadTest, OffWhenAskedOrNotPreloaded) {
@@ -156,14 +172,16 @@ TEST_F(PreloadHardwareTest, SharedPtrNoReport) { ExpectSharedPtrSilent("hw", 3);
 // fork, exec, signals and blocking system calls under timer-heavy sampling
 // (a sample every 20 us of CPU time): the same output and exit status, and
 // no EINTR from a poll, epoll_wait, select, read, futex or nanosleep.
-void ExpectBehaviourUnchanged(const std::string& backend) {
+void ExpectBehaviourUnchanged(const std::string& backend,
+                              const std::string& timer = "perf") {
   RunResult without = RunProgram("preload_behaviour", {"100"}, Plain());
   ASSERT_TRUE(without.exited) << without.Describe();
   ASSERT_EQ(without.exit_code, 3) << without.Describe();
   ASSERT_FALSE(Contains(without.out, "EINTR in")) << without.Describe();
   RunResult with = RunProgram(
       "preload_behaviour", {"100"},
-      Preloaded("mode=ci:preload_period_us=20:print_stats=1:backend=" + backend));
+      Preloaded("mode=ci:preload_period_us=20:print_stats=1:preload_timer=" +
+                timer + ":backend=" + backend));
   ASSERT_TRUE(with.exited) << with.Describe();
   EXPECT_EQ(with.exit_code, without.exit_code) << with.Describe();
   EXPECT_EQ(with.out, without.out) << with.Describe();
@@ -171,6 +189,11 @@ void ExpectBehaviourUnchanged(const std::string& backend) {
   EXPECT_GT(Stat(with.err, "timer_samples"), 0) << with.Describe();
 }
 TEST(PreloadTest, BehaviourUnchangedSoft) { ExpectBehaviourUnchanged("soft"); }
+// The tick timer's signal is sent on the way back to user mode, never into a
+// sleeping system call.
+TEST(PreloadTest, BehaviourUnchangedTickTimer) {
+  ExpectBehaviourUnchanged("soft", "tick");
+}
 TEST_F(PreloadHardwareTest, BehaviourUnchanged) { ExpectBehaviourUnchanged("hw"); }
 
 // A library built with the compiler plugin (trapsan-cc -c) but linked
@@ -234,12 +257,14 @@ TEST(PreloadTest, RealToolsUnchanged) {
     ++ran;
     Shell without = RunShell("env -u TRAPSAN_OPTIONS -u LD_PRELOAD " + command +
                              " 2>/dev/null");
-    Shell with = RunShell(std::string("env LD_PRELOAD=") +
-                          TRAPSAN_PRELOAD_LIBRARY +
-                          " TRAPSAN_OPTIONS=mode=ci:preload_period_us=100 " +
-                          command + " 2>/dev/null");
-    EXPECT_EQ(with.status, without.status) << tool;
-    EXPECT_EQ(with.out, without.out) << tool;
+    // mode=ci (the perf timer) and the defaults (the tick timer).
+    for (const char* options : {"mode=ci:preload_period_us=100", "quiet=1"}) {
+      Shell with = RunShell(std::string("env LD_PRELOAD=") +
+                            TRAPSAN_PRELOAD_LIBRARY + " TRAPSAN_OPTIONS=" +
+                            options + " " + command + " 2>/dev/null");
+      EXPECT_EQ(with.status, without.status) << tool << " " << options;
+      EXPECT_EQ(with.out, without.out) << tool << " " << options;
+    }
     EXPECT_FALSE(without.out.empty()) << tool;
   }
   EXPECT_GE(ran, 2);

@@ -150,7 +150,8 @@ TEST(OptionsTest, CiPresetValues) {
   std::vector<std::string> diff = Differences(o, Options{});
   std::vector<std::string> expected = {"mode", "sample_rate", "delay_us",
                                        "max_overhead", "max_reports",
-                                       "release_windows", "preload_period_us"};
+                                       "release_windows", "preload_period_us",
+                                       "preload_timer"};
   EXPECT_EQ(diff, expected);
 }
 
