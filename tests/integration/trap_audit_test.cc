@@ -41,8 +41,8 @@ TEST_F(TrapAuditTest, SaysWhatItCounted) {
   ASSERT_GE(lost, 0) << r.Describe();
   if (lost == 0) {
     EXPECT_FALSE(Contains(r.err, kLostWarning)) << r.Describe();
-  } else {
-    EXPECT_EQ(CountOccurrences(r.err, kLostWarning), 1) << r.Describe();
+  } else {  // a kernel that loses traps: said at the first loss
+    EXPECT_TRUE(Contains(r.err, kLostWarning)) << r.Describe();
   }
 }
 
@@ -54,12 +54,20 @@ TEST_F(TrapAuditTest, SaysWhatItCounted) {
 TEST_F(TrapAuditTest, ALossIsWarnedAndTheEventsOpenedAgain) {
   RunOptions o = StormOptions();
   o.extra_env = {{"TRAPSAN_TESTONLY_UNCOUNTED_TRAPS", "20"}};
-  RunResult r = RunProgram("trap_storm", kStormArgs, o);
+  // Until two separate losses were confirmed (the second one through the
+  // re-opened events), or 20 s (scaled).
+  std::vector<std::string> args = kStormArgs;
+  args.push_back("2");
+  RunResult r = RunProgram("trap_storm", args, o);
+  EXPECT_GE(r.Int("LOSSES_SEEN"), 2) << r.Describe();
   EXPECT_GE(r.Int("STAT_traps"), kMinTraps) << r.Describe();
   ASSERT_TRUE(r.exited) << r.Describe();
   EXPECT_EQ(r.exit_code, 66) << r.Describe();
   EXPECT_GT(r.Int("STAT_traps_lost"), 0) << r.Describe();
-  EXPECT_EQ(CountOccurrences(r.err, kLostWarning), 1) << r.Describe();
+  // One warning, and a second one only if it gave up (16 re-openings).
+  EXPECT_EQ(CountOccurrences(r.err, kLostWarning),
+            Contains(r.err, "NOT trustworthy") ? 2 : 1)
+      << r.Describe();
   EXPECT_TRUE(MatchesRegex(
       r.err, "WARNING: the kernel lost [0-9]+ SIGTRAP\\(s\\) of watchpoint "
              "slot [0-3] .*ca6c21327c6a.*opened again for every thread "
