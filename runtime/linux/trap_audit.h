@@ -52,6 +52,8 @@ class TrapLedger {
   void Reset();
 
   uint64_t lost() const { return lost_; }
+  // The slot's hits since the baseline, at the last kept observation.
+  uint64_t hits_seen() const { return hits_seen_; }
 
  private:
   uint64_t grace_ns_;
@@ -60,6 +62,7 @@ class TrapLedger {
   int64_t deficits_[2] = {0, 0};  // at the two previous kept observations
   uint64_t prev_ns_ = 0;          // the last kept observation's time
   uint64_t lost_ = 0;
+  uint64_t hits_seen_ = 0;
 };
 
 // SIGTRAPs handled per slot (every trap whose sig_data names the slot:

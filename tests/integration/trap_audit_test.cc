@@ -53,7 +53,7 @@ TEST_F(TrapAuditTest, SaysWhatItCounted) {
 // through traps delivered after the first re-opening).
 TEST_F(TrapAuditTest, ALossIsWarnedAndTheEventsOpenedAgain) {
   RunOptions o = StormOptions();
-  o.extra_env = {{"TRAPSAN_TESTONLY_UNCOUNTED_TRAPS", "20"}};
+  o.extra_env = {{"TRAPSAN_TESTONLY_UNCOUNTED_TRAPS", "4"}};
   // Until two separate losses were confirmed (the second one through the
   // re-opened events), or 20 s (scaled).
   std::vector<std::string> args = kStormArgs;
