@@ -60,6 +60,15 @@ bool Reported(const RunResult& r) {
   return r.exited && r.exit_code == 66 && Contains(r.err, "WARNING: trapsan:");
 }
 
+// Reported with both sides named. A run whose one report is the value-change
+// kind ("<unknown origin>": the write came in a window but its trap did not
+// reach the report) is a detection too, but not the one these tests check:
+// it is run again (bounded by RunUntil's attempts). Seen 1 of 20 runs of
+// tsan_racy_O0_gcc in the lab guest (traps 0 in that run).
+bool ReportedBothSides(const RunResult& r) {
+  return Reported(r) && Contains(r.err, kRacyTitle);
+}
+
 // The report of the race between the two functions: the first block with
 // its title (the first block if none has it).
 std::string RacyBlock(const std::vector<std::string>& blocks) {
@@ -110,21 +119,21 @@ void ExpectRacyReport(const RunResult& r) {
 TEST_P(TsanAbiHardwareTest, RaceReportedWithModeCi) {
   RunOptions o;
   o.trapsan_options = "mode=ci";
-  RunResult r = RunUntil(Program("tsan_racy"), {"3000"}, o, Reported);
+  RunResult r = RunUntil(Program("tsan_racy"), {"3000"}, o, ReportedBothSides);
   ExpectRacyReport(r);
 }
 
 TEST_P(TsanAbiHardwareTest, RaceReportedAtO0) {
   RunOptions o;
   o.trapsan_options = "mode=ci";
-  RunResult r = RunUntil(Program("tsan_racy_O0"), {"3000"}, o, Reported);
+  RunResult r = RunUntil(Program("tsan_racy_O0"), {"3000"}, o, ReportedBothSides);
   ExpectRacyReport(r);
 }
 
 TEST_P(TsanAbiHardwareTest, RaceReportedAtO2) {
   RunOptions o;
   o.trapsan_options = "mode=ci";
-  RunResult r = RunUntil(Program("tsan_racy_O2"), {"3000"}, o, Reported);
+  RunResult r = RunUntil(Program("tsan_racy_O2"), {"3000"}, o, ReportedBothSides);
   ExpectRacyReport(r);
 }
 
@@ -132,7 +141,7 @@ TEST_P(TsanAbiHardwareTest, RaceReportedAtO2) {
 TEST_P(TsanAbiHardwareTest, RaceReportedWithEveryAccessSampled) {
   RunOptions o;
   o.trapsan_options = kAggressive;
-  RunResult r = RunUntil(Program("tsan_racy"), {"3000"}, o, Reported);
+  RunResult r = RunUntil(Program("tsan_racy"), {"3000"}, o, ReportedBothSides);
   ExpectRacyReport(r);
 }
 
