@@ -7,6 +7,7 @@
 #include "runtime/core/slots.h"
 #include "runtime/core/thread_state.h"
 #include "runtime/linux/sites.h"
+#include "runtime/report/reporter.h"
 
 using namespace trapsan;
 
@@ -50,6 +51,17 @@ __attribute__((visibility("default"))) void __trapsan_testonly_last_site_sample(
   out[4] = s.picked;
   out[5] = s.sites;
   out[6] = s.phantoms;
+}
+
+// How races were looked up in the suppressions (report/reporter.h):
+// out = {symbolized, their ns, answered from the kept decision, their ns}.
+__attribute__((visibility("default"))) void __trapsan_testonly_suppression_lookups(
+    uint64_t out[4]) {
+  const SuppressionLookupCounts c = SuppressionLookups();
+  out[0] = c.symbolized;
+  out[1] = c.symbolized_ns;
+  out[2] = c.cached;
+  out[3] = c.cached_ns;
 }
 
 }  // extern "C"

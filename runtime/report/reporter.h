@@ -42,6 +42,16 @@ bool InReportCallback();
 // Races reported (printed) so far, and found (including duplicates).
 uint64_t RacesFound();
 
+// How races were looked up in the suppressions: by symbolizing both stacks
+// (the first time a pair of stacks is seen), or from the decision kept for
+// that pair (no symbolization); the wall time each way took. For trapsan's
+// tests (__trapsan_testonly_suppression_lookups).
+struct SuppressionLookupCounts {
+  uint64_t symbolized = 0, symbolized_ns = 0;
+  uint64_t cached = 0, cached_ns = 0;
+};
+SuppressionLookupCounts SuppressionLookups();
+
 // fork(): the reporter is locked across fork(); the child rebuilds it, with
 // its own sink file and no races of its parent's.
 void LockReporterForFork();

@@ -12,14 +12,17 @@ std::string Message(const std::string& text) {
   return absl::StrCat("{\"text\":", JsonString(text), "}");
 }
 
-// A frame as a SARIF location: where it is in the source (when known) and
-// what it is (function, module+offset).
+// A frame as a SARIF location: where it is (its source file and line; for
+// code without line information, its module: GitHub code scanning rejects
+// a whole log with a result location that names no artifact) and what it is
+// (function, module+offset).
 std::string Location(const Frame& f, const std::string& message) {
   std::string out = "{";
-  if (!f.file.empty()) {
+  const std::string& artifact = !f.file.empty() ? f.file : f.module;
+  if (!artifact.empty()) {
     absl::StrAppend(&out, "\"physicalLocation\":{\"artifactLocation\":{\"uri\":",
-                    JsonString(ArtifactUri(f.file)), "}");
-    if (f.line > 0) {
+                    JsonString(ArtifactUri(artifact)), "}");
+    if (!f.file.empty() && f.line > 0) {
       absl::StrAppend(&out, ",\"region\":{\"startLine\":", f.line, "}");
     }
     absl::StrAppend(&out, "},");
@@ -73,6 +76,17 @@ std::string ThreadFlow(const AccessModel& a, bool sampled) {
       ",\"message\":", Message(label), ",\"locations\":[", locations, "]}");
 }
 
+// The frame a result points at for one side: the top frame when it has a
+// source file, else the innermost frame of the stack that has one (the
+// program's call into a library without line information), else the top
+// frame (its module names the artifact).
+const Frame& SourceFrame(const AccessModel& a) {
+  for (const Frame& f : a.frames) {
+    if (!f.file.empty()) return f;
+  }
+  return a.frames[0];
+}
+
 }  // namespace
 
 std::string ArtifactUri(const std::string& path) {
@@ -116,16 +130,18 @@ std::string SarifLogTail() { return "\n]}]}\n"; }
 
 std::string FormatSarifResult(const ReportModel& m, const FormattedReport& text,
                               const JsonReportContext& c) {
-  static const Frame kNoFrame;
+  // No stack at all: the executable is the artifact.
+  Frame no_frame;
+  no_frame.module = c.exe.empty() ? std::string("unknown") : Basename(c.exe);
   const std::vector<std::string> names = DedupNames(m);
   // The primary location: the sampled access's top frame, or the trapped
   // one's when the sampled access is unknown.
   const AccessModel& primary = m.watcher_known ? m.first : m.second;
-  const Frame& top = primary.frames.empty() ? kNoFrame : primary.frames[0];
+  const Frame& top = primary.frames.empty() ? no_frame : SourceFrame(primary);
   std::string related;
   if (!m.unknown_origin && m.watcher_known && !m.second.frames.empty()) {
     related = absl::StrCat(",\"relatedLocations\":[",
-                           "{\"id\":1,", Location(m.second.frames[0],
+                           "{\"id\":1,", Location(SourceFrame(m.second),
                                                   SideLabel(m.second, false))
                                              .substr(1),
                            "]");

@@ -2,6 +2,7 @@
 """Tests of include/trapsan/annotations.h and runtime/abi/annotations.cpp.
 
     annotations_test.py ANNOTATIONS_PROG ANNOTATIONS_CPP ANNOTATIONS_PLAIN
+                        ANNOTATIONS_PLAIN_CPP
 
 Each case of annotations_prog (see its header) runs in mode=ci: every
 assertion opens its window. Cases that must report are given a few attempts
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import unittest
 
-PROG = CPP = PLAIN = None
+PROG = CPP = PLAIN = PLAIN_CPP = None
 OPTIONS = "mode=ci:max_overhead=0:delay_us=300"
 ATTEMPTS = 4
 
@@ -165,19 +166,37 @@ class AnnotationsTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("REPORTS=0", r.stdout)
 
+    def test_ci_mode_opens_every_assertion(self):
+        # mode=ci: an assertion is not sampled and the budget does not
+        # refuse it. With a sample rate no run reaches and a budget of 1%,
+        # the assertions still open their windows (production mode, the
+        # control below, opens none).
+        options = OPTIONS.replace("max_overhead=0", "max_overhead=1") + \
+            ":sample_rate=100000000:print_stats=1"
+        for _ in range(ATTEMPTS):
+            r = run([PROG, "writer-vs-write"], options=options)
+            if r.returncode == 66:
+                break
+        self.assertEqual(r.returncode, 66, r.stderr)
+        self.assertIn("owner_asserts_writer", r.stderr)
+        windows = int(re.search(r"^\s*windows\s+(\d+)", r.stderr,
+                                re.M).group(1))
+        self.assertGreaterEqual(windows, 1, r.stderr)
+
     def test_plain_build_references_nothing(self):
-        r = subprocess.run([PLAIN], stdout=subprocess.PIPE,
-                           universal_newlines=True)
-        self.assertEqual(r.returncode, 0, r.stdout)
-        self.assertIn("OK=42 evaluations=1", r.stdout)
-        nm = subprocess.run(["nm", PLAIN], stdout=subprocess.PIPE,
-                            universal_newlines=True)
-        self.assertNotIn("trapsan", nm.stdout)
+        for plain in (PLAIN, PLAIN_CPP):  # C and C++
+            r = subprocess.run([plain], stdout=subprocess.PIPE,
+                               universal_newlines=True)
+            self.assertEqual(r.returncode, 0, r.stdout)
+            self.assertIn("OK=42 evaluations=1", r.stdout)
+            nm = subprocess.run(["nm", "-C", plain], stdout=subprocess.PIPE,
+                                universal_newlines=True)
+            self.assertNotIn("trapsan", nm.stdout)
         nm = subprocess.run(["nm", PROG], stdout=subprocess.PIPE,
                             universal_newlines=True)
         self.assertRegex(nm.stdout, r"\bw __trapsan_assert_exclusive\b")
 
 
 if __name__ == "__main__":
-    PROG, CPP, PLAIN = sys.argv[1:4]
-    unittest.main(argv=[sys.argv[0]] + sys.argv[4:], verbosity=2)
+    PROG, CPP, PLAIN, PLAIN_CPP = sys.argv[1:5]
+    unittest.main(argv=[sys.argv[0]] + sys.argv[5:], verbosity=2)

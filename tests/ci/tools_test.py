@@ -154,7 +154,7 @@ class ReportMergeTest(unittest.TestCase):
         self.assertEqual(first["properties"]["runs"], ["run-1", "run-3"])
         self.assertEqual(first["properties"]["processes"], 3)
         loc = first["locations"][0]["physicalLocation"]
-        self.assertEqual(loc["artifactLocation"]["uri"], "/src/racy.c")
+        self.assertEqual(loc["artifactLocation"]["uri"], "file:///src/racy.c")
         self.assertEqual(loc["region"]["startLine"], 12)
         related = first["relatedLocations"][0]["physicalLocation"]
         self.assertEqual(related["region"]["startLine"], 16)
@@ -162,6 +162,46 @@ class ReportMergeTest(unittest.TestCase):
         self.assertEqual(len(flows), 2)  # both stacks
         self.assertEqual(len(flows[0]["locations"]), 2)
         self.assertNotIn("relatedLocations", results[1])  # unknown origin
+
+    def test_sarif_names_an_artifact_for_every_location(self):
+        # Code scanning refuses a whole log with a result location that names
+        # no artifact: a top frame without source points at the innermost
+        # frame that has one, a stack without any at its module; paths are
+        # URIs (percent-encoded, relative ones kept relative).
+        d = self.dir.name
+        lib = {"function": "memcpy", "file": None, "line": None,
+               "module": "libc.so.6", "offset": "0x10"}
+        race = {"type": "race", "schema_version": 1, "pid": 5,
+                "functions": ["memcpy", "reader"], "unknown_origin": False,
+                "sampled": {"kind": "write", "size": 8, "stack": [
+                    lib, {"function": "copy_in", "file": "/src/my dir/a.c",
+                          "line": 7, "module": "prog", "offset": "0x20"}]},
+                "concurrent": {"kind": "read", "size": 8, "stack": [
+                    {"function": "reader", "file": "src/b.c", "line": 9,
+                     "module": "prog", "offset": "0x30"}]}}
+        bare = dict(race, functions=["prog+0x40", "prog+0x50"],
+                    sampled={"kind": "write", "stack": [
+                        {"module": "prog", "offset": "0x40"}]},
+                    concurrent={"kind": "read", "stack": [
+                        {"module": "prog", "offset": "0x50"}]})
+        write(os.path.join(d, "nosrc", "trapsan.5.jsonl"),
+              json.dumps(race) + "\n" + json.dumps(bare) + "\n")
+        out = os.path.join(d, "nosrc.sarif")
+        r = run([tool("trapsan-report"), "--format", "sarif", "-o", out,
+                 os.path.join(d, "nosrc")])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(out) as f:
+            doc = json.load(f)
+        check_sarif(self, doc)
+        first, second = doc["runs"][0]["results"]
+        loc = first["locations"][0]["physicalLocation"]
+        self.assertEqual(loc["artifactLocation"]["uri"], "file:///src/my%20dir/a.c")
+        self.assertEqual(loc["region"]["startLine"], 7)
+        self.assertEqual(first["relatedLocations"][0]["physicalLocation"]
+                         ["artifactLocation"]["uri"], "src/b.c")
+        self.assertEqual(second["locations"][0]["physicalLocation"]
+                         ["artifactLocation"]["uri"], "prog")
+        self.assertNotIn("region", second["locations"][0]["physicalLocation"])
 
     def test_json_lines_schema(self):
         # docs/report-format.md: "race" objects, then a "summary" whose
@@ -242,22 +282,20 @@ SARIF_SCHEMA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
 
 
 def check_sarif(test, doc):
-    """The parts of SARIF 2.1.0 that code scanning needs (the schema's
-    required properties for what we emit); and the whole document against
-    tests/integration's SARIF 2.1.0 schema (written from the spec) when it
-    and python3-jsonschema are there."""
-    if os.path.exists(SARIF_SCHEMA):
-        try:
-            import jsonschema
-        except ImportError:
-            jsonschema = None
-        if jsonschema is not None:
-            with open(SARIF_SCHEMA) as f:
-                schema = json.load(f)
-            errors = ["%s: %s" % ("/".join(map(str, e.path)), e.message)
-                      for e in jsonschema.Draft7Validator(schema)
-                      .iter_errors(doc)]
-            test.assertEqual(errors, [])
+    """The whole document against tests/integration's SARIF 2.1.0 schema
+    (written from the spec; python3-jsonschema, which ./dev installs), what
+    GitHub code scanning requires besides (check_report.py: an artifact URI
+    for every result location, URI-references), and the parts code scanning
+    shows."""
+    import jsonschema
+    sys.path.insert(0, os.path.dirname(SARIF_SCHEMA) + "/..")
+    import check_report
+    with open(SARIF_SCHEMA) as f:
+        schema = json.load(f)
+    errors = ["%s: %s" % ("/".join(map(str, e.path)), e.message)
+              for e in jsonschema.Draft7Validator(schema).iter_errors(doc)]
+    test.assertEqual(errors, [])
+    test.assertEqual(check_report.code_scanning_problems(doc), [])
     test.assertEqual(doc["version"], "2.1.0")
     test.assertIn("sarif", doc["$schema"])
     test.assertEqual(len(doc["runs"]), 1)

@@ -4,10 +4,12 @@ what it found as KEY=VALUE lines (the test asserts on them).
 
   check_report.py jsonl FILE          JSON Lines (format=json), schema 1
   check_report.py sarif FILE SCHEMA   a SARIF log, validated against SCHEMA
-                                      (python3-jsonschema)
+                                      (python3-jsonschema) and against what
+                                      GitHub code scanning requires besides
 
 Any structural problem is printed as ERROR=... (the test expects none)."""
 import json
+import re
 import sys
 
 RACE_FIELDS = ["type", "schema_version", "tool", "pid", "exe", "report_index",
@@ -96,6 +98,52 @@ def jsonl(path):
             out("ERROR", "the summary is not the last line")
 
 
+# RFC 3986 URI-reference characters (the schema's "uri-reference" format,
+# which python3-jsonschema checks only when an optional module is there).
+URI_REFERENCE = re.compile(
+    r"(?:[A-Za-z][A-Za-z0-9+.-]*:)?"
+    r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*")
+
+
+def artifact_uris(node):
+    """Every artifactLocation.uri in a SARIF document."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "artifactLocation" and isinstance(value, dict) \
+                    and "uri" in value:
+                yield value["uri"]
+            else:
+                yield from artifact_uris(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from artifact_uris(item)
+
+
+def code_scanning_problems(log):
+    """What GitHub code scanning refuses although the schema allows it: a
+    result location without physicalLocation.artifactLocation.uri fails the
+    whole upload ('locationFromSarifResult: expected artifact location');
+    a uri that is no URI-reference fails its validation."""
+    problems = []
+    for uri in artifact_uris(log):
+        if not URI_REFERENCE.fullmatch(uri):
+            problems.append(f"artifactLocation.uri {uri!r} is no URI-reference")
+    for run in log.get("runs") or []:
+        for i, r in enumerate(run.get("results") or []):
+            if not r.get("ruleId"):
+                problems.append(f"result {i} has no ruleId")
+            if not r.get("locations"):
+                problems.append(f"result {i} has no location")
+            for where in ("locations", "relatedLocations"):
+                for loc in r.get(where) or []:
+                    uri = loc.get("physicalLocation", {}).get(
+                        "artifactLocation", {}).get("uri")
+                    if not uri:
+                        problems.append(f"result {i} {where}: no "
+                                        "physicalLocation.artifactLocation.uri")
+    return problems
+
+
 def sarif(path, schema_path):
     import jsonschema
     with open(path, encoding="utf-8") as f:
@@ -109,6 +157,8 @@ def sarif(path, schema_path):
     for e in errors[:5]:
         out("ERROR", f"{list(e.path)}: {e.message}")
     out("VALID", 0 if errors else 1)
+    for p in code_scanning_problems(log)[:5]:
+        out("ERROR", f"code scanning: {p}")
     results = log["runs"][0]["results"]
     out("RESULTS", len(results))
     # (A process's own log names its process; trapsan-report's merge of
@@ -120,9 +170,11 @@ def sarif(path, schema_path):
     if two_sided:
         r = two_sided[0]
         loc = r["locations"][0]["physicalLocation"]
-        out("TOP", f"{loc['artifactLocation']['uri']}:{loc['region']['startLine']}")
+        out("TOP", f"{loc['artifactLocation']['uri']}:"
+                   f"{loc.get('region', {}).get('startLine', '')}")
         rel = r["relatedLocations"][0]["physicalLocation"]
-        out("RELATED", f"{rel['artifactLocation']['uri']}:{rel['region']['startLine']}")
+        out("RELATED", f"{rel['artifactLocation']['uri']}:"
+                       f"{rel.get('region', {}).get('startLine', '')}")
         flows = r["codeFlows"][0]["threadFlows"]
         out("THREADFLOWS", len(flows))
         # (trapsan-report's merged SARIF may name a frame by `name` only and

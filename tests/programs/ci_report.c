@@ -7,12 +7,18 @@
  *                   test runner's timeout would: what trapsan wrote must be
  *                   complete without any exit handler
  * Defines __trapsan_default_options(): it returns TP_DEFAULT_OPTIONS from the
- * environment (NULL when unset). Prints REPORTS=N and DONE=1. */
+ * environment (NULL when unset). Prints REPORTS=N, the stats, how races were
+ * looked up in the suppressions (LOOKUPS_*) and DONE=1. */
 #include <signal.h>
 #include <string.h>
 
 #include "common.h"
 #include "race_kernel.h"
+
+/* runtime/abi/test_hooks.cpp: how races were looked up in the suppressions
+ * (symbolized, ns, from the kept decision, ns). */
+void __trapsan_testonly_suppression_lookups(uint64_t out[4])
+    __attribute__((weak));
 
 const char* __trapsan_default_options(void) {
   return getenv("TP_DEFAULT_OPTIONS");
@@ -31,6 +37,14 @@ int main(int argc, char** argv) {
     raise(SIGKILL);
   }
   tp_print_stats();
+  if (__trapsan_testonly_suppression_lookups) {
+    uint64_t l[4];
+    __trapsan_testonly_suppression_lookups(l);
+    printf("LOOKUPS_SYMBOLIZED=%llu\nLOOKUPS_SYMBOLIZED_NS=%llu\n"
+           "LOOKUPS_CACHED=%llu\nLOOKUPS_CACHED_NS=%llu\n",
+           (unsigned long long)l[0], (unsigned long long)l[1],
+           (unsigned long long)l[2], (unsigned long long)l[3]);
+  }
   printf("DONE=1\n");
   return 0;
 }

@@ -1,0 +1,137 @@
+// Shared by the CI-output integration tests (issue 11): ci_output_test.cc
+// (formats, log files, TSan-style options) and ci_suppressions_test.cc. The
+// racy program is ci_report (tests/programs); machine-readable files are
+// read by check_report.py.
+#ifndef TRAPSAN_TESTS_INTEGRATION_CI_SUPPORT_H_
+#define TRAPSAN_TESTS_INTEGRATION_CI_SUPPORT_H_
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+
+namespace trapsan_test {
+namespace ci {
+
+inline constexpr char kProgram[] = "ci_report";
+inline constexpr char kSource[] = "programs/race_kernel.c";
+inline constexpr char kTitle[] = "data race in racy_reader / racy_writer";
+
+inline std::string Read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A fresh directory, removed with everything in it at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    char name[] = "/tmp/trapsan-ci-XXXXXX";
+    path_ = mkdtemp(name) != nullptr ? name : "";
+  }
+  ~TempDir() {
+    if (!path_.empty()) {
+      (void)!system(("rm -rf '" + path_ + "'").c_str());
+    }
+  }
+  const std::string& path() const { return path_; }
+  // The names of the files in it, sorted.
+  std::vector<std::string> Files() const {
+    std::vector<std::string> names;
+    if (DIR* d = opendir(path_.c_str())) {
+      while (dirent* e = readdir(d)) {
+        std::string n = e->d_name;
+        if (n != "." && n != "..") names.push_back(n);
+      }
+      closedir(d);
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+  void Clear() const {
+    for (const std::string& f : Files()) unlink((path_ + "/" + f).c_str());
+  }
+
+ private:
+  std::string path_;
+};
+
+// check_report.py's KEY=VALUE lines (every ERROR line joined).
+inline std::map<std::string, std::string> Check(const std::string& args) {
+  std::string cmd = "python3 '" + TestSourcePath("integration/check_report.py") +
+                    "' " + args + " 2>&1";
+  std::map<std::string, std::string> values;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return values;
+  char line[8192];
+  while (fgets(line, sizeof(line), p) != nullptr) {
+    std::string l(line);
+    while (!l.empty() && l.back() == '\n') l.pop_back();
+    size_t eq = l.find('=');
+    if (eq == std::string::npos) {
+      values["ERROR"] += "[" + l + "]";
+      continue;
+    }
+    std::string key = l.substr(0, eq);
+    if (key == "ERROR") {
+      values[key] += "[" + l.substr(eq + 1) + "]";
+    } else {
+      values.emplace(key, l.substr(eq + 1));
+    }
+  }
+  pclose(p);
+  return values;
+}
+
+inline std::string Describe(const std::map<std::string, std::string>& values) {
+  std::string s;
+  for (const auto& [k, v] : values) s += k + "=" + v + "\n";
+  return s;
+}
+
+inline RunOptions Options(const std::string& extra) {
+  RunOptions o;
+  o.trapsan_options = std::string(kAggressive) + (extra.empty() ? "" : ":") + extra;
+  return o;
+}
+
+inline bool Reported(const RunResult& r) { return r.exited && r.exit_code == 66; }
+
+inline std::string WriteLine() {
+  return std::to_string(LineOf(kSource, "RACE_WRITE_CHECKED"));
+}
+inline std::string ReadLine() {
+  return std::to_string(LineOf(kSource, "RACE_READ_CHECKED"));
+}
+
+inline std::string WriteFile(const TempDir& dir, const std::string& name,
+                      const std::string& text) {
+  const std::string path = dir.path() + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+// An executable script at `path`.
+inline std::string WriteScript(const TempDir& dir, const std::string& name,
+                        const std::string& text) {
+  const std::string path = WriteFile(dir, name, text);
+  chmod(path.c_str(), 0755);
+  return path;
+}
+
+}  // namespace ci
+}  // namespace trapsan_test
+
+#endif  // TRAPSAN_TESTS_INTEGRATION_CI_SUPPORT_H_
