@@ -67,5 +67,15 @@ if(NOT version STREQUAL "2.1.0" OR results LESS 1 OR
   message(FATAL_ERROR "unexpected SARIF (${version}, ${results} results, "
     "${uri}):\n${sarif}")
 endif()
+# Valid against the SARIF 2.1.0 schema (written from the spec), and as code
+# scanning wants it (an artifact for every result location).
+execute_process(
+  COMMAND python3 ${TRAPSAN_SOURCE_DIR}/tests/integration/check_report.py sarif
+          ${BINARY_DIR}/trapsan.sarif
+          ${TRAPSAN_SOURCE_DIR}/tests/integration/data/sarif-2.1.0-subset.schema.json
+  OUTPUT_VARIABLE checked)
+if(checked MATCHES "ERROR=" OR NOT checked MATCHES "VALID=1")
+  message(FATAL_ERROR "the suite's SARIF is not valid:\n${checked}\n${sarif}")
+endif()
 message(STATUS "ctest example: queue_test clean, inventory_test's race "
   "reported, SARIF with ${results} result(s)")

@@ -183,6 +183,10 @@ def run_job(source, doc, work):
     sarif = os.path.join(ws, "trapsan.sarif")
     if not os.path.exists(sarif) or "inventory_test.cpp" not in open(sarif).read():
         problems.append("no SARIF naming inventory_test.cpp")
+    elif '"uri": "inventory_test.cpp"' not in open(sarif).read():
+        # strip_path_prefix=$GITHUB_WORKSPACE/: repository-relative paths.
+        problems.append("the SARIF does not name inventory_test.cpp relative "
+                        "to the repository")
     text = open(summary).read()
     # (The racy line's file: at -O2 the inlined Restock() frame may be gone
     # and the store attributed to its caller's line.)
