@@ -4,8 +4,15 @@
 // TimeScale()). Built with trapsan linked in (runtime only; the programs'
 // manual checks through weak references run then), when the compiler plugin
 // is built through trapsan-cc (every access checked), and some with clang's
-// -fsanitize=thread (the __tsan_* entry points).
+// -fsanitize=thread (the __tsan_* entry points); the plain build also runs
+// with LD_PRELOAD=libtrapsan.so. Linked and plugin builds run lazily bound
+// and with LD_BIND_NOW=1.
+#include <elf.h>
+
+#include <fstream>
+#include <iterator>
 #include <ostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,6 +30,8 @@ struct HostCase {
   bool tsan;     // also built with -fsanitize=thread (host_tsan_programs)
   bool late = false;  // also host_<program>_late: plain, trapsan dlopen()ed
   bool reports = false;  // racy: with trapsan, a report must be printed
+  // TRAPSAN_OPTIONS of the run with trapsan.
+  const char* options = "mode=ci";
 };
 
 void PrintTo(const HostCase& c, std::ostream* os) { *os << c.name; }
@@ -44,6 +53,18 @@ const std::vector<HostCase>& Cases() {
       // opened again: "windows STUCK").
       {"cancel_async", "cancel_storm", {"async", "100"}, 120000, true},
       {"cancel_deferred", "cancel_storm", {"deferred", "100"}, 120000, true},
+      // The same with the default options (production: rare samples, a
+      // budget) and with release-bounded windows (plugin sites' windows
+      // held open, without a stall, until the thread's next release point:
+      // the async loop has none, so a cancelled thread may hold one).
+      {"cancel_async_default", "cancel_storm", {"async", "100"}, 120000, true,
+       false, false, ""},
+      {"cancel_deferred_default", "cancel_storm", {"deferred", "100"}, 120000,
+       true, false, false, ""},
+      {"cancel_async_release", "cancel_storm", {"async", "100"}, 120000, true,
+       false, false, "mode=ci:release_windows=1"},
+      {"cancel_deferred_release", "cancel_storm", {"deferred", "100"}, 120000,
+       true, false, false, "mode=ci:release_windows=1"},
       // The program's SIGTRAP handlers (before and after trapsan's start),
       // int3 and raise, from threads while sampling; ends killed by SIGTRAP.
       {"sigtrap_user", "sigtrap_user", {}, 60000, true},
@@ -72,8 +93,11 @@ class HostTest : public testing::TestWithParam<HostCase> {
     ASSERT_TRUE(without.exited || without.signaled) << without.Describe();
     ASSERT_FALSE(without.out.empty()) << without.Describe();
 
+    EXPECT_LT(without.seconds, c.limit_ms / 1000.0 * TimeScale())
+        << without.Describe();
+
     RunOptions ci;
-    ci.trapsan_options = "mode=ci";
+    ci.trapsan_options = c.options;
     ci.extra_env = env;
     ci.timeout_ms = c.limit_ms;
     RunResult with = RunProgram(std::string("host_") + c.program + variant,
@@ -98,41 +122,115 @@ class HostTest : public testing::TestWithParam<HostCase> {
   }
 };
 
-TEST_P(HostTest, SameOutputWithTrapsanLinked) { Compare(""); }
+// Every build is lazily bound (HostBuildsTest.LazilyBound); lazy binding is
+// asked for explicitly (an empty LD_BIND_NOW), so that an LD_BIND_NOW in the
+// test's environment cannot hide a defect of lazy binding (issue 10, defect
+// 1: the resolver's clobbered registers).
+const std::pair<std::string, std::string> kLazy = {"LD_BIND_NOW", ""};
+const std::pair<std::string, std::string> kBindNow = {"LD_BIND_NOW", "1"};
+
+TEST_P(HostTest, SameOutputWithTrapsanLinked) { Compare("", {kLazy}); }
+
+TEST_P(HostTest, SameOutputWithTrapsanLinkedBindNow) {
+  Compare("", {kBindNow});
+}
 
 TEST_P(HostTest, SameOutputBuiltWithThePlugin) {
 #if TRAPSAN_HOST_PLUGIN
-  Compare("_plugin");
+  Compare("_plugin", {kLazy});
 #else
   GTEST_SKIP() << "no compiler plugin in this build";
 #endif
 }
 
-// The plugin builds are lazily bound PIEs (clang's default here); the same
-// with every symbol bound at start-up.
+// The same with every symbol bound at start-up.
 TEST_P(HostTest, SameOutputBuiltWithThePluginBindNow) {
 #if TRAPSAN_HOST_PLUGIN
-  Compare("_plugin", {{"LD_BIND_NOW", "1"}});
+  Compare("_plugin", {kBindNow});
 #else
   GTEST_SKIP() << "no compiler plugin in this build";
 #endif
+}
+
+// The plain build, nothing of trapsan linked, with LD_PRELOAD=libtrapsan.so
+// (its weak references to trapsan's API are bound to the preloaded library).
+TEST_P(HostTest, SameOutputPlainWithPreload) {
+  Compare("_plain", {kLazy, {"LD_PRELOAD", TRAPSAN_HOST_PRELOAD_LIBRARY}});
 }
 
 TEST_P(HostTest, SameOutputWithTrapsanLoadedByDlopen) {
   if (!GetParam().late) GTEST_SKIP() << "no _late build";
-  Compare("_late");
+  Compare("_late", {kLazy});
 }
 
 TEST_P(HostTest, SameOutputBuiltWithTsan) {
 #if TRAPSAN_HOST_TSAN
   if (!GetParam().tsan) GTEST_SKIP() << "not built with -fsanitize=thread";
-  Compare("_tsan");
+  Compare("_tsan", {kLazy});
 #else
   GTEST_SKIP() << "no clang for -fsanitize=thread";
 #endif
 }
 
 INSTANTIATE_TEST_SUITE_P(Programs, HostTest, testing::ValuesIn(Cases()), CaseName);
+
+// True when the ELF file at `path` asks for every symbol to be bound at
+// start-up (DT_BIND_NOW, DF_BIND_NOW or DF_1_NOW in its dynamic section).
+// Fails the test when it cannot be read as a 64-bit ELF file.
+bool AsksForBindNow(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_GE(data.size(), sizeof(Elf64_Ehdr)) << path;
+  if (data.size() < sizeof(Elf64_Ehdr)) return false;
+  const auto* eh = reinterpret_cast<const Elf64_Ehdr*>(data.data());
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(eh->e_ident), SELFMAG),
+            std::string(ELFMAG)) << path;
+  EXPECT_EQ(eh->e_ident[EI_CLASS], ELFCLASS64) << path;
+  if (eh->e_ident[EI_CLASS] != ELFCLASS64) return false;
+  bool dynamic = false;
+  for (int i = 0; i < eh->e_phnum; ++i) {
+    const size_t at = eh->e_phoff + static_cast<size_t>(i) * eh->e_phentsize;
+    if (at + sizeof(Elf64_Phdr) > data.size()) break;
+    const auto* ph = reinterpret_cast<const Elf64_Phdr*>(data.data() + at);
+    if (ph->p_type != PT_DYNAMIC) continue;
+    dynamic = true;
+    for (size_t d = ph->p_offset; d + sizeof(Elf64_Dyn) <= ph->p_offset + ph->p_filesz &&
+                                  d + sizeof(Elf64_Dyn) <= data.size();
+         d += sizeof(Elf64_Dyn)) {
+      const auto* dyn = reinterpret_cast<const Elf64_Dyn*>(data.data() + d);
+      if (dyn->d_tag == DT_NULL) break;
+      if (dyn->d_tag == DT_BIND_NOW) return true;
+      if (dyn->d_tag == DT_FLAGS && (dyn->d_un.d_val & DF_BIND_NOW)) return true;
+      if (dyn->d_tag == DT_FLAGS_1 && (dyn->d_un.d_val & DF_1_NOW)) return true;
+    }
+  }
+  EXPECT_TRUE(dynamic) << path << ": no dynamic section";
+  return false;
+}
+
+// The "lazy" runs above bind lazily only if the programs (and the plugin
+// built library) do not ask for bind-now themselves.
+TEST(HostBuildsTest, LazilyBound) {
+  std::set<std::string> names;
+  for (const HostCase& c : Cases()) {
+    for (const char* variant : {"", "_plain"}) {
+      names.insert(std::string("host_") + c.program + variant);
+    }
+#if TRAPSAN_HOST_PLUGIN
+    names.insert(std::string("host_") + c.program + "_plugin");
+#endif
+#if TRAPSAN_HOST_TSAN
+    if (c.tsan) names.insert(std::string("host_") + c.program + "_tsan");
+#endif
+    if (c.late) names.insert(std::string("host_") + c.program + "_late");
+  }
+#if TRAPSAN_HOST_PLUGIN
+  names.insert("libhost_dlib_plugin.so");
+#endif
+  for (const std::string& name : names) {
+    EXPECT_FALSE(AsksForBindNow(ProgramPath(name))) << ProgramPath(name);
+  }
+}
 
 }  // namespace
 }  // namespace trapsan_test

@@ -15,25 +15,22 @@ trapsan ERROR line or a build failure; 77 the source cannot be fetched (no netwo
 the cache.
 """
 
-import argparse
 import concurrent.futures
-import fcntl
-import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import fetch_source  # noqa: E402
 import gtest_results  # noqa: E402
+import oss_run  # noqa: E402
 import reports  # noqa: E402
+from oss_run import log  # noqa: E402
 
-SKIP = 77
 PACKAGE = "leveldb"
 # The binaries leveldb's CMakeLists.txt registers with add_test: its whole suite (--tests all).
 ALL_TESTS = ("c_test fault_injection_test issue178_test issue200_test issue320_test env_test status_test "
@@ -48,24 +45,6 @@ DEFAULT_TESTS = ("db_test env_test env_posix_test skiplist_test autocompact_test
                  "recovery_test issue178_test issue200_test issue320_test c_test").split()
 # db_test is split into shards so that the two builds' longest binary does not serialize the run.
 SHARDS = {"db_test": 3}
-# Messages trapsan prints that are expected in every trapsan run on a host without debug-register traps.
-EXPECTED_TRAPSAN_LINES = ("trapsan: WARNING: hardware watchpoints", "trapsan: WARNING: backend=auto")
-
-
-def log(msg):
-    print(f"oss: {msg}", flush=True)
-
-
-def sha256_files(paths):
-    h = hashlib.sha256()
-    for p in paths:
-        h.update(p.encode())
-        if os.path.exists(p):
-            with open(p, "rb") as f:
-                h.update(f.read())
-    return h.hexdigest()[:16]
-
-
 def cmake_build(src, build, cc, cxx, jobs, key, targets, logfile):
     """Configures leveldb into `build` (again, from scratch, when its key changed) and builds `targets`."""
     stamp = os.path.join(build, ".trapsan-oss-key")
@@ -116,11 +95,11 @@ def execute(run, work, trapsan_options, timeout):
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     xml = os.path.join(work, "xml", run.tag + ".xml")
-    env = dict(os.environ, TEST_TMPDIR=tmp)
-    env.pop("TRAPSAN_OPTIONS", None)
+    base = dict(os.environ, TEST_TMPDIR=tmp)
     if run.flavor == "trapsan":
-        env["TRAPSAN_OPTIONS"] = (f"mode=ci:format=json:log_path={work}/reports/{run.tag}"
-                                  + (":" + trapsan_options if trapsan_options else ""))
+        env = oss_run.trapsan_env(os.path.join(work, "reports", run.tag), trapsan_options, base)
+    else:
+        env = oss_run.plain_env(base)
     cmd = list(run.command)
     if run.binary != "c_test":
         cmd.append(f"--gtest_output=xml:{xml}")
@@ -128,19 +107,11 @@ def execute(run, work, trapsan_options, timeout):
             cmd.append(f"--gtest_filter={run.filter}")
         if run.shard:
             env["GTEST_SHARD_INDEX"], env["GTEST_TOTAL_SHARDS"] = str(run.shard[0]), str(run.shard[1])
-    start = time.monotonic()
-    out_path = os.path.join(work, "logs", run.tag + ".log")
-    with open(out_path, "w") as out:
-        try:
-            p = subprocess.run(cmd, env=env, cwd=tmp, stdout=out, stderr=subprocess.PIPE, timeout=timeout)
-            run.status = p.returncode
-            err = p.stderr.decode(errors="replace")
-        except subprocess.TimeoutExpired as e:
-            run.status = "timeout"
-            err = (e.stderr or b"").decode(errors="replace")
-        out.write(err)
-    run.seconds = time.monotonic() - start
-    run.stderr_lines = [line for line in err.splitlines() if line.startswith("trapsan")]
+    with open(os.path.join(work, "logs", run.tag + ".log"), "w") as out:
+        r = oss_run.run(cmd, env, timeout, cwd=tmp, stdout=out)
+        out.write(r.stderr)
+    run.status, run.seconds = r.status, r.seconds
+    run.stderr_lines = r.unexpected_trapsan_lines()
     if run.binary == "c_test":
         run.results = {"c_test": "passed" if run.status == 0 else "failed"}
     else:
@@ -150,28 +121,17 @@ def execute(run, work, trapsan_options, timeout):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--trapsan-bin", required=True, help="directory of trapsan-cc and trapsan-c++")
-    ap.add_argument("--work", required=True, help="the trapsan build of leveldb and this run's logs")
-    ap.add_argument("--cache", default=os.environ.get("TRAPSAN_OSS_CACHE", "/var/tmp/trapsan-oss-cache"),
-                    help="fetched source and the plain build (default %(default)s, env TRAPSAN_OSS_CACHE)")
-    ap.add_argument("--jobs", type=int, default=2)
+    ap = oss_run.arg_parser(__doc__, os.path.join(HERE, "leveldb.reviewed"), timeout=900)
     ap.add_argument("--attempts", type=int, default=3)
     ap.add_argument("--tests", default=",".join(DEFAULT_TESTS),
                     help="comma-separated test binaries, or 'all' (default: %(default)s)")
-    ap.add_argument("--timeout", type=float, default=900, help="seconds per test binary run")
-    ap.add_argument("--reviewed", default=os.path.join(HERE, "leveldb.reviewed"))
-    ap.add_argument("--trapsan-options", default="", help="appended to mode=ci:format=json:log_path=...")
     args = ap.parse_args()
     t0 = time.monotonic()
     work, cache = os.path.abspath(args.work), os.path.abspath(args.cache)
-    os.makedirs(cache, exist_ok=True)
     os.makedirs(work, exist_ok=True)
     cc, cxx = os.path.join(args.trapsan_bin, "trapsan-cc"), os.path.join(args.trapsan_bin, "trapsan-c++")
-    for tool in (cc, cxx, "clang-14", "clang++-14", "cmake", "apt-get", "dpkg-source"):
-        if not shutil.which(tool):
-            log(f"error: {tool} not found")
-            return 1
+    if oss_run.missing_tools((cc, cxx, "clang-14", "clang++-14", "cmake", "apt-get", "dpkg-source")):
+        return 1
 
     binaries = ALL_TESTS if args.tests == "all" else args.tests.split(",")
     unknown = [b for b in binaries if b not in ALL_TESTS]
@@ -179,14 +139,10 @@ def main():
         log(f"error: unknown test binaries {unknown}; leveldb 1.23 has {ALL_TESTS}")
         return 1
     # Fetch, and the plain build, once per cache (several runs may share it: a lock).
-    with open(os.path.join(cache, "lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            src = fetch_source.fetch(PACKAGE, cache, log)
-        except (fetch_source.FetchImpossible, subprocess.TimeoutExpired, OSError) as e:
-            print(f"SKIP: oss: cannot fetch Debian's {PACKAGE} source package, so leveldb's suite is not run: {e}",
-                  flush=True)
-            return SKIP
+    with oss_run.cache_lock(cache):
+        src = oss_run.fetch_or_skip(PACKAGE, cache, "leveldb's suite")
+        if src is None:
+            return oss_run.SKIP
         version = fetch_source.debian_version(src)
         clang = subprocess.run(["clang-14", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
         plain = os.path.join(cache, f"build-plain-{version}")
@@ -195,10 +151,8 @@ def main():
             return 1
     # The trapsan build is rebuilt when the compiler plugin or the wrappers change (the runtime is a shared
     # library found through the rpath: not part of the key).
-    real_bin = os.path.realpath(args.trapsan_bin)
-    plugin_files = [cc, cxx, os.path.join(real_bin, "..", "lib", "TrapsanPlugin.so"),
-                    os.path.join(real_bin, "..", "lib", "TrapsanClangPlugin.so")]
-    key = f"{version} {clang} {sha256_files([os.path.realpath(p) for p in plugin_files])}"
+    plugin = oss_run.plugin_files(args.trapsan_bin, ["trapsan-cc", "trapsan-c++"])
+    key = f"{version} {clang} {oss_run.files_key(plugin)}"
     instrumented = os.path.join(work, "build-trapsan")
     if not cmake_build(src, instrumented, cc, cxx, args.jobs, key, binaries,
                        os.path.join(work, "build-trapsan.log")):
@@ -263,8 +217,7 @@ def verdict(done, binaries, work, args, version, t0):
         if r.status not in ok:
             problems.append(f"{r.tag}: exit status {r.status} (log {work}/logs/{r.tag}.log)")
         for line in r.stderr_lines:
-            if "ERROR" in line or not line.startswith(EXPECTED_TRAPSAN_LINES):
-                problems.append(f"{r.tag}: unexpected trapsan line: {line}")
+            problems.append(f"{r.tag}: unexpected trapsan line: {line}")
     tests = sorted(set(final["plain"]) | set(final["trapsan"]))
     for t in tests:
         p, s = final["plain"].get(t, "missing"), final["trapsan"].get(t, "missing")
@@ -274,27 +227,17 @@ def verdict(done, binaries, work, args, version, t0):
         for t, attempt in sorted(flaky[flavor].items()):
             log(f"flaky in the {flavor} build: {t} failed, then passed on attempt {attempt}")
 
-    races, summaries, garbage = reports.collect(os.path.join(work, "reports"))
+    races, summaries, review_problems = oss_run.review(os.path.join(work, "reports"), args.reviewed)
+    problems += review_problems
     races_found = sum(s.get("races_found", 0) for s in summaries)
-    reviews = reports.load_reviews(args.reviewed) if os.path.exists(args.reviewed) else {}
-    problems += [f"not JSON in a report file: {g}" for g in garbage]
-    by_pair = {}
-    for race in races:
-        by_pair.setdefault(reports.pair_key(race), []).append(race)
-    for pair, rs in sorted(by_pair.items()):
-        review = reviews.get(pair)
-        state = f"reviewed: {review['verdict']}" if review else "NOT REVIEWED"
-        log(f"report {pair}: {len(rs)} report(s) ({state})")
-        print(reports.describe(rs[0]), flush=True)
-        if not review:
-            problems.append(f"unreviewed trapsan report: [{pair}] (add a review to {args.reviewed})")
+    distinct = len({reports.pair_key(race) for race in races})
 
     counts = {f: sum(1 for v in final[f].values() if v == "passed") for f in final}
     failed = {f: sorted(t for t, v in final[f].items() if v == "failed") for f in final}
     summary = (f"{PACKAGE} {version}: {len(binaries)} test binaries, {len(tests)} tests; passed: plain "
                f"{counts['plain']}, trapsan {counts['trapsan']}; failed: plain {failed['plain']}, trapsan "
                f"{failed['trapsan']}; trapsan reports: {len(races)} printed, {races_found} found, "
-               f"{len(by_pair)} distinct; test time (sum over binaries): plain {seconds['plain']:.0f} s, "
+               f"{distinct} distinct; test time (sum over binaries): plain {seconds['plain']:.0f} s, "
                f"trapsan {seconds['trapsan']:.0f} s; wall {time.monotonic() - t0:.0f} s")
     log(summary)
     with open(os.path.join(work, "summary.txt"), "w") as f:

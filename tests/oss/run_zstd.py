@@ -19,9 +19,6 @@ Exit status: 0 as above; 1 a difference, a crash, an unreviewed report, a trapsa
 the source cannot be fetched and is not in the cache.
 """
 
-import argparse
-import fcntl
-import hashlib
 import os
 import shutil
 import subprocess
@@ -31,30 +28,15 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import fetch_source  # noqa: E402
-import reports  # noqa: E402
+import oss_run  # noqa: E402
+from oss_run import log  # noqa: E402
 
-SKIP = 77
 PACKAGE = "libzstd"
 # Make variables of both builds: no optional compression libraries, no legacy decoders (fewer objects).
 MAKE_VARS = ["MOREFLAGS=-g", "HAVE_ZLIB=0", "HAVE_LZMA=0", "HAVE_LZ4=0", "ZSTD_LEGACY_SUPPORT=0"]
 # zstd -T command lines compressed in both builds (the input: datagen -g8M, a fixed seed).
 COMPRESS_ARGS = ["-1 -T2", "-3 -T4", "-6 -T2 -B512K", "-3 --long=24 -T2", "-5 -T3 --rsyncable", "-1 -T2 -B256K"]
 POOL_RUNS = 3
-EXPECTED_TRAPSAN_LINES = ("trapsan: WARNING: hardware watchpoints", "trapsan: WARNING: backend=auto")
-
-
-def log(msg):
-    print(f"oss: {msg}", flush=True)
-
-
-def key_of(paths, extra):
-    h = hashlib.sha256(extra.encode())
-    for p in paths:
-        h.update(p.encode())
-        if os.path.exists(p):
-            with open(p, "rb") as f:
-                h.update(f.read())
-    return h.hexdigest()[:16]
 
 
 def make_build(src, tree, cc, jobs, key, logfile):
@@ -85,71 +67,48 @@ class Runner:
     """Runs commands of the trapsan build under mode=ci and collects what goes wrong."""
 
     def __init__(self, work, extra_options, timeout):
-        self.work, self.extra, self.timeout = work, extra_options, timeout
+        self.extra, self.timeout = extra_options, timeout
         self.problems, self.seconds, self.count = [], 0.0, 0
         self.report_dir = os.path.join(work, "reports")
         shutil.rmtree(self.report_dir, ignore_errors=True)
         os.makedirs(self.report_dir)
 
     def run(self, tag, cmd, stdin=None, stdout=subprocess.PIPE):
-        env = dict(os.environ)
-        env["TRAPSAN_OPTIONS"] = f"mode=ci:format=json:log_path={self.report_dir}/{tag}" + (
-            ":" + self.extra if self.extra else "")
-        start = time.monotonic()
-        try:
-            r = subprocess.run(cmd, env=env, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
-                               timeout=self.timeout)
-        except subprocess.TimeoutExpired:
+        env = oss_run.trapsan_env(os.path.join(self.report_dir, tag), self.extra)
+        r = oss_run.run(cmd, env, self.timeout, stdin=stdin, stdout=stdout)
+        if r.status == "timeout":
             self.problems.append(f"{tag}: timed out after {self.timeout:.0f} s: {' '.join(cmd)}")
             return None
-        self.seconds += time.monotonic() - start
+        self.seconds += r.seconds
         self.count += 1
-        for line in r.stderr.decode(errors="replace").splitlines():
-            if "trapsan" in line and not line.startswith(EXPECTED_TRAPSAN_LINES):
-                self.problems.append(f"{tag}: unexpected trapsan line: {line}")
+        for line in r.unexpected_trapsan_lines():
+            self.problems.append(f"{tag}: unexpected trapsan line: {line}")
         # 66 is trapsan's exitcode after a report: the reports are then reviewed below.
-        if r.returncode not in (0, 66):
-            self.problems.append(f"{tag}: exit status {r.returncode} (expected 0): {' '.join(cmd)}\n"
-                                 + r.stderr.decode(errors="replace")[-1500:])
+        if r.status not in (0, 66):
+            self.problems.append(f"{tag}: exit status {r.status} (expected 0): {' '.join(cmd)}\n" + r.stderr[-1500:])
         return r
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--trapsan-bin", required=True, help="directory of trapsan-cc")
-    ap.add_argument("--work", required=True, help="the trapsan build of zstd and this run's files")
-    ap.add_argument("--cache", default=os.environ.get("TRAPSAN_OSS_CACHE", "/var/tmp/trapsan-oss-cache"),
-                    help="fetched source and the plain build (default %(default)s, env TRAPSAN_OSS_CACHE)")
-    ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--timeout", type=float, default=300, help="seconds per command")
-    ap.add_argument("--reviewed", default=os.path.join(HERE, "zstd.reviewed"))
-    ap.add_argument("--trapsan-options", default="", help="appended to mode=ci:format=json:log_path=...")
+    ap = oss_run.arg_parser(__doc__, os.path.join(HERE, "zstd.reviewed"), timeout=300)
     args = ap.parse_args()
     t0 = time.monotonic()
     work, cache = os.path.abspath(args.work), os.path.abspath(args.cache)
-    os.makedirs(cache, exist_ok=True)
     os.makedirs(work, exist_ok=True)
     cc = os.path.join(os.path.abspath(args.trapsan_bin), "trapsan-cc")
-    for tool in (cc, "clang-14", "make", "apt-get", "dpkg-source"):
-        if not shutil.which(tool):
-            log(f"error: {tool} not found")
-            return 1
+    if oss_run.missing_tools((cc, "clang-14", "make", "apt-get", "dpkg-source")):
+        return 1
     clang = subprocess.run(["clang-14", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
-    with open(os.path.join(cache, "lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            src = fetch_source.fetch(PACKAGE, cache, log)
-        except (fetch_source.FetchImpossible, subprocess.TimeoutExpired, OSError) as e:
-            print(f"SKIP: oss: cannot fetch Debian's {PACKAGE} source package, so zstd is not run: {e}", flush=True)
-            return SKIP
+    with oss_run.cache_lock(cache):
+        src = oss_run.fetch_or_skip(PACKAGE, cache, "zstd")
+        if src is None:
+            return oss_run.SKIP
         version = fetch_source.debian_version(src)
         plain = os.path.join(cache, f"zstd-plain-{version}")
-        if not make_build(src, plain, "clang-14", args.jobs, key_of([], f"{version} {clang} {MAKE_VARS}"),
+        if not make_build(src, plain, "clang-14", args.jobs, oss_run.files_key([], f"{version} {clang} {MAKE_VARS}"),
                           os.path.join(cache, "zstd-plain.log")):
             return 1
-    real_lib = os.path.join(os.path.realpath(args.trapsan_bin), "..", "lib")
-    key = key_of([cc, os.path.join(real_lib, "TrapsanPlugin.so"), os.path.join(real_lib, "TrapsanClangPlugin.so")],
-                 f"{version} {clang} {MAKE_VARS}")
+    key = oss_run.files_key(oss_run.plugin_files(args.trapsan_bin, ["trapsan-cc"]), f"{version} {clang} {MAKE_VARS}")
     tree = os.path.join(work, "zstd-trapsan")
     if not make_build(src, tree, cc, args.jobs, key, os.path.join(work, "build-trapsan.log")):
         return 1
@@ -186,16 +145,8 @@ def main():
         if d is not None and d.stdout != original:
             runner.problems.append(f"zstd -d of '{a}' frames: not the input")
 
-    races, _, garbage = reports.collect(runner.report_dir)
-    problems = runner.problems + [f"report file: {g}" for g in garbage]
-    reviews = reports.load_reviews(args.reviewed) if os.path.exists(args.reviewed) else {}
-    for race in races:
-        review = reviews.get(reports.pair_key(race))
-        if review is None:
-            problems.append("unreviewed trapsan report (add a block to " + args.reviewed + "):\n"
-                            + reports.describe(race))
-        else:
-            log(f"reviewed report [{reports.pair_key(race)}]: {review['verdict']}")
+    races, _, review_problems = oss_run.review(runner.report_dir, args.reviewed)
+    problems = runner.problems + review_problems
     log(f"{runner.count} trapsan-build runs ({POOL_RUNS} poolTests, {len(COMPRESS_ARGS)} zstd -T compressions "
         f"and their decompressions) in {runner.seconds:.0f} s; {len(races)} reports; "
         f"build {build_s:.0f} s, total {time.monotonic() - t0:.0f} s")
