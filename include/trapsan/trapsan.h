@@ -144,6 +144,11 @@ typedef struct trapsan_stats {
   uint64_t traps_lost;         /* watchpoint hits the kernel counted but sent
                                   no SIGTRAP for: a kernel without Linux
                                   6.1's ca6c21327c6a (docs/kernel.md) */
+  uint64_t lures;              /* data lures armed (LD_PRELOAD, preload_lures:
+                                  docs/preload.md) */
+  uint64_t lures_caught;       /* ... written by a thread: a window opened
+                                  for that write */
+  uint64_t lure_traps_ignored; /* ... traps on a lure not collecting */
 } trapsan_stats;
 
 /* Fills the first `size` bytes of *stats (at most sizeof(trapsan_stats)).

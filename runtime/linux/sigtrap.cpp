@@ -27,6 +27,7 @@
 #include "runtime/linux/labels.h"
 #include "runtime/linux/trap_audit.h"
 #include "runtime/linux/unwind.h"
+#include "runtime/preload/data_lure.h"
 #include "runtime/preload/timer_sampling.h"
 
 namespace trapsan {
@@ -255,8 +256,14 @@ void OnSigtrap(int sig, siginfo_t* si, void* uc) {
              DecodeCookie(perf.data, &c) && c.slot < SlotCount()) {
     // For the trap audit (trap_audit.h).
     NoteSlotTrap(c.slot, reinterpret_cast<uintptr_t>(si->si_addr));
-    HandleOurTrap(perf.data, c, (perf.flags & kPerfFlagAsync) != 0,
-                  reinterpret_cast<uintptr_t>(si->si_addr), uc);
+    uint64_t cookie = perf.data;
+    uintptr_t watched = reinterpret_cast<uintptr_t>(si->si_addr);
+    // A data lure's trap (runtime/preload/data_lure.h), or another
+    // window's that came with a lure's cookie.
+    if (!HandleLureTrap(&cookie, &watched, uc) && DecodeCookie(cookie, &c)) {
+      HandleOurTrap(cookie, c, (perf.flags & kPerfFlagAsync) != 0, watched,
+                    uc);
+    }
   } else if (Int3HandleTrap(si, uc)) {
     // An int3 of a label site (label_int3.h): sampled or resumed past it.
   } else {

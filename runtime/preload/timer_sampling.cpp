@@ -29,6 +29,7 @@
 #include "runtime/linux/perf_fd.h"
 #include "runtime/linux/safe_read.h"
 #include "runtime/linux/unwind.h"
+#include "runtime/preload/data_lure.h"
 #include "runtime/report/sample_decode.h"
 
 namespace trapsan {
@@ -241,6 +242,7 @@ bool TimerSamplingWanted() {
 
 bool StartTimerSampling(std::string* why) {
   dl_iterate_phdr(FindLoaderCode, nullptr);
+  PrepareDataLures();
   g_kind = GetOptions().preload_timer == "perf" ? TimerKind::kPerf
                                                 : TimerKind::kTick;
   if (g_kind == TimerKind::kTick) {
@@ -311,6 +313,7 @@ bool IsTickTimerSignal(const siginfo_t* si) {
 
 void RestartTimerSamplingInChild() {
   ResetPendingRaces();
+  ResetDataLuresInChild();
   g_multithreaded.store(false, std::memory_order_relaxed);  // one thread now
   if (!TimerSamplingActive()) return;
   if (g_kind == TimerKind::kTick) {
@@ -332,21 +335,19 @@ void RestartTimerSamplingInChild() {
   g_fd_count = 1;
 }
 
-void HandleTimerSample(void* ucv) {
-  Count(Stats().timer_samples);
-  ThreadState& t = CurrentThread();
-  if (!RuntimeReady() || t.in_runtime != 0 ||
-      !g_multithreaded.load(std::memory_order_relaxed) ||
-      ActiveBackend() == Backend::kOff) {
-    Count(Stats().timer_skipped);
-    return;
-  }
+bool InDynamicLinker(uintptr_t pc) { return InLoader(pc); }
+
+namespace {
+
+// A timer sample's own window, for the interrupted instruction. False if
+// the sample opened none (its thread may arm a data lure instead).
+bool SampleInstruction(ThreadState& t, void* ucv) {
   const ucontext_t* uc = static_cast<const ucontext_t*>(ucv);
   const uintptr_t pc = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RIP]);
   const uintptr_t sp = static_cast<uintptr_t>(uc->uc_mcontext.gregs[REG_RSP]);
   if (InLoader(pc)) {
     Count(Stats().timer_skipped);
-    return;
+    return false;
   }
   uint8_t bytes[kMaxInstructionLength];
   const int length = ReadCode(pc, bytes);
@@ -358,8 +359,9 @@ void HandleTimerSample(void* ucv) {
           SampleRefusal::kNone ||
       OnOwnStack(t, sampled.addr, sp)) {
     Count(Stats().timer_skipped);
-    return;
+    return false;
   }
+  NoteSampledAddress(t, sampled.addr);
   // Without hardware watchpoints a window finds a racer only by a value
   // change, reported for an instruction no atomic compiles to, or by an
   // instrumented access of another thread meeting it. With neither, it
@@ -369,21 +371,21 @@ void HandleTimerSample(void* ucv) {
       sampled.atomicity != Atomicity::kPlain &&
       Stats().checks_slow.load(std::memory_order_relaxed) == 0) {
     Count(Stats().timer_skipped);
-    return;
+    return false;
   }
   const bool is_write = sampled.kind == AccessKind::kWrite;
   if (is_write ? t.ignore_writes != 0 : t.ignore_reads != 0) {
     Count(Stats().skipped_ignored);
-    return;
+    return false;
   }
   if (IsBenign(sampled.addr, sampled.size)) {
     Count(Stats().skipped_benign);
-    return;
+    return false;
   }
   uint64_t reserved_ns;
   if (!WindowBudget().TryReserve(&reserved_ns)) {
     Count(Stats().skipped_budget);
-    return;
+    return false;
   }
   InRuntime guard;
   AccessInfo access{};
@@ -404,6 +406,21 @@ void HandleTimerSample(void* ucv) {
       WatchAccessInSignal(access, sampled.atomicity == Atomicity::kPlain);
   t.current_access = saved;
   WindowBudget().Settle(reserved_ns, cost);
+  return cost != 0;
+}
+
+}  // namespace
+
+void HandleTimerSample(void* ucv) {
+  Count(Stats().timer_samples);
+  ThreadState& t = CurrentThread();
+  if (!RuntimeReady() || t.in_runtime != 0 ||
+      !g_multithreaded.load(std::memory_order_relaxed) ||
+      ActiveBackend() == Backend::kOff) {
+    Count(Stats().timer_skipped);
+    return;
+  }
+  if (!SampleInstruction(t, ucv)) MaybeArmLure(t);
 }
 
 }  // namespace trapsan

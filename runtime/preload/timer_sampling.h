@@ -75,6 +75,10 @@ bool IsTickTimerSignal(const siginfo_t* si);
 // fork(): a child process inherits no event; its only thread gets a new one.
 void RestartTimerSamplingInChild();
 
+// Whether `pc` is in the dynamic linker's code (never sampled: its
+// bookkeeping is racy by design).
+bool InDynamicLinker(uintptr_t pc);
+
 // The SIGTRAP handler's part for a signal carrying kTimerCookie.
 void HandleTimerSample(void* ucontext);
 

@@ -115,6 +115,27 @@ TEST_F(PreloadHardwareTest, RacyPlainProgramDetected) {
   EXPECT_TRUE(r.exited && r.exit_code == 66) << r.Describe();
 }
 
+// A race that is rare in time: race_rate's two threads race on a global
+// about once per millisecond of the lab guest (1.1 per ms there without
+// trapsan), the rest of their time private work on their stacks. A timer
+// sample almost never lands on the racing increment (0 of 10 runs found it
+// before data lures: docs/preload.md); a lure on the counter catches one
+// thread's write and watches for the other's (8 of 10 runs of 1 s there).
+// Bounded retries; no verdict depends on the machine's speed.
+TEST_F(PreloadHardwareTest, RareRaceFoundByDataLures) {
+  RunResult r = RunUntil(
+      "preload_race_rate", {"1000", "200000"},
+      Preloaded("mode=ci:backend=hw:print_stats=1"),
+      [](const RunResult& r) {
+        return Contains(r.err, "data race in racy_bump / racy_bump");
+      },
+      6);
+  EXPECT_TRUE(Contains(r.err, "data race in racy_bump / racy_bump"))
+      << r.Describe();
+  EXPECT_GT(Stat(r.err, "lures_caught"), 0) << r.Describe();
+  EXPECT_TRUE(r.exited && r.exit_code == 66) << r.Describe();
+}
+
 struct RaceFreeCase {
   const char* mode;
   const char* expected;

@@ -151,7 +151,7 @@ TEST(OptionsTest, CiPresetValues) {
   std::vector<std::string> expected = {"mode", "sample_rate", "delay_us",
                                        "max_overhead", "max_reports",
                                        "release_windows", "preload_period_us",
-                                       "preload_timer"};
+                                       "preload_timer", "preload_lures"};
   EXPECT_EQ(diff, expected);
 }
 

@@ -1,0 +1,479 @@
+#include "data_lure.h"
+
+#include <elf.h>
+#include <link.h>
+#include <time.h>
+#include <ucontext.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "runtime/core/budget.h"
+#include "runtime/core/clock.h"
+#include "runtime/core/conflict_table.h"
+#include "runtime/core/cookie.h"
+#include "runtime/core/counters.h"
+#include "runtime/core/options.h"
+#include "runtime/core/pending_races.h"
+#include "runtime/core/race_event.h"
+#include "runtime/core/slots.h"
+#include "runtime/core/window.h"
+#include "runtime/linux/breakpoints.h"
+#include "runtime/linux/unwind.h"
+#include "runtime/preload/timer_sampling.h"
+
+namespace trapsan {
+namespace {
+
+// The lure's life: kIdle -> kArming (a sampling thread claims a slot and
+// arms it) -> kWaiting -> kClaiming (the first thread to write the byte) ->
+// kCaught (its window: racers' traps are recorded) -> kClosing -> kIdle;
+// or kWaiting -> kClosing (nobody wrote it in time) -> kIdle. Each step is
+// taken by the one thread that won the CAS into it.
+enum : uint32_t { kIdle, kArming, kWaiting, kClaiming, kCaught, kClosing };
+std::atomic<uint32_t> g_state{kIdle};
+std::atomic<uint64_t> g_cookie{0};
+std::atomic<int> g_slot{-1};
+std::atomic<uintptr_t> g_addr{0};
+std::atomic<uint64_t> g_armed_at_ns{0};
+
+// The cookies of recent lures: a late trap of one (its handler ran after
+// the lure closed) is dropped, never recorded against a window.
+constexpr int kRecentCookies = 16;
+std::atomic<uint64_t> g_recent_cookies[kRecentCookies];
+std::atomic<uint32_t> g_recent_next{0};
+
+// The main program's writable data, in 4-byte granules: its writable
+// PT_LOAD segments less PT_GNU_RELRO (read-only after relocation) and
+// .got.plt (the dynamic linker's lazy binding writes it).
+struct Range {
+  uintptr_t lo = 0, hi = 0;
+};
+constexpr int kMaxRanges = 4;
+Range g_data[kMaxRanges];
+int g_data_count = 0;
+uint64_t g_data_granules = 0;
+
+// Addresses recent timer samples decoded (plain, off the stack), with the
+// sampled thread.
+constexpr int kSampled = 32;
+std::atomic<uintptr_t> g_sampled[kSampled];
+std::atomic<uint32_t> g_sampled_next{0};
+
+// Words lures caught (a thread wrote them), and whether two different
+// threads did. Written only by the thread that owns the lure's window.
+constexpr int kCaughtWords = 16;
+struct CaughtWord {
+  std::atomic<uintptr_t> addr{0};
+  std::atomic<int> tid{0};
+  std::atomic<bool> two_threads{false};
+};
+CaughtWord g_caught[kCaughtWords];
+
+// A caught lure's window stalls its owner this many times delay_us: its
+// word is known to be written, so a longer window is worth it.
+constexpr uint64_t kCatchStallFactor = 2;
+// A lure nobody wrote is disarmed after this many times delay_us (at
+// least kMinWaitNs) of wall time.
+constexpr uint64_t kWaitFactor = 20;
+constexpr uint64_t kMinWaitNs = 2000000;
+
+bool Enabled() {
+  return GetOptions().preload_lures && ActiveBackend() == Backend::kHw;
+}
+
+void Subtract(Range r, uintptr_t lo, uintptr_t hi, Range out[2], int* n) {
+  *n = 0;
+  if (hi <= r.lo || lo >= r.hi) {
+    out[(*n)++] = r;
+    return;
+  }
+  if (r.lo < lo) out[(*n)++] = Range{r.lo, lo};
+  if (hi < r.hi) out[(*n)++] = Range{hi, r.hi};
+}
+
+void AddRange(Range r, uintptr_t ex_lo, uintptr_t ex_hi, uintptr_t ex2_lo,
+              uintptr_t ex2_hi) {
+  Range first[2];
+  int n1;
+  Subtract(r, ex_lo, ex_hi, first, &n1);
+  for (int i = 0; i < n1; ++i) {
+    Range second[2];
+    int n2;
+    Subtract(first[i], ex2_lo, ex2_hi, second, &n2);
+    for (int j = 0; j < n2 && g_data_count < kMaxRanges; ++j) {
+      Range s = second[j];
+      s.lo = (s.lo + 3) & ~uintptr_t{3};
+      if (s.hi <= s.lo) continue;
+      g_data[g_data_count++] = s;
+      g_data_granules += (s.hi - s.lo) / 4;
+    }
+  }
+}
+
+int FindProgramData(dl_phdr_info* info, size_t, void*) {
+  // The first object is the main program.
+  const uintptr_t base = info->dlpi_addr;
+  uintptr_t relro_lo = 0, relro_hi = 0, got_lo = 0, got_hi = 0;
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type == PT_GNU_RELRO) {
+      relro_lo = base + ph.p_vaddr;
+      relro_hi = relro_lo + ph.p_memsz;
+    } else if (ph.p_type == PT_DYNAMIC) {
+      uintptr_t pltgot = 0, pltrelsz = 0;
+      const ElfW(Dyn)* d =
+          reinterpret_cast<const ElfW(Dyn)*>(base + ph.p_vaddr);
+      for (; d->d_tag != DT_NULL; ++d) {
+        if (d->d_tag == DT_PLTGOT) pltgot = d->d_un.d_ptr;
+        if (d->d_tag == DT_PLTRELSZ) pltrelsz = d->d_un.d_val;
+      }
+      if (pltgot != 0) {
+        // (The dynamic linker may have relocated the entry in place.)
+        if (pltgot < base) pltgot += base;
+        got_lo = pltgot;
+        got_hi = pltgot + 8 * (3 + pltrelsz / sizeof(ElfW(Rela)));
+      }
+    }
+  }
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || !(ph.p_flags & PF_W)) continue;
+    const uintptr_t lo = base + ph.p_vaddr;
+    AddRange(Range{lo, lo + ph.p_memsz}, relro_lo, relro_hi, got_lo, got_hi);
+  }
+  return 1;  // the main program only
+}
+
+uintptr_t DataGranule(uint64_t r) {
+  if (g_data_granules == 0) return 0;
+  uint64_t g = r % g_data_granules;
+  for (int i = 0; i < g_data_count; ++i) {
+    const uint64_t n = (g_data[i].hi - g_data[i].lo) / 4;
+    if (g < n) return g_data[i].lo + 4 * g;
+    g -= n;
+  }
+  return 0;
+}
+
+uintptr_t PickCaught(uint64_t r, bool two_only) {
+  int found = 0;
+  uintptr_t chosen = 0;
+  for (CaughtWord& w : g_caught) {  // reservoir sampling
+    const uintptr_t a = w.addr.load(std::memory_order_relaxed);
+    if (a == 0 || (two_only && !w.two_threads.load(std::memory_order_relaxed)))
+      continue;
+    ++found;
+    if (r % static_cast<uint64_t>(found) == 0) chosen = a;
+    r = r * 6364136223846793005ull + 1442695040888963407ull;
+  }
+  return chosen;
+}
+
+// The byte a new lure watches.
+uintptr_t ChooseWord(ThreadState& t) {
+  uint64_t r = NextRandom(t);
+  const unsigned choice = r % 8;
+  r >>= 3;
+  uintptr_t a = 0;
+  if (choice < 4) a = PickCaught(r, /*two_only=*/true);
+  if (a == 0 && choice < 5) a = PickCaught(r, /*two_only=*/false);
+  if (a != 0) return a;
+  if (choice < 7 || g_sampled_next.load(std::memory_order_relaxed) == 0) {
+    a = DataGranule(r);
+    if (a != 0) return a;
+  }
+  const uintptr_t near = g_sampled[r % kSampled].load(std::memory_order_relaxed);
+  if (near == 0) return DataGranule(r >> 8);
+  const int64_t offset = static_cast<int64_t>((r >> 8) % 17) - 8;  // words
+  return (near & ~uintptr_t{3}) + static_cast<uintptr_t>(offset * 4);
+}
+
+void NoteCaught(uintptr_t addr, int tid, uint64_t r) {
+  for (CaughtWord& w : g_caught) {
+    if (w.addr.load(std::memory_order_relaxed) == addr) {
+      if (w.tid.load(std::memory_order_relaxed) != tid) {
+        w.two_threads.store(true, std::memory_order_relaxed);
+      }
+      w.tid.store(tid, std::memory_order_relaxed);
+      return;
+    }
+  }
+  // A new word: a free entry, else one written by one thread only.
+  for (int tries = 0; tries < 2 * kCaughtWords; ++tries) {
+    CaughtWord& w = g_caught[(r + static_cast<uint64_t>(tries)) % kCaughtWords];
+    if (w.addr.load(std::memory_order_relaxed) == 0 ||
+        (tries >= kCaughtWords &&
+         !w.two_threads.load(std::memory_order_relaxed))) {
+      w.two_threads.store(false, std::memory_order_relaxed);
+      w.tid.store(tid, std::memory_order_relaxed);
+      w.addr.store(addr, std::memory_order_relaxed);
+      return;
+    }
+  }
+}
+
+int ClaimFreeSlot() {
+  for (int i = 0; i < SlotCount(); ++i) {
+    uint32_t expected = 0;
+    if (GetSlot(i).busy.compare_exchange_strong(expected, 1,
+                                                std::memory_order_acquire)) {
+      return i;
+    }
+  }
+  return -1;
+}
+
+void ReleaseSlot(Slot& slot) {
+  slot.owner_tid.store(0, std::memory_order_relaxed);
+  slot.busy.store(0, std::memory_order_release);
+}
+
+void WaitForSlotHandlers(const Slot& slot) {
+  const uint64_t until = MonotonicNs() + 2000000;  // 2 ms at most
+  while (slot.handlers_in_flight.load(std::memory_order_acquire) != 0 &&
+         MonotonicNs() < until) {
+    timespec ts{0, 20000};
+    clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
+  }
+}
+
+uint64_t StallFor(uint64_t ns) {
+  const uint64_t start = MonotonicNs();
+  const uint64_t until = start + ns;
+  for (uint64_t now = start; now < until; now = MonotonicNs()) {
+    const uint64_t left = until - now;
+    timespec ts{static_cast<time_t>(left / 1000000000),
+                static_cast<long>(left % 1000000000)};
+    clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
+  }
+  const uint64_t away = MonotonicNs() - start;
+  return away < 3 * ns ? away : 3 * ns;
+}
+
+uint64_t DelayNs() {
+  const int64_t d = GetOptions().delay_us;
+  return d > 0 ? static_cast<uint64_t>(d) * 1000 : 50000;
+}
+
+// kWaiting -> kClosing won by the caller: disarm, free the slot.
+void Withdraw(int index) {
+  Slot& slot = GetSlot(index);
+  DisarmBreakpoint(index);
+  ReleaseSlot(slot);
+  g_state.store(kIdle, std::memory_order_release);
+}
+
+bool IsRecentLure(uint64_t cookie) {
+  for (const auto& c : g_recent_cookies) {
+    if (c.load(std::memory_order_relaxed) == cookie) return true;
+  }
+  return false;
+}
+
+// The first writer's window: it trapped after its write and stalls here,
+// in its handler, with the lure still armed. kClaiming won by the caller.
+void RunCaughtWindow(ThreadState& t, int index, uint64_t cookie,
+                     uintptr_t addr, void* uc) {
+  InRuntime guard;
+  const uint64_t cpu_start = ClockNs(CLOCK_THREAD_CPUTIME_ID);
+  Slot& slot = GetSlot(index);
+  WindowInfo window;
+  window.cookie = cookie;
+  window.access.tid = t.tid;
+  window.access.thread_id = t.thread_id;
+  window.access.addr = addr;
+  window.access.size = 1;
+  window.access.kind = AccessKind::kWrite;  // a write-only watchpoint's trap
+  window.access.pc_after_access = true;
+  UnwindFromSignalContext(uc, t.stack_lo, t.stack_hi, &window.access.stack);
+  window.access.has_registers = true;
+  CopyRegisters(uc, window.access.registers);
+  window.access.time_ns = MonotonicNs();
+  window.watch_addr = addr;
+  window.watch_len = 1;
+  window.watch_reads = false;
+  window.timer_sample = true;  // uninstrumented: the atomics rules apply
+  window.known_plain = false;  // (its instruction is not decoded here)
+  Cookie c{};
+  DecodeCookie(cookie, &c);
+  PublishWindow(slot, c.generation, window);
+  slot.self_traps.store(0, std::memory_order_relaxed);
+  slot.owner_tid.store(t.tid, std::memory_order_relaxed);
+  slot.watch_addr.store(addr, std::memory_order_relaxed);
+  slot.watch_len.store(1, std::memory_order_relaxed);
+  slot.watch_reads.store(false, std::memory_order_relaxed);
+  slot.active_cookie.store(cookie, std::memory_order_release);
+  const uint64_t saved_watching = t.watching_cookie;
+  t.watching_cookie = cookie;
+  g_state.store(kCaught, std::memory_order_release);
+  NoteCaught(addr, t.tid, NextRandom(t));
+  Count(Stats().lures_caught);
+
+  const uint64_t d = kCatchStallFactor * DelayNs();
+  const uint64_t start_ns = MonotonicNs();
+  const uint64_t stalled_ns = StallFor(d / 2 + NextRandom(t) % (d + 1));
+  g_state.store(kClosing, std::memory_order_release);
+  const uint64_t disarm_at = MonotonicNs();
+  DisarmBreakpoint(index);
+  const uint64_t end = MonotonicNs();
+  WaitForSlotHandlers(slot);
+  constexpr int kMax = 4;
+  Conflict found[kMax];
+  auto mine = [cookie](const Conflict& f) { return f.cookie == cookie; };
+  int n = Conflicts().Take(mine, found, kMax);
+  slot.active_cookie.store(0, std::memory_order_seq_cst);
+  t.watching_cookie = saved_watching;
+  WaitForSlotHandlers(slot);
+  n += Conflicts().Take(mine, found + n, kMax - n);
+  ReleaseSlot(slot);
+  g_state.store(kIdle, std::memory_order_release);
+  Count(Stats().windows);
+  Count(Stats().window_ns, end - start_ns);
+  Count(Stats().arm_ns, end - disarm_at);
+
+  bool queued = false;
+  for (int i = 0; i < n; ++i) {
+    if (found[i].access.tid == t.tid) {
+      Count(Stats().traps_self);
+      continue;
+    }
+    RaceEvent event;
+    event.window = window;
+    event.racer = found[i];
+    if (PushPendingRace(event)) {
+      queued = true;
+    } else {
+      Count(Stats().traps_dropped);
+    }
+  }
+  if (queued) SignalPendingRaces();
+  const uint64_t cost =
+      ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + stalled_ns;
+  Count(Stats().budget_ns, cost);
+  WindowBudget().Charge(cost);
+}
+
+}  // namespace
+
+void PrepareDataLures() {
+  if (g_data_count != 0) return;
+  dl_iterate_phdr(FindProgramData, nullptr);
+}
+
+void NoteSampledAddress(const ThreadState&, uintptr_t addr) {
+  const uint32_t i = g_sampled_next.fetch_add(1, std::memory_order_relaxed);
+  g_sampled[i % kSampled].store(addr, std::memory_order_relaxed);
+}
+
+void MaybeArmLure(ThreadState& t) {
+  if (!Enabled()) return;
+  uint32_t state = g_state.load(std::memory_order_acquire);
+  if (state == kWaiting) {
+    const uint64_t waited =
+        MonotonicNs() - g_armed_at_ns.load(std::memory_order_relaxed);
+    uint64_t wait = kWaitFactor * DelayNs();
+    if (wait < kMinWaitNs) wait = kMinWaitNs;
+    if (waited < wait ||
+        !g_state.compare_exchange_strong(state, kClosing,
+                                         std::memory_order_acq_rel)) {
+      return;
+    }
+    InRuntime guard;
+    const uint64_t cpu_start = ClockNs(CLOCK_THREAD_CPUTIME_ID);
+    Withdraw(g_slot.load(std::memory_order_relaxed));
+    WindowBudget().Charge(ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start);
+    return;  // (the next sample arms a new one)
+  }
+  if (state != kIdle) return;
+  if (!WindowBudget().WouldFit()) {
+    Count(Stats().skipped_budget);
+    return;
+  }
+  if (!g_state.compare_exchange_strong(state, kArming,
+                                       std::memory_order_acq_rel)) {
+    return;
+  }
+  InRuntime guard;
+  const uint64_t cpu_start = ClockNs(CLOCK_THREAD_CPUTIME_ID);
+  const uintptr_t addr = ChooseWord(t);
+  const int index = addr != 0 ? ClaimFreeSlot() : -1;
+  if (index < 0) {
+    if (addr != 0) Count(Stats().skipped_no_slot);
+    g_state.store(kIdle, std::memory_order_release);
+    return;
+  }
+  Slot& slot = GetSlot(index);
+  const uint64_t generation = ++slot.generation & kGenerationMask;
+  const uint64_t cookie = EncodeCookie(index, generation);
+  g_recent_cookies[g_recent_next.fetch_add(1, std::memory_order_relaxed) %
+                   kRecentCookies]
+      .store(cookie, std::memory_order_relaxed);
+  g_cookie.store(cookie, std::memory_order_relaxed);
+  g_slot.store(index, std::memory_order_relaxed);
+  g_addr.store(addr, std::memory_order_relaxed);
+  // Write-only, one byte: any write that traps wrote that byte, so two
+  // trapped writes overlap; a read never traps.
+  if (!ArmBreakpoint(index, addr, 1, /*watch_reads=*/false, cookie,
+                     /*may_block=*/false)) {
+    ReleaseSlot(slot);
+    g_state.store(kIdle, std::memory_order_release);
+  } else {
+    g_armed_at_ns.store(MonotonicNs(), std::memory_order_relaxed);
+    g_state.store(kWaiting, std::memory_order_release);
+    Count(Stats().lures);
+  }
+  WindowBudget().Charge(ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start);
+}
+
+bool HandleLureTrap(uint64_t* cookie_io, uintptr_t* watched_io, void* uc) {
+  const uint64_t cookie = *cookie_io;
+  const uintptr_t watched = *watched_io;
+  const bool current = cookie == g_cookie.load(std::memory_order_relaxed);
+  if (!current && !IsRecentLure(cookie)) return false;
+  uint32_t state = g_state.load(std::memory_order_acquire);
+  if (current && state == kCaught) return false;  // a racer: recorded
+  // One write hitting two watchpoints gets one SIGTRAP, with one cookie:
+  // when another window watches the byte too, the trap is that window's.
+  for (int i = 0; i < SlotCount(); ++i) {
+    const Slot& other = GetSlot(i);
+    const uint64_t other_cookie =
+        other.active_cookie.load(std::memory_order_acquire);
+    if (other_cookie == 0 || other_cookie == cookie) continue;
+    const uintptr_t lo = other.watch_addr.load(std::memory_order_relaxed);
+    const uint32_t len = other.watch_len.load(std::memory_order_relaxed);
+    if (watched >= lo && watched < lo + len) {
+      *cookie_io = other_cookie;
+      *watched_io = lo;
+      return false;
+    }
+  }
+  ThreadState& t = CurrentThread();
+  if (current && state == kWaiting && t.in_runtime == 0 &&
+      watched == g_addr.load(std::memory_order_relaxed) &&
+      !InDynamicLinker(
+          static_cast<const ucontext_t*>(uc)->uc_mcontext.gregs[REG_RIP]) &&
+      g_state.compare_exchange_strong(state, kClaiming,
+                                      std::memory_order_acq_rel)) {
+    if (!WindowBudget().WouldFit()) {
+      g_state.store(kClosing, std::memory_order_release);
+      InRuntime guard;
+      Withdraw(g_slot.load(std::memory_order_relaxed));
+      Count(Stats().skipped_budget);
+      return true;
+    }
+    RunCaughtWindow(t, g_slot.load(std::memory_order_relaxed), cookie,
+                    watched, uc);
+    return true;
+  }
+  Count(Stats().lure_traps_ignored);
+  return true;
+}
+
+void ResetDataLuresInChild() {
+  g_state.store(kIdle, std::memory_order_relaxed);
+  g_cookie.store(0, std::memory_order_relaxed);
+  for (auto& c : g_recent_cookies) c.store(0, std::memory_order_relaxed);
+}
+
+}  // namespace trapsan
