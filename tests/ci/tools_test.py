@@ -411,6 +411,29 @@ class RunTest(unittest.TestCase):
                       pair[0]["locations"][0]["physicalLocation"]
                       ["artifactLocation"]["uri"])
 
+    def test_summary_formats_and_output_file(self):
+        # --format sarif --output FILE: the summary is a valid SARIF file
+        # (nothing of it on stderr); --format markdown: the table on stderr.
+        racy = [program("racy_counter"), "both", "3000"]
+        out = os.path.join(self.dir.name, "summary.sarif")
+        r = self.trapsan_run(["--runs", "2", "--options", RACY_OPTIONS,
+                              "--format", "sarif", "--output", out], racy)
+        self.assertEqual(r.returncode, 66, r.stderr)
+        self.assertNotIn('"version"', r.stderr)
+        with open(out) as f:
+            doc = json.load(f)
+        check_sarif(self, doc)
+        self.assertIn("racy_reader / racy_writer",
+                      [x["partialFingerprints"]["trapsanRace/v1"]
+                       for x in doc["runs"][0]["results"]])
+        r = self.trapsan_run(["--runs", "2", "--options", RACY_OPTIONS,
+                              "--format", "markdown"], racy)
+        self.assertEqual(r.returncode, 66, r.stderr)
+        self.assertIn("| # | Data race | Reports | Runs | Access | "
+                      "Concurrent access |", r.stderr)
+        self.assertRegex(r.stderr, r"\| racy_reader / racy_writer \| \d+ \| "
+                         r"[12] of 2 ")
+
     def test_exitcode_option_is_followed(self):
         racy = [program("racy_counter"), "both", "3000"]
         r = self.trapsan_run(["--runs", "2", "--options",
