@@ -310,6 +310,44 @@ TEST(CiOptionsTest, LogExeNameAndStripPathPrefix) {
   EXPECT_FALSE(Contains(text, prefix + "tests/programs")) << text;
 }
 
+// strip_path_prefix in the machine-readable formats too: the JSON frames'
+// "file" and the SARIF artifact URIs are relative to the source tree (what
+// code scanning maps to the repository).
+TEST(CiOptionsTest, StripPathPrefixInJsonAndSarif) {
+  const std::string prefix = std::string(TRAPSAN_SOURCE_DIR) + "/";
+  for (const std::string format : {"json", "sarif"}) {
+    TempDir dir;
+    RunResult r = RunUntil(
+        kProgram, {},
+        Options("format=" + format + ":strip_path_prefix=" + prefix + ":log_path=" +
+                dir.path() + "/r"),
+        [&](const RunResult& r) {
+          if (Reported(r)) return true;
+          dir.Clear();
+          return false;
+        });
+    ASSERT_TRUE(Reported(r)) << r.Describe();
+    const std::string base = dir.path() + "/r." + std::to_string(r.pid);
+    if (format == "json") {
+      auto v = Check("jsonl '" + base + ".jsonl'");
+      EXPECT_EQ(v["ERROR"], "") << Describe(v);
+      EXPECT_EQ(v["SAMPLED_FILE"], "tests/programs/race_kernel.c") << Describe(v);
+    } else {
+      auto v = Check("sarif '" + base + ".sarif' '" +
+                     TestSourcePath("integration/data/sarif-2.1.0-subset.schema.json") + "'");
+      EXPECT_EQ(v["ERROR"], "") << Describe(v);
+      EXPECT_EQ(v["VALID"], "1") << Describe(v);
+      const std::string uri = "tests/programs/race_kernel.c:";
+      EXPECT_TRUE(v["TOP"].rfind(uri, 0) == 0 && v["RELATED"].rfind(uri, 0) == 0)
+          << Describe(v);
+    }
+    // No source path left whole (the executable's path is no source path).
+    const std::string text = Read(base + (format == "json" ? ".jsonl" : ".sarif"));
+    EXPECT_FALSE(Contains(text, prefix + "tests/programs")) << text;
+    EXPECT_TRUE(Contains(text, "tests/programs/race_kernel.c")) << text;
+  }
+}
+
 TEST(CiOptionsTest, AbortOnErrorEndsWithSigabrt) {
   RunResult r = RunUntil(kProgram, {}, Options("abort_on_error=1"),
                          [](const RunResult& r) { return r.signaled; });
