@@ -465,6 +465,40 @@ class RunTest(unittest.TestCase):
         self.assertRegex(r.stdout, r"OPTS=mode=ci:max_reports=5:verbosity=0:"
                          r"format=json:log_path=\S+/run-1/trapsan\n")
 
+    def test_quiet_prints_no_clean_summary(self):
+        r = self.trapsan_run(["--runs", "2", "--quiet"], ["true"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr, "")
+        # A race is summarized all the same.
+        r = self.trapsan_run(["--runs", "2", "--quiet", "--options",
+                              RACY_OPTIONS],
+                             [program("racy_counter"), "both", "3000"])
+        self.assertEqual(r.returncode, 66, r.stderr)
+        self.assertIn("distinct data race(s)", r.stderr)
+
+    def test_preload(self):
+        # --preload LIB, else $TRAPSAN_RUNTIME_LIBRARY: the program runs with
+        # the library first in LD_PRELOAD (the environment's after it), and
+        # trapsan is loaded in it (its start-up line with verbosity=1).
+        lib = os.environ.get("TRAPSAN_TEST_RUNTIME")
+        if not lib:
+            self.skipTest("TRAPSAN_TEST_RUNTIME (libtrapsan.so) not given")
+        show = ["sh", "-c", 'echo "LD=$LD_PRELOAD"']
+        env = dict(self.env, LD_PRELOAD="libextra.so")
+        r = self.trapsan_run(["--runs", "1", "--preload", lib, "--options",
+                              "verbosity=1"], show, env=env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("LD=%s:libextra.so\n" % os.path.abspath(lib), r.stdout)
+        self.assertIn("trapsan: started", r.stderr)
+        r = self.trapsan_run(["--runs", "1", "--preload"], show,
+                             env=dict(self.env, TRAPSAN_RUNTIME_LIBRARY=lib))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("LD=%s\n" % os.path.abspath(lib), r.stdout)
+        r = self.trapsan_run(["--runs", "1", "--preload",
+                              "/nonexistent/libtrapsan.so"], show)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--preload: no libtrapsan.so found", r.stderr)
+
     def test_usage_errors(self):
         r = self.trapsan_run(["--runs", "0"], ["true"])
         self.assertEqual(r.returncode, 2)
