@@ -9,6 +9,13 @@
 //
 // Thread-safe. Runs in ordinary context (never in a signal handler), inside
 // an InRuntime guard, with t_thread.current_access pointing at the access.
+//
+// Where it lives: window.cpp (opening, holding and closing a window),
+// window_slot.h (the slot steps every window takes), watch_backend.h (the
+// hardware or soft watching it calls), watched_value.h (the watched range
+// and its value), window_conflicts.h (judging and reporting what a window
+// found), signal_window.{h,cpp} (a timer sample's window, in a signal
+// handler, and the parts other handler-run windows share).
 #ifndef TRAPSAN_RUNTIME_CORE_WINDOW_H_
 #define TRAPSAN_RUNTIME_CORE_WINDOW_H_
 

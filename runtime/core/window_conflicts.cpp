@@ -1,0 +1,219 @@
+#include "window_conflicts.h"
+
+#include <atomic>
+
+#include "counters.h"
+#include "options.h"
+#include "pending_races.h"
+#include "race_event.h"
+#include "release.h"
+#include "window.h"
+#include "soft_watch.h"
+#include "runtime/report/decode.h"
+#include "runtime/report/sample_decode.h"
+
+namespace trapsan {
+namespace {
+
+// A hardware trap names, in si_addr, the bp_addr its event had when it fired;
+// its sig_data (the cookie) is read when the signal is sent, on the way back
+// to user mode. A thread that traps on window A's bytes and is preempted
+// before that return can get window B's cookie if B re-armed the slot
+// meanwhile (MODIFY_ATTRIBUTES): seen in the lab guest as a false report of
+// two threads writing disjoint chunks of an array. Its si_addr is still A's
+// address: a trap whose si_addr is not the window's watched address did not
+// touch the window's bytes.
+// Also a trap whose instruction, decoded, is a store that missed the watched
+// bytes (report/decode.h: only when nothing is in doubt).
+bool IsStaleTrap(const WindowInfo& window, bool watcher_known,
+                 const Conflict& conflict) {
+  const AccessInfo& racer = conflict.access;
+  if (!racer.pc_after_access || !watcher_known) return false;
+  if (racer.addr != window.watch_addr) return true;
+  return !conflict.async &&
+         TrapMissedWatch(racer, window.watch_addr, window.watch_len);
+}
+
+// Timer samples of uninstrumented code (runtime/preload): on x86, relaxed,
+// acquire and release atomic loads and stores are plain moves, so a pair
+// of a sampled move and a trapped one may be two atomics, no race. Such a
+// pair is only "possible" (counted, reported with report_possible=1) unless
+// one side is known plain: an access of instrumented code (the plugin and
+// the TSan ABI check plain accesses only), or an instruction no atomic
+// compiles to (report/decode.h). A trapped vector load (a string function
+// reading past its data) is only possible too, whatever the sampled side.
+std::atomic<bool> g_timer_windows{false};
+
+bool OnlyPossible(const WindowInfo& window, const Conflict& conflict) {
+  if (!window.timer_sample) return false;
+  const AccessInfo& racer = conflict.access;
+  if (!racer.pc_after_access) return false;  // instrumented: plain
+  const Atomicity a =
+      conflict.async
+          ? Atomicity::kUnknown
+          : ClassifyTrappedAccess(racer, window.watch_addr, window.watch_len);
+  if (a == Atomicity::kWideLoad) return true;
+  return !window.known_plain && a != Atomicity::kPlain;
+}
+
+}  // namespace
+
+bool FoundOpenWindow(const AccessInfo& access) {
+  uint64_t cookie = ConflictingWindow(access.addr, access.size,
+                                      access.kind == AccessKind::kWrite);
+  if (cookie == 0) return false;
+  // This thread's own held window: no race; closed, and this access gets a
+  // window of its own.
+  if (CloseIfOwnHeld(cookie)) return false;
+  if (!Conflicts().Record(cookie, access, false)) Count(Stats().traps_dropped);
+  return true;
+}
+
+void TakeConflictsOf(uint64_t cookie, std::vector<Conflict>* out) {
+  constexpr int kBatch = 16;
+  Conflict batch[kBatch];
+  int n;
+  do {
+    n = Conflicts().Take([cookie](const Conflict& c) { return c.cookie == cookie; },
+                         batch, kBatch);
+    out->insert(out->end(), batch, batch + n);
+  } while (n == kBatch);
+}
+
+void ReportConflict(const WindowInfo& window, bool watcher_known,
+                    const Conflict& conflict, bool late) {
+  if (IsStaleTrap(window, watcher_known, conflict)) {
+    Count(Stats().traps_stale);
+    return;
+  }
+  if (watcher_known && OnlyPossible(window, conflict)) {
+    Count(Stats().races_possible);
+    if (!GetOptions().report_possible) return;
+  }
+  RaceEvent event;
+  event.window = window;
+  event.watcher_known = watcher_known;
+  event.racer = conflict;
+  event.late = late;
+  AccessInfo& racer = event.racer.access;
+  if (racer.pc_after_access) {  // A hardware trap: it hit the watched bytes.
+    if (watcher_known) racer.addr = window.watch_addr;
+    // A write-only watchpoint traps writes only.
+    if (watcher_known && !window.watch_reads) racer.kind = AccessKind::kWrite;
+  }
+  SubmitRace(event);
+}
+
+void DropOwnersConflicts(const WindowInfo& window,
+                         std::vector<Conflict>* conflicts) {
+  const int owner = window.access.tid;
+  size_t kept = 0;
+  for (size_t i = 0; i < conflicts->size(); ++i) {
+    if ((*conflicts)[i].access.tid == owner && owner != 0) {
+      Count(Stats().traps_self);
+      continue;
+    }
+    (*conflicts)[kept++] = (*conflicts)[i];
+  }
+  conflicts->resize(kept);
+}
+
+// A masked window's conflicts (TRAPSAN_ASSERT_EXCLUSIVE_BITS): only writes
+// that changed masked bits are kept. A hardware trap says so itself (the
+// handler compared the value after it with the value before:
+// NoteMaskedTrap). A soft check comes before its write, so its change is
+// judged over the stall it was recorded in: the whole window, or a scoped
+// window's entry or exit stall (`exit_changed`: the value change of the
+// last stall); in the middle of a scope the owner changes the bits itself,
+// so a soft check recorded there cannot be judged and is dropped. Dropped
+// conflicts are counted (conflicts_masked).
+void KeepMaskedChanges(const Slot::OpenState& open, bool exit_changed,
+                       std::vector<Conflict>* conflicts) {
+  if (!open.window.masked) return;
+  size_t kept = 0;
+  for (size_t i = 0; i < conflicts->size(); ++i) {
+    const Conflict& c = (*conflicts)[i];
+    bool keep;
+    if (c.access.pc_after_access) {
+      keep = c.access.changed_masked_bits;
+    } else if (!open.scoped) {
+      keep = exit_changed;
+    } else if (c.access.time_ns <= open.hold_ns) {
+      keep = open.entry_changed;
+    } else {
+      keep = open.end_ns != 0 && c.access.time_ns >= open.end_ns &&
+             exit_changed;
+    }
+    if (!keep) {
+      Count(Stats().conflicts_masked);
+      continue;
+    }
+    (*conflicts)[kept++] = c;
+  }
+  conflicts->resize(kept);
+}
+
+void NoteTimerWindow() {
+  g_timer_windows.store(true, std::memory_order_relaxed);
+}
+
+void DrainLateConflicts() {
+  DrainPendingRaces();
+  auto closed = [](const Conflict& c) {
+    Cookie cookie;
+    if (!DecodeCookie(c.cookie, &cookie) || cookie.slot >= kMaxSlots) {
+      return true;
+    }
+    return GetSlot(cookie.slot).active_cookie.load(
+               std::memory_order_acquire) != c.cookie;
+  };
+  constexpr int kBatch = 16;
+  Conflict found[kBatch];
+  int n;
+  do {
+    n = Conflicts().Take(closed, found, kBatch);
+    for (int i = 0; i < n; ++i) {
+      Count(Stats().traps_late);
+      WindowInfo window;
+      bool known = LookupWindow(found[i].cookie, &window);
+      if (!known) {
+        window = WindowInfo{};
+        window.cookie = found[i].cookie;
+      }
+      if (known && window.access.tid == found[i].access.tid) {
+        Count(Stats().traps_self);  // the watcher's own late trap
+        continue;
+      }
+      // The window may have been a timer sample's, its two sides atomics.
+      if (!known && g_timer_windows.load(std::memory_order_relaxed)) {
+        Count(Stats().races_possible);
+        if (!GetOptions().report_possible) continue;
+      }
+      if (known && window.masked && !found[i].access.changed_masked_bits) {
+        Count(Stats().conflicts_masked);  // KeepMaskedChanges
+        continue;
+      }
+      ReportConflict(window, known, found[i], true);
+    }
+  } while (n == kBatch);
+}
+
+void DrainPendingRaces() {
+  constexpr int kBatch = 8;
+  RaceEvent events[kBatch];
+  int n;
+  const bool locked = LockDrain();
+  do {
+    n = TakePendingRaces(events, kBatch);
+    for (int i = 0; i < n; ++i) {
+      if (events[i].unknown_origin) {
+        SubmitRace(events[i]);
+      } else {
+        ReportConflict(events[i].window, true, events[i].racer, false);
+      }
+    }
+  } while (n == kBatch);
+  if (locked) UnlockDrain();
+}
+
+}  // namespace trapsan
