@@ -60,6 +60,9 @@ constexpr uintptr_t kAboveStack = 1024 * 1024;
 
 constexpr int kMaxInstructionLength = 15;
 
+// The share of max_overhead a timer sample's soft window may use.
+constexpr double kSoftTimerWindowBudgetScale = 0.25;
+
 // This thread's POSIX CPU-time timer (tick), kernel timer id + 1; 0: none.
 __thread int t_tick_timer __attribute__((tls_model("initial-exec")));
 
@@ -382,8 +385,14 @@ bool SampleInstruction(ThreadState& t, void* ucv) {
     Count(Stats().skipped_benign);
     return false;
   }
+  // Without hardware watchpoints such a window only sees a value change of
+  // an instruction no atomic compiles to (one stack), and its stall holds
+  // up whatever waits for the thread (a join, a lock it holds): it gets a
+  // quarter of max_overhead (docs/preload.md, Options).
+  const double scale =
+      ActiveBackend() == Backend::kSoft ? kSoftTimerWindowBudgetScale : 1.0;
   uint64_t reserved_ns;
-  if (!WindowBudget().TryReserve(&reserved_ns)) {
+  if (!WindowBudget().TryReserve(&reserved_ns, scale)) {
     Count(Stats().skipped_budget);
     return false;
   }
