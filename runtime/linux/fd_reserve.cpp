@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sched.h>
 #include <unistd.h>
@@ -211,7 +212,78 @@ void UnlockFdReserveAfterFork() {
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &t_fork_mask, nullptr, 8);
 }
 
+namespace {
+
+// KeptProcMemFd's state: the descriptor (kMemNone: not opened yet,
+// kMemUnavailable: could not be), the process it belongs to and the file's
+// identity, published in that order (g_mem_fd last, release).
+constexpr int kMemNone = -1;
+constexpr int kMemUnavailable = -2;
+std::atomic<int> g_mem_fd{kMemNone};
+std::atomic<pid_t> g_mem_pid{0};
+std::atomic<uint64_t> g_mem_dev{0}, g_mem_ino{0};
+std::atomic<bool> g_mem_opening{false};
+
+int OpenProcMem(void*) {
+  return open("/proc/thread-self/mem", O_RDWR | O_CLOEXEC);
+}
+
+}  // namespace
+
+int KeptProcMemFd() {
+  const pid_t pid = static_cast<pid_t>(syscall(SYS_getpid));
+  int fd = g_mem_fd.load(std::memory_order_acquire);
+  if (fd == kMemNone) {
+    // One thread opens it; another writing meanwhile does without.
+    if (g_mem_opening.exchange(true, std::memory_order_acquire)) return -1;
+    fd = g_mem_fd.load(std::memory_order_acquire);
+    if (fd == kMemNone) {
+      fd = ReserveOpen(OpenProcMem, nullptr);
+      struct stat st;
+      if (fd >= 0 && fstat(fd, &st) == 0) {
+        g_mem_pid.store(pid, std::memory_order_relaxed);
+        g_mem_dev.store(st.st_dev, std::memory_order_relaxed);
+        g_mem_ino.store(st.st_ino, std::memory_order_relaxed);
+        g_mem_fd.store(fd, std::memory_order_release);
+      } else {
+        if (fd >= 0) close(fd);
+        fd = kMemUnavailable;
+        g_mem_fd.store(fd, std::memory_order_release);
+      }
+    }
+    g_mem_opening.store(false, std::memory_order_release);
+  }
+  if (fd < 0 || g_mem_pid.load(std::memory_order_relaxed) != pid) return -1;
+  // Still the file trapsan opened (a program may close every descriptor
+  // and get this number again, after raising its limit).
+  struct stat st;
+  if (fstat(fd, &st) != 0 ||
+      st.st_dev != g_mem_dev.load(std::memory_order_relaxed) ||
+      st.st_ino != g_mem_ino.load(std::memory_order_relaxed)) {
+    // Gone: opened again at the next call (never closed here: the number
+    // is the program's now).
+    int expected = fd;
+    g_mem_fd.compare_exchange_strong(expected, kMemNone,
+                                     std::memory_order_acq_rel);
+    return -1;
+  }
+  return fd;
+}
+
 void ResetFdReserveInChild() {
+  // The parent's memory: close the child's copy (one thread, before any of
+  // the program's code runs in the child).
+  const int mem = g_mem_fd.load(std::memory_order_relaxed);
+  if (mem >= 0) {
+    struct stat st;
+    if (fstat(mem, &st) == 0 &&
+        st.st_dev == g_mem_dev.load(std::memory_order_relaxed) &&
+        st.st_ino == g_mem_ino.load(std::memory_order_relaxed)) {
+      close(mem);
+    }
+  }
+  g_mem_fd.store(kMemNone, std::memory_order_relaxed);
+  g_mem_opening.store(false, std::memory_order_relaxed);
   RestoreLocked();
   g_users = 0;
   g_forks_waiting.store(0, std::memory_order_relaxed);

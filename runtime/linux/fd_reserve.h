@@ -43,9 +43,24 @@ bool ReservePipe(int fds[2]);
 // Whether there is a reserve now; when not, *why says why (the limits).
 bool HaveFdReserve(std::string* why);
 
+// This process's /proc/thread-self/mem (its memory: the address space is
+// the process's), opened once in the reserve and kept, for writing its own
+// text (text_patch.cpp). Opened for each write instead, that file took the
+// program's lowest free number for a moment from whichever thread wrote: a
+// program thread's open() then got another number, or EMFILE at the limit
+// (3% of a thread's opens in mode=ci here, while label sites were armed and
+// disarmed by int3). -1 when there is none: no reserve (the caller opens
+// one for the write, as before), or not this process's (a vfork or raw clone
+// child, which no fork handler ran in). Checked before each use: a number
+// the program closed and reused is never written to (then -1, and opened
+// again at the next call). The first call opens it (one moment at a low
+// number per process). Not async-signal-safe.
+int KeptProcMemFd();
+
 // fork() (lifecycle.cpp): the lock taken before it, given back after it in
 // the parent; in the child, the program's limit back if a reserve of another
-// thread had raised it, and a free lock.
+// thread had raised it, and a free lock; the child's copy of the kept
+// /proc/thread-self/mem (the parent's memory) closed.
 void LockFdReserveForFork();
 void UnlockFdReserveAfterFork();
 void ResetFdReserveInChild();

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "fd_reserve.h"
 
 namespace trapsan {
 namespace {
@@ -38,6 +39,12 @@ class SignalsBlocked {
 };
 
 bool WriteByProcMem(uintptr_t pc, uint8_t value) {
+  // The kept descriptor, in the reserve (issue 10, defect 5: opened here
+  // for each write, it took the program's lowest free number for a moment).
+  const int kept = KeptProcMemFd();
+  if (kept >= 0) {
+    return pwrite(kept, &value, 1, static_cast<off_t>(pc)) == 1;
+  }
   const int fd = open("/proc/thread-self/mem", O_RDWR | O_CLOEXEC);
   if (fd < 0) return false;
   const ssize_t n = pwrite(fd, &value, 1, static_cast<off_t>(pc));

@@ -2,8 +2,9 @@
 // nops to int3 and back). Two ways, chosen once by a self-test:
 //  - /proc/thread-self/mem: the kernel writes read-only text as it does for
 //    a debugger (FOLL_FORCE), with no change of protection. The file is
-//    opened for each write and closed at once: no fd is kept (a program may
-//    close every fd), and a fork child writes its own text. About 9 us here.
+//    kept open in the descriptor reserve (KeptProcMemFd: checked before each
+//    write, since a program may close every fd; a fork child opens its own),
+//    else opened for each write and closed at once. About 9 us here.
 //  - mprotect: the page is made RWX for the one-byte store and given its
 //    segment's protection back, under a spin lock taken with every signal
 //    blocked (two threads patching one page must not interleave). Used where
