@@ -139,7 +139,10 @@ std::string FormatSarifResult(const ReportModel& m, const FormattedReport& text,
   const AccessModel& primary = m.watcher_known ? m.first : m.second;
   const Frame& top = primary.frames.empty() ? no_frame : SourceFrame(primary);
   std::string related;
-  if (!m.unknown_origin && m.watcher_known && !m.second.frames.empty()) {
+  // (Left out when the other side's frame names no artifact, a pc in no
+  // module: its stack is still in the code flow.)
+  if (!m.unknown_origin && m.watcher_known && !m.second.frames.empty() &&
+      (!SourceFrame(m.second).file.empty() || !SourceFrame(m.second).module.empty())) {
     related = absl::StrCat(",\"relatedLocations\":[",
                            "{\"id\":1,", Location(SourceFrame(m.second),
                                                   SideLabel(m.second, false))

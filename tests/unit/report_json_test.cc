@@ -118,13 +118,54 @@ TEST(ReportSarifTest, HeadResultsAndTailMakeOneDocument) {
   std::string result = FormatSarifResult(Model(), FormatReport(Model()), {});
   EXPECT_EQ(result.find('\n'), std::string::npos);
   EXPECT_NE(result.find("\"region\":{\"startLine\":12}"), std::string::npos);
-  // The other side has no file: no relatedLocation without a frame? It has a
-  // frame (a pc only): a logical location, no physical one.
-  EXPECT_NE(result.find("\"relatedLocations\":[{\"id\":1,\"logicalLocations\""),
-            std::string::npos)
+  // The other side's frame is a pc in no module: no artifact to name, so
+  // no related location (code scanning wants an artifact in each); its
+  // stack is in the code flow.
+  EXPECT_EQ(result.find("\"relatedLocations\""), std::string::npos) << result;
+  EXPECT_NE(result.find("\"fullyQualifiedName\":\"0x7f00\""), std::string::npos)
       << result;
   EXPECT_NE(result.find("\"trapsanRacePair/v1\":\"0x7f00 / writer\""),
             std::string::npos);
+}
+
+// Every result location names an artifact: a top frame without source
+// points at the innermost frame of its stack that has one; a stack without
+// any at its top frame's module (no region).
+TEST(ReportSarifTest, LocationsWithoutSourceFallBackToASourceFrameOrTheModule) {
+  ReportModel m = Model();
+  m.first = MakeSide("write", 8, 0x1000, 1, 10,
+                     {MakeFrame("memcpy", "", 0, 0x10), MakeFrame("copy_in", "/src/a.c", 7, 0x20)});
+  m.first.frames[0].module = "libc.so.6";
+  m.second = MakeSide("read", 8, 0x1000, 2, 11, {MakeFrame("reader", "", 0, 0x30)});
+  m.second.frames[0].module = "prog";
+  std::string result = FormatSarifResult(m, FormatReport(m), {});
+  EXPECT_NE(result.find("\"locations\":[{\"physicalLocation\":{\"artifactLocation\":{"
+                        "\"uri\":\"file:///src/a.c\"},\"region\":{\"startLine\":7}}"),
+            std::string::npos)
+      << result;
+  EXPECT_NE(result.find("\"relatedLocations\":[{\"id\":1,\"physicalLocation\":{"
+                        "\"artifactLocation\":{\"uri\":\"prog\"}},"),
+            std::string::npos)
+      << result;
+}
+
+// The asynchronous flag (a blocked SIGTRAP: the concurrent side's stack is
+// where it was delivered) and late traps, in JSON and SARIF.
+TEST(ReportJsonTest, AsynchronousAndLateSides) {
+  ReportModel m = Model();
+  m.second.async = true;
+  m.second.late = true;
+  std::string line = FormatJsonReport(m, FormatReport(m), {});
+  EXPECT_NE(line.find("\"unknown_origin\":false,\"asynchronous\":true,\"late\":true"),
+            std::string::npos)
+      << line;
+  EXPECT_NE(line.find("\"functions\":[\"<asynchronous trap>\",\"writer\"]"),
+            std::string::npos)
+      << line;
+  EXPECT_NE(line.find("\"late\":true,\"asynchronous\":true,\"stack\""), std::string::npos)
+      << line;
+  std::string result = FormatSarifResult(m, FormatReport(m), {});
+  EXPECT_NE(result.find("\"asynchronous\":true"), std::string::npos) << result;
 }
 
 TEST(ReportSarifTest, ArtifactUris) {
