@@ -1,7 +1,8 @@
 // Which accesses of a function are instrumented: plain loads, stores and
 // memintrinsic operands that another thread can reach (not stack slots or
 // fresh allocations before their address escapes, not constants or
-// thread-locals), less those a later store of the same block covers.
+// thread-locals whose address stays in their thread), less those a later
+// store of the same block covers.
 #include "Instrumenter.h"
 #include "SiteFormat.h"
 
@@ -14,6 +15,38 @@
 #include "llvm/IR/IntrinsicInst.h"
 
 namespace trapsan_plugin {
+
+// Whether the address of thread-local `g` may be captured in this module.
+// Capture tracking takes instruction users only, so constant expressions of
+// it (LLVM 14's typed-pointer bitcasts: &tls_var passed as void*, constant
+// GEPs into a thread-local array) are followed to theirs; any other user
+// counts as an escape.
+static bool ThreadLocalEscapes(const GlobalVariable* g) {
+  SmallVector<const Value*, 8> work{g};
+  for (size_t i = 0; i < work.size(); ++i) {
+    const Value* v = work[i];
+    bool instructions_only = true;
+    for (const User* u : v->users()) {
+      if (isa<Instruction>(u)) continue;
+      instructions_only = false;
+      if (!isa<ConstantExpr>(u)) return true;
+      work.push_back(u);
+    }
+    if (instructions_only &&
+        PointerMayBeCaptured(v, /*ReturnCaptures=*/true, /*StoreCaptures=*/true))
+      return true;
+    if (!instructions_only) {
+      // Its instruction users, one by one (the constant users are in `work`).
+      for (const Use& use : v->uses()) {
+        if (!isa<Instruction>(use.getUser())) continue;
+        if (!isa<LoadInst>(use.getUser()) &&
+            !(isa<StoreInst>(use.getUser()) && use.getOperandNo() == 1))
+          return true;  // anything but a plain load or store through it
+      }
+    }
+  }
+  return false;
+}
 
 Instrumenter::Verdict Instrumenter::Classify(Value* addr, const Instruction* at) {
   auto* type = dyn_cast<PointerType>(addr->getType());
@@ -30,8 +63,18 @@ Instrumenter::Verdict Instrumenter::Classify(Value* addr, const Instruction* at)
   if (auto* g = dyn_cast<GlobalVariable>(base)) {
     if (g->getName() == kCountdownName) return Verdict::kOther;
     if (g->isConstant()) return Verdict::kConstant;
-    // Per-thread storage, and profiling counters (racy by design).
-    if (g->isThreadLocal()) return Verdict::kLocal;
+    // Per-thread storage, unless this module lets its address escape (a
+    // thread passing &tls_var to another: ThreadSanitizer's tls_race), and
+    // profiling counters (racy by design). (An escape in another module is
+    // not seen: its accesses here stay unsampled, a miss, never a false
+    // report.)
+    if (g->isThreadLocal()) {
+      auto it = escapes_.find(g);
+      if (it == escapes_.end()) {
+        it = escapes_.insert({g, ThreadLocalEscapes(g)}).first;
+      }
+      return it->second ? Verdict::kInstrument : Verdict::kLocal;
+    }
     if (g->getName().startswith("__llvm_gcov") ||
         g->getName().startswith("__llvm_profile"))
       return Verdict::kOther;

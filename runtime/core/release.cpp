@@ -251,6 +251,24 @@ void CloseHeldWindowsExcept(bool (*keep)(uintptr_t addr, void* arg),
   CloseOwn(t, CloseReason::kRelease, /*only_due=*/false, keep, arg);
 }
 
+void NoteJoinWait(bool waiting) {
+  for (uint32_t held = HeldSlotBits(__trapsan_windows_open); held != 0;
+       held &= held - 1) {
+    const int i = __builtin_ctz(held);
+    Slot& slot = GetSlot(i);
+    const uint64_t cookie = t_held_cookie[i];
+    if (waiting) {
+      if (slot.held_cookie.load(std::memory_order_acquire) == cookie) {
+        slot.joining_cookie.store(cookie, std::memory_order_relaxed);
+      }
+    } else {
+      uint64_t expected = cookie;
+      slot.joining_cookie.compare_exchange_strong(expected, 0,
+                                                  std::memory_order_relaxed);
+    }
+  }
+}
+
 void MaintainHeldWindows() {
   ThreadState& t = CurrentThread();
   if (__trapsan_windows_open != 0) CloseOwn(t, CloseReason::kOwn, true);
@@ -263,6 +281,8 @@ void MaintainHeldWindows() {
     if (slot.hold.load(std::memory_order_acquire) != Slot::kHeld) continue;
     const uint64_t cookie = slot.held_cookie.load(std::memory_order_acquire);
     if (cookie == 0 || now - slot.open.start_ns <= max_ns) continue;
+    // Its owner waits in pthread_join (NoteJoinWait).
+    if (slot.joining_cookie.load(std::memory_order_relaxed) == cookie) continue;
     uint64_t cost = 0;
     if (TryClose(i, cookie, CloseReason::kExpired, &cost)) {
       WindowBudget().Charge(cost);

@@ -83,6 +83,15 @@ void CloseHeldWindows(CloseReason reason, bool thread_return);
 void CloseHeldWindowsExcept(bool (*keep)(uintptr_t addr, void* arg),
                             void* arg);
 
+// The calling thread starts (`waiting`) or ends waiting in pthread_join
+// with its remaining held windows: while it waits, they do not expire
+// (max_window_ms): their owner runs nothing, so they cost only their slot,
+// which a new sample may still steal. Closing them early was only a bound
+// on that cost: ThreadSanitizer's sleep_sync (the other side's access after
+// a 1 s sleep) and deep_stack1 (after a 50,000-call recursion) come later
+// than any max_window_ms.
+void NoteJoinWait(bool waiting);
+
 // At a sample (ordinary context, inside the runtime): closes this thread's
 // windows whose close was asked for, and expired windows of any thread.
 void MaintainHeldWindows();

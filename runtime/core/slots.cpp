@@ -43,6 +43,7 @@ void ResetSlots() {
     s.owner_tid.store(0, std::memory_order_relaxed);
     s.held_cookie.store(0, std::memory_order_relaxed);
     s.close_requested.store(0, std::memory_order_relaxed);
+    s.joining_cookie.store(0, std::memory_order_relaxed);
     s.trap_mask.store(0, std::memory_order_relaxed);
   }
   ResetHeldWindowsInChild();

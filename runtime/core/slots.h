@@ -106,6 +106,9 @@ struct Slot {
   std::atomic<uint64_t> held_cookie{0};
   // Its owner touched the watched bytes: close it at the owner's next check.
   std::atomic<uint32_t> close_requested{0};
+  // The held window's cookie while its owner waits in pthread_join: it does
+  // not expire meanwhile (release.h, NoteJoinWait).
+  std::atomic<uint64_t> joining_cookie{0};
   // A masked window (open.value_mask not all ones): the mask, and the value
   // the watched bytes had after the last trap (or at the snapshot), for the
   // SIGTRAP handler to tell whether a write changed masked bits

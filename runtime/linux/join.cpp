@@ -26,8 +26,10 @@
 // (through the allocator's locks): a window on such memory must close before
 // the join, or a new thread's first use of a reused stack would be reported.
 // So the windows kept across the join are only those on static storage (the
-// writable segments of loaded objects: globals, which a join never frees)
-// and on the caller's own stack; the others close first.
+// writable segments of loaded objects: globals, which a join never frees),
+// on the caller's own stack and on the caller's own TLS blocks (ThreadSanitizer's
+// tls_race: main's __thread variable written by the joined thread); the
+// others close first.
 //
 // A cancellation acting in the join unwinds through here: every held window
 // closes then (cleanup handlers may release: a mutex unlock pushed by
@@ -62,8 +64,16 @@ int FindWritableSegment(dl_phdr_info* info, size_t, void* arg) {
   auto* lookup = static_cast<StaticLookup*>(arg);
   for (int i = 0; i < info->dlpi_phnum; ++i) {
     const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type != PT_LOAD || (ph.p_flags & PF_W) == 0) continue;
-    const uintptr_t lo = info->dlpi_addr + ph.p_vaddr;
+    uintptr_t lo;
+    if (ph.p_type == PT_LOAD && (ph.p_flags & PF_W) != 0) {
+      lo = info->dlpi_addr + ph.p_vaddr;
+    } else if (ph.p_type == PT_TLS && info->dlpi_tls_data != nullptr) {
+      // The calling thread's own block of the object's TLS: the join frees
+      // the joined thread's blocks, never the caller's.
+      lo = reinterpret_cast<uintptr_t>(info->dlpi_tls_data);
+    } else {
+      continue;
+    }
     if (lookup->addr >= lo && lookup->addr - lo < ph.p_memsz) {
       lookup->found = true;
       return 1;
@@ -72,8 +82,8 @@ int FindWritableSegment(dl_phdr_info* info, size_t, void* arg) {
   return 0;
 }
 
-// Static storage of a loaded object, or the calling thread's own stack:
-// memory a join does not free.
+// Static storage of a loaded object, the calling thread's own stack or its
+// own thread-local storage: memory a join does not free.
 bool SurvivesJoin(uintptr_t addr, void*) {
   const ThreadState& t = CurrentThread();
   if (t.stack_lo != 0 && addr >= t.stack_lo && addr < t.stack_hi) return true;
@@ -82,7 +92,10 @@ bool SurvivesJoin(uintptr_t addr, void*) {
   return lookup.found;
 }
 
-void CloseAllOnCancel(void*) { CloseHeldWindows(CloseReason::kRelease); }
+void CloseAllOnCancel(void*) {
+  NoteJoinWait(false);
+  CloseHeldWindows(CloseReason::kRelease);
+}
 
 }  // namespace
 }  // namespace trapsan
@@ -96,9 +109,11 @@ extern "C" __attribute__((visibility("default"))) int pthread_join(
     return real(thread, retval);
   }
   CloseHeldWindowsExcept(SurvivesJoin, nullptr);
+  NoteJoinWait(true);
   int rc;
   pthread_cleanup_push(CloseAllOnCancel, nullptr);
   rc = real(thread, retval);
   pthread_cleanup_pop(0);
+  NoteJoinWait(false);
   return rc;
 }
