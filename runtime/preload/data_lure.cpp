@@ -1,9 +1,12 @@
 #include "data_lure.h"
 
 #include <elf.h>
+#include <errno.h>
 #include <link.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <ucontext.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdint>
@@ -72,11 +75,11 @@ CaughtWord g_caught[kCaughtWords];
 
 // A caught lure's window stalls its owner this many times delay_us: its
 // word is known to be written, so a longer window is worth it.
-constexpr uint64_t kCatchStallFactor = 2;
+constexpr uint64_t kCatchStallFactor = 5;
 // A lure nobody wrote is disarmed after this many times delay_us (at
 // least kMinWaitNs) of wall time.
-constexpr uint64_t kWaitFactor = 20;
-constexpr uint64_t kMinWaitNs = 2000000;
+constexpr uint64_t kWaitFactor = 50;
+constexpr uint64_t kMinWaitNs = 5000000;
 
 bool Enabled() {
   return GetOptions().preload_lures && ActiveBackend() == Backend::kHw;
@@ -170,8 +173,31 @@ uintptr_t PickCaught(uint64_t r, bool two_only) {
   return chosen;
 }
 
-// The byte a new lure watches.
+// Words whose lure expired unwritten: not chosen again while remembered.
+constexpr int kExpiredWords = 64;
+std::atomic<uintptr_t> g_expired[kExpiredWords];
+std::atomic<uint32_t> g_expired_next{0};
+
+bool RecentlyExpired(uintptr_t addr) {
+  for (const auto& e : g_expired) {
+    if (e.load(std::memory_order_relaxed) == addr) return true;
+  }
+  return false;
+}
+
+uintptr_t ChooseWordOnce(ThreadState& t);
+
+// The byte a new lure watches: a few tries for one not recently unwritten.
 uintptr_t ChooseWord(ThreadState& t) {
+  uintptr_t a = 0;
+  for (int tries = 0; tries < 4; ++tries) {
+    a = ChooseWordOnce(t);
+    if (a != 0 && !RecentlyExpired(a)) return a;
+  }
+  return a;
+}
+
+uintptr_t ChooseWordOnce(ThreadState& t) {
   uint64_t r = NextRandom(t);
   const unsigned choice = r % 8;
   r >>= 3;
@@ -229,12 +255,22 @@ void ReleaseSlot(Slot& slot) {
   slot.busy.store(0, std::memory_order_release);
 }
 
+// clock_nanosleep by the system call itself: glibc's is a cancellation
+// point, and this runs in the SIGTRAP handler, which holds no cancellation
+// off: a deferred pthread_cancel acted here and unwound out of the lure's
+// window, its slot busy for good (issue 10, defect 3). errno kept.
+void SleepNoCancel(const timespec& ts) {
+  const int saved_errno = errno;
+  syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &ts, nullptr);
+  errno = saved_errno;
+}
+
 void WaitForSlotHandlers(const Slot& slot) {
   const uint64_t until = MonotonicNs() + 2000000;  // 2 ms at most
   while (slot.handlers_in_flight.load(std::memory_order_acquire) != 0 &&
          MonotonicNs() < until) {
     timespec ts{0, 20000};
-    clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
+    SleepNoCancel(ts);
   }
 }
 
@@ -245,7 +281,7 @@ uint64_t StallFor(uint64_t ns) {
     const uint64_t left = until - now;
     timespec ts{static_cast<time_t>(left / 1000000000),
                 static_cast<long>(left % 1000000000)};
-    clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, nullptr);
+    SleepNoCancel(ts);
   }
   const uint64_t away = MonotonicNs() - start;
   return away < 3 * ns ? away : 3 * ns;
@@ -381,6 +417,10 @@ void MaybeArmLure(ThreadState& t) {
     }
     InRuntime guard;
     const uint64_t cpu_start = ClockNs(CLOCK_THREAD_CPUTIME_ID);
+    g_expired[g_expired_next.fetch_add(1, std::memory_order_relaxed) %
+              kExpiredWords]
+        .store(g_addr.load(std::memory_order_relaxed),
+               std::memory_order_relaxed);
     Withdraw(g_slot.load(std::memory_order_relaxed));
     WindowBudget().Charge(ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start);
     return;  // (the next sample arms a new one)
@@ -474,6 +514,7 @@ void ResetDataLuresInChild() {
   g_state.store(kIdle, std::memory_order_relaxed);
   g_cookie.store(0, std::memory_order_relaxed);
   for (auto& c : g_recent_cookies) c.store(0, std::memory_order_relaxed);
+  for (auto& e : g_expired) e.store(0, std::memory_order_relaxed);
 }
 
 }  // namespace trapsan

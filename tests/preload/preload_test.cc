@@ -120,7 +120,7 @@ TEST_F(PreloadHardwareTest, RacyPlainProgramDetected) {
 // trapsan), the rest of their time private work on their stacks. A timer
 // sample almost never lands on the racing increment (0 of 10 runs found it
 // before data lures: docs/preload.md); a lure on the counter catches one
-// thread's write and watches for the other's (8 of 10 runs of 1 s there).
+// thread's write and watches for the other's (9 of 10 runs of 1 s there).
 // Bounded retries; no verdict depends on the machine's speed.
 TEST_F(PreloadHardwareTest, RareRaceFoundByDataLures) {
   RunResult r = RunUntil(
