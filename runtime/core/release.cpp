@@ -382,13 +382,17 @@ bool CloseIfOwnHeld(uint64_t cookie) {
   return true;
 }
 
-bool OwnHeldWindowTrap(uint64_t cookie) {
+bool IsOwnHeldWindow(uint64_t cookie) {
   Cookie c;
-  if (!DecodeCookie(cookie, &c) || c.slot >= kMaxSlots) return false;
-  if ((__trapsan_windows_open & (1u << c.slot)) == 0 ||
-      t_held_cookie[c.slot] != cookie) {
-    return false;
-  }
+  return DecodeCookie(cookie, &c) && c.slot < kMaxSlots &&
+         (__trapsan_windows_open & (1u << c.slot)) != 0 &&
+         t_held_cookie[c.slot] == cookie;
+}
+
+bool OwnHeldWindowTrap(uint64_t cookie) {
+  if (!IsOwnHeldWindow(cookie)) return false;
+  Cookie c;
+  DecodeCookie(cookie, &c);
   GetSlot(c.slot).close_requested.store(1, std::memory_order_relaxed);
   // The next check of this thread closes it (MaintainHeldWindows).
   Countdown() = 0;

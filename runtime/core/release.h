@@ -111,6 +111,9 @@ void CloseAllHeldWindows();
 // thread's.
 bool CloseIfOwnHeld(uint64_t cookie);
 
+// `cookie` is a window the calling thread holds open. Async-signal-safe.
+bool IsOwnHeldWindow(uint64_t cookie);
+
 // The owner of `cookie`'s open window is the calling thread (the SIGTRAP
 // handler's self-trap test): asks for it to be closed at the thread's next
 // check. Async-signal-safe.

@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "conflict_table.h"
 #include "counters.h"
+#include "release.h"
 #include "sampler.h"
 #include "slots.h"
 #include "thread_state.h"
@@ -144,6 +145,17 @@ bool SoftWatchAccess(const volatile void* addr, size_t size, bool is_write,
   const uint64_t cookie =
       ConflictingWindow(address, size, is_write, t.watching_cookie);
   bool recorded = false;
+  // This thread's own held window (its code after the sample, before a
+  // release point): no race, and nothing to record (a record cost a stack
+  // and a conflict-table entry, dropped at the close as a self-trap). The
+  // window stays open for the other threads: a check costs nothing more
+  // (unlike a trap, for which the hardware path closes it), and a held
+  // window claims no value change at its close (window.cpp).
+  if (cookie != 0 && IsOwnHeldWindow(cookie)) {
+    Count(Stats().traps_self);
+    --t.in_runtime;
+    return false;
+  }
   if (cookie != 0) {
     const CancelHold hold = HoldCancel();
     recorded = RecordSoftConflict(t, cookie, address, size, is_write,
