@@ -37,7 +37,8 @@ std::string SideRegex(const std::string& tid, const std::string& function,
                       int line) {
   return "\\n  (Write|Read|Concurrent write|Concurrent read)( of size 4)? at "
          "0x[0-9a-f]+ by thread T[0-9]+ \\(tid=" +
-         tid + "\\):\\n    #0 " + function + " \\S*race_kernel\\.c:" +
+         tid + "\\)( \\(trap arrived after the window closed\\))?:\\n    #0 " +
+         function + " \\S*race_kernel\\.c:" +
          std::to_string(line) + "[ \\n]";
 }
 
