@@ -19,8 +19,10 @@
 #include "runtime/core/options.h"
 #include "runtime/core/pending_races.h"
 #include "runtime/core/race_event.h"
+#include "runtime/core/signal_window.h"
 #include "runtime/core/slots.h"
 #include "runtime/core/window.h"
+#include "runtime/core/window_slot.h"
 #include "runtime/linux/breakpoints.h"
 #include "runtime/linux/unwind.h"
 #include "runtime/preload/timer_sampling.h"
@@ -239,17 +241,6 @@ void NoteCaught(uintptr_t addr, int tid, uint64_t r) {
   }
 }
 
-int ClaimFreeSlot() {
-  for (int i = 0; i < SlotCount(); ++i) {
-    uint32_t expected = 0;
-    if (GetSlot(i).busy.compare_exchange_strong(expected, 1,
-                                                std::memory_order_acquire)) {
-      return i;
-    }
-  }
-  return -1;
-}
-
 void ReleaseSlot(Slot& slot) {
   slot.owner_tid.store(0, std::memory_order_relaxed);
   slot.busy.store(0, std::memory_order_release);
@@ -368,21 +359,7 @@ void RunCaughtWindow(ThreadState& t, int index, uint64_t cookie,
   Count(Stats().window_ns, end - start_ns);
   Count(Stats().arm_ns, end - disarm_at);
 
-  bool queued = false;
-  for (int i = 0; i < n; ++i) {
-    if (found[i].access.tid == t.tid) {
-      Count(Stats().traps_self);
-      continue;
-    }
-    RaceEvent event;
-    event.window = window;
-    event.racer = found[i];
-    if (PushPendingRace(event)) {
-      queued = true;
-    } else {
-      Count(Stats().traps_dropped);
-    }
-  }
+  const bool queued = QueueSignalWindowConflicts(window, found, n, t.tid);
   if (queued) SignalPendingRaces();
   const uint64_t cost =
       ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + stalled_ns;
@@ -437,7 +414,7 @@ void MaybeArmLure(ThreadState& t) {
   InRuntime guard;
   const uint64_t cpu_start = ClockNs(CLOCK_THREAD_CPUTIME_ID);
   const uintptr_t addr = ChooseWord(t);
-  const int index = addr != 0 ? ClaimFreeSlot() : -1;
+  const int index = addr != 0 ? ClaimSlot() : -1;
   if (index < 0) {
     if (addr != 0) Count(Stats().skipped_no_slot);
     g_state.store(kIdle, std::memory_order_release);
