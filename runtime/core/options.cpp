@@ -93,17 +93,33 @@ std::string Validate(const Options& o, absl::string_view name) {
   return "";
 }
 
-// Sets option `name` from `value`; returns an error message or "".
+// ThreadSanitizer's names for options trapsan names otherwise: a user's
+// TSan option text works here too (docs/options.md). {alias, option}.
+constexpr const char* kAliases[][2] = {
+    {"external_symbolizer_path", "symbolizer_path"},
+};
+
+// The option `name` stands for: itself, or what an alias names.
+absl::string_view OptionFor(absl::string_view name) {
+  for (const auto& alias : kAliases) {
+    if (name == alias[0]) return alias[1];
+  }
+  return name;
+}
+
+// Sets option `name` (or the one an alias names) from `value`; returns an
+// error message, which says `name` as the user wrote it, or "".
 std::string SetOption(Options* o, absl::string_view name,
                       absl::string_view value) {
+  const absl::string_view option = OptionFor(name);
 #define TRAPSAN_OPTION(Type, Name, Default, Description)           \
-  if (name == #Name) {                                              \
+  if (option == #Name) {                                            \
     Type parsed = o->Name;                                          \
     std::string error = ParseValue(value, &parsed);                 \
     if (error.empty()) {                                            \
       Options candidate = *o;                                       \
       candidate.Name = parsed;                                      \
-      error = Validate(candidate, name);                            \
+      error = Validate(candidate, option);                          \
       if (error.empty()) o->Name = parsed;                          \
     }                                                               \
     return error.empty()                                            \
@@ -301,6 +317,10 @@ std::string OptionsHelp(const Options& current) {
   absl::StrAppend(&out, " ", #Name, "=", Value);
 #include "presets.inc"
 #undef TRAPSAN_PRESET
+  absl::StrAppend(&out, "\n  ThreadSanitizer's names, accepted too:");
+  for (const auto& alias : kAliases) {
+    absl::StrAppend(&out, " ", alias[0], " (", alias[1], ")");
+  }
   absl::StrAppend(&out, "\n");
   return out;
 }

@@ -2,7 +2,8 @@
 // (one per process, none without a report, complete when killed),
 // log_path=/dev/null, and the options a ThreadSanitizer user expects
 // (include, __trapsan_default_options, quiet, log_exe_name,
-// strip_path_prefix, abort_on_error). Suppressions: ci_suppressions_test.cc.
+// strip_path_prefix, abort_on_error, external_symbolizer_path).
+// Suppressions: ci_suppressions_test.cc.
 // The racy program checks both sides, so every backend reports it (the soft
 // one through its window check). Machine-readable files are read by
 // check_report.py (python3; SARIF is validated with python3-jsonschema).
@@ -346,6 +347,26 @@ TEST(CiOptionsTest, StripPathPrefixInJsonAndSarif) {
     EXPECT_FALSE(Contains(text, prefix + "tests/programs")) << text;
     EXPECT_TRUE(Contains(text, "tests/programs/race_kernel.c")) << text;
   }
+}
+
+// ThreadSanitizer's option name external_symbolizer_path (trapsan's
+// symbolizer_path): the named symbolizer is the one run (it leaves a mark),
+// and reports carry its file:line.
+TEST(CiOptionsTest, TsanExternalSymbolizerPathIsUsed) {
+  TempDir tools;
+  const std::string mark = tools.path() + "/ran";
+  const std::string symbolizer =
+      WriteScript(tools, "symbolizer.sh",
+                  "#!/bin/sh\ntouch '" + mark + "'\nexec /usr/bin/llvm-symbolizer \"$@\"\n");
+  RunResult r = RunUntil(kProgram, {}, Options("external_symbolizer_path=" + symbolizer),
+                         Reported);
+  ASSERT_TRUE(Reported(r)) << r.Describe();
+  EXPECT_FALSE(Contains(r.err, "unknown option")) << r.Describe();
+  EXPECT_EQ(access(mark.c_str(), F_OK), 0) << "the symbolizer named did not run\n"
+                                           << r.Describe();
+  EXPECT_TRUE(Contains(r.err, "race_kernel.c:" + WriteLine()) ||
+              Contains(r.err, "race_kernel.c:" + ReadLine()))
+      << r.Describe();
 }
 
 TEST(CiOptionsTest, AbortOnErrorEndsWithSigabrt) {

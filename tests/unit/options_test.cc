@@ -199,6 +199,36 @@ TEST(OptionsTest, UnknownOptionIsNamedAndTheRestApplies) {
   EXPECT_EQ(o.delay_us, 9);
 }
 
+// ThreadSanitizer's name for symbolizer_path: TSan option text moves over.
+// Errors quote the name as written; the later item wins either way.
+TEST(OptionsTest, TsanNameExternalSymbolizerPathIsAnAlias) {
+  Options o = ParseClean("external_symbolizer_path=/opt/llvm/bin/llvm-symbolizer");
+  EXPECT_EQ(std::string(o.symbolizer_path.c_str()),
+            "/opt/llvm/bin/llvm-symbolizer");
+  std::vector<std::string> diff = Differences(o, Options{});
+  EXPECT_EQ(diff, std::vector<std::string>{"symbolizer_path"});
+  o = ParseClean("symbolizer_path=/a:external_symbolizer_path=/b");
+  EXPECT_EQ(std::string(o.symbolizer_path.c_str()), "/b");
+  o = ParseClean("external_symbolizer_path=/b:symbolizer_path=/a");
+  EXPECT_EQ(std::string(o.symbolizer_path.c_str()), "/a");
+  std::vector<std::string> errors;
+  o = Parse("external_symbolizer_path=" + std::string(300, 'x'), &errors);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("option 'external_symbolizer_path' is too long"),
+            std::string::npos)
+      << errors[0];
+  EXPECT_EQ(std::string(o.symbolizer_path.c_str()), "");
+  // Only the exact name.
+  o = Parse("external_symbolizer=/b", &errors);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("unknown option 'external_symbolizer'"),
+            std::string::npos)
+      << errors[0];
+  EXPECT_NE(OptionsHelp(o).find("external_symbolizer_path (symbolizer_path)"),
+            std::string::npos)
+      << OptionsHelp(o);
+}
+
 TEST(OptionsTest, OptionNamesAreCaseSensitive) {
   std::vector<std::string> errors;
   Options o = Parse("SAMPLE_RATE=1", &errors);
