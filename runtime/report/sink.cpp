@@ -2,9 +2,11 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -37,7 +39,50 @@ void PwriteAll(int fd, const std::string& text, uint64_t offset) {
   }
 }
 
+// Fields of /proc/self/stat before starttime (field 22) that follow the
+// command's closing parenthesis: state (3) to itrealvalue (21).
+constexpr int kStatFieldsBeforeStart = 19;
+
 }  // namespace
+
+int64_t ProcessStartRealtimeNs() {
+  // Per process: a fork child starts anew (its own start time); an exec'd
+  // image has its predecessor's, as the kernel keeps it.
+  char buf[1024];
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  const char* p = strrchr(buf, ')');  // the command may hold ')' and ' '
+  if (p == nullptr) return 0;
+  ++p;
+  for (int field = 0; field < kStatFieldsBeforeStart; ++field) {
+    while (*p == ' ') ++p;
+    while (*p != ' ' && *p != '\0') ++p;
+  }
+  char* end = nullptr;
+  const unsigned long long ticks = strtoull(p, &end, 10);
+  const long hz = sysconf(_SC_CLK_TCK);
+  if (end == p || hz <= 0) return 0;
+  // starttime counts clock ticks of CLOCK_BOOTTIME; file times are
+  // CLOCK_REALTIME.
+  timespec boot, real;
+  clock_gettime(CLOCK_BOOTTIME, &boot);
+  clock_gettime(CLOCK_REALTIME, &real);
+  const int64_t start_boot_ns =
+      static_cast<int64_t>(ticks / hz) * 1000000000 +
+      static_cast<int64_t>(ticks % hz) * (1000000000 / hz);
+  const int64_t boot_ns = boot.tv_sec * int64_t{1000000000} + boot.tv_nsec;
+  const int64_t real_ns = real.tv_sec * int64_t{1000000000} + real.tv_nsec;
+  return real_ns - (boot_ns - start_boot_ns);
+}
+
+bool LogFileOfEarlierProcess(int64_t file_mtime_ns, int64_t process_start_ns) {
+  if (process_start_ns <= 0) return false;  // unknown: keep it
+  return file_mtime_ns < process_start_ns - kLogFileTimeSlackNs;
+}
 
 bool QuietOutput() { return GetOptions().quiet; }
 
@@ -133,11 +178,23 @@ int Sink::ReportFd(bool* transient) {
   std::string path = LogFileName(o.log_path.c_str(), ExePath(),
                                  o.log_exe_name, pid, format);
   int flags = O_WRONLY | O_CREAT | O_CLOEXEC;
-  // SARIF is rewritten in place (pwrite ignores offsets under O_APPEND); a
-  // file of an earlier process with the same pid starts over.
+  // SARIF is rewritten in place (pwrite ignores offsets under O_APPEND): a
+  // file this image did not create starts over.
   if (format != ReportFormat::kSarif) flags |= O_APPEND;
   if (format == ReportFormat::kSarif && !created_) flags |= O_TRUNC;
   int fd = open(path.c_str(), flags, 0644);
+  // Text and JSON Lines: a file last written before this process started is
+  // an earlier process's of the same pid (pids are reused): it starts over,
+  // as under TSan. One written since is this process's, by the image it
+  // exec'd from: its reports are kept and these follow them.
+  struct stat st;
+  if (fd >= 0 && !created_ && format != ReportFormat::kSarif &&
+      fstat(fd, &st) == 0 && st.st_size > 0 &&
+      LogFileOfEarlierProcess(
+          st.st_mtim.tv_sec * int64_t{1000000000} + st.st_mtim.tv_nsec,
+          ProcessStartRealtimeNs())) {
+    (void)!ftruncate(fd, 0);
+  }
   // Kept in the descriptor reserve (linux/fd_reserve.h); where there is
   // none, opened for each write.
   std::string no_reserve;

@@ -7,6 +7,9 @@
 //   log_path=PREFIX          PREFIX[.EXE].PID[.EXT], created at the process's
 //                            first report: a process with nothing to report
 //                            leaves no file. EXT: none (text), jsonl, sarif.
+//                            A file an earlier process of the same pid left
+//                            is emptied first; an exec'd image adds to the
+//                            file of the image before it (text, jsonl).
 //
 // Messages (start-up lines, warnings, stats, the exit line) go to the report
 // file once it exists in text format, else to stderr; in json and sarif
@@ -38,6 +41,22 @@ ReportFormat CurrentFormat();  // from the options in effect
 
 // This process's executable (/proc/self/exe), or "" if unknown.
 const std::string& ExePath();
+
+// When this process started (fork or clone; an exec keeps it), in
+// CLOCK_REALTIME nanoseconds, to the kernel's clock tick (10 ms); 0 if
+// unknown.
+int64_t ProcessStartRealtimeNs();
+
+// How much earlier than the process's start a file may have been written
+// and still be the process's own: the start is rounded down to a tick, file
+// times lag by up to a jiffy. A pid reused within this long is unheard of.
+constexpr int64_t kLogFileTimeSlackNs = 100 * 1000000;
+
+// A report file last modified at `file_mtime_ns` (CLOCK_REALTIME) was left
+// by an earlier process with this pid, not by this process's earlier image
+// (exec): it was written before this process started. False when the start
+// is unknown (0).
+bool LogFileOfEarlierProcess(int64_t file_mtime_ns, int64_t process_start_ns);
 
 // The report file's name for process `pid` (PREFIX[.EXE].PID[.EXT]).
 std::string LogFileName(const std::string& prefix, const std::string& exe,

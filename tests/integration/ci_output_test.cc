@@ -118,6 +118,74 @@ TEST(CiOutputTest, SarifWithoutSourceNamesTheModule) {
       << Read(file);
 }
 
+// A file an earlier process with the same pid left (pids are reused; a CI
+// keeps its log directory) is emptied at this process's first report, not
+// appended to: one process's reports per file, one JSON summary. (TSan
+// truncates too.)
+TEST(CiOutputTest, FileOfAnEarlierProcessWithThePidStartsOver) {
+  for (const std::string format : {"json", "text"}) {
+    TempDir dir;
+    const std::string ext = format == "json" ? ".jsonl" : "";
+    RunOptions o = Options("format=" + format + ":log_path=" + dir.path() + "/r");
+    o.extra_env = {{"TP_OLD_LOG", dir.path() + "/r.%d" + ext}};
+    RunResult r = RunUntil(kProgram, {}, o, [&](const RunResult& r) {
+      if (Reported(r)) return true;
+      dir.Clear();
+      return false;
+    });
+    ASSERT_TRUE(Reported(r)) << format << "\n" << r.Describe();
+    const std::string file = dir.path() + "/r." + std::to_string(r.pid) + ext;
+    ASSERT_EQ(r.Value("OLD_LOG"), file) << r.Describe();  // planted where trapsan writes
+    const std::string text = Read(file);
+    EXPECT_FALSE(Contains(text, "OLD-PROCESS-LINE")) << text;
+    if (format == "json") {
+      auto v = Check("jsonl '" + file + "'");
+      EXPECT_EQ(v["ERROR"], "") << Describe(v);
+      EXPECT_EQ(v["RACES"], std::to_string(r.Int("STAT_races_reported"))) << Describe(v);
+      EXPECT_EQ(v["SUMMARIES"], "1") << Describe(v);
+    } else {
+      EXPECT_EQ(text.rfind("==================", 0), 0u) << text;
+      EXPECT_TRUE(Contains(text, kTitle)) << text;
+    }
+  }
+}
+
+// The same pid in an exec'd image is the same process: its reports follow
+// those of the image before it in one file (text and JSON Lines; only the
+// last image, which exits, writes a JSON summary).
+TEST(CiOutputTest, ExecdImageAddsToTheFileOfTheImageBefore) {
+  for (const std::string format : {"json", "text"}) {
+    TempDir dir;
+    const std::string ext = format == "json" ? ".jsonl" : "";
+    RunResult r = RunUntil(kProgram, {"exec"},
+                           Options("format=" + format + ":log_path=" + dir.path() + "/r"),
+                           [&](const RunResult& r) {
+                             if (Reported(r) && r.Int("EXEC_REPORTS") > 0) return true;
+                             dir.Clear();
+                             return false;
+                           });
+    ASSERT_TRUE(Reported(r) && r.Int("EXEC_REPORTS") > 0) << format << "\n" << r.Describe();
+    ASSERT_EQ(r.Value("EXEC_PID"), std::to_string(r.pid)) << r.Describe();
+    ASSERT_GE(r.Int("STAT_races_reported"), 1) << r.Describe();  // the exec'd image's
+    const std::string file = "r." + std::to_string(r.pid) + ext;
+    ASSERT_EQ(dir.Files(), std::vector<std::string>{file}) << r.Describe();
+    const std::string text = Read(dir.path() + "/" + file);
+    if (format == "json") {
+      auto v = Check("jsonl '" + dir.path() + "/" + file + "'");
+      EXPECT_EQ(v["ERROR"], "") << Describe(v);
+      // Races of both images (each counts its own reports, which may
+      // include a race at unknown origin besides the pair).
+      EXPECT_GE(std::stoll(v["RACES"]), r.Int("STAT_races_reported") + 1) << Describe(v);
+      EXPECT_EQ(v["SUMMARIES"], "1") << Describe(v);
+      EXPECT_EQ(v["SUMMARY_RACES_REPORTED"], std::to_string(r.Int("STAT_races_reported")))
+          << Describe(v);
+      EXPECT_EQ(v["PID"], std::to_string(r.pid)) << Describe(v);
+    } else {
+      EXPECT_GE(CountOccurrences(text, std::string("WARNING: trapsan: ") + kTitle), 2) << text;
+    }
+  }
+}
+
 // SIGKILL right after the first report (a test runner's timeout): no exit
 // handler runs, and the files hold the complete report all the same.
 TEST(CiOutputTest, KilledProcessLeavesCompleteFiles) {
