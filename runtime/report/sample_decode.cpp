@@ -1,5 +1,6 @@
 #include "sample_decode.h"
 
+#include "runtime/linux/safe_read.h"
 #include "runtime/report/zydis_api.h"
 
 namespace trapsan {
@@ -43,6 +44,25 @@ bool IsMasked(const ZydisDecodedInstruction& insn) {
   }
 }
 
+// The aligned 16-byte moves (they fault on a misaligned address).
+bool IsAlignedVectorMove(const ZydisDecodedInstruction& insn) {
+  switch (insn.mnemonic) {
+    case ZYDIS_MNEMONIC_MOVDQA:
+    case ZYDIS_MNEMONIC_VMOVDQA:
+    case ZYDIS_MNEMONIC_VMOVDQA32:
+    case ZYDIS_MNEMONIC_VMOVDQA64:
+    case ZYDIS_MNEMONIC_MOVAPS:
+    case ZYDIS_MNEMONIC_VMOVAPS:
+    case ZYDIS_MNEMONIC_MOVAPD:
+    case ZYDIS_MNEMONIC_VMOVAPD:
+    case ZYDIS_MNEMONIC_MOVNTDQ:
+    case ZYDIS_MNEMONIC_VMOVNTDQ:
+      return true;
+    default:
+      return false;
+  }
+}
+
 bool IsStringInstruction(const ZydisDecodedInstruction& insn) {
   return insn.meta.category == ZYDIS_CATEGORY_STRINGOP ||
          (insn.attributes & (ZYDIS_ATTRIB_HAS_REP | ZYDIS_ATTRIB_HAS_REPE |
@@ -62,8 +82,13 @@ Atomicity AtomicityOf(const ZydisDecodedInstruction& insn,
   // String functions (strlen, memchr...) load whole aligned vectors, past
   // the bytes they need: such a load says nothing about its neighbours.
   if (size > 8 && !writes) return Atomicity::kWideLoad;
-  if (size > 8) return Atomicity::kPlain;
   if (ea_known && size > 1 && ea % size != 0) return Atomicity::kPlain;
+  // Where AVX makes aligned 16-byte accesses atomic, 16-byte atomics are
+  // loaded and stored with vmovdqa (Rust's portable-atomic; GCC 13's
+  // libatomic loads that way): an aligned 16-byte vector store may be one.
+  // Any other store wider than 8 bytes is not.
+  if (size == 16 && IsAlignedVectorMove(insn)) return Atomicity::kUnknown;
+  if (size > 8) return Atomicity::kPlain;
   return Atomicity::kUnknown;
 }
 
@@ -153,6 +178,94 @@ Atomicity ClassifyTrappedAccess(const AccessInfo& access, uintptr_t watch_addr,
         return true;
       });
   return verdict;
+}
+
+TrapDecode DecodeTrapInBytes(const uint8_t* before, int length,
+                             const uint8_t* at, int at_length,
+                             uintptr_t next_pc, const uint64_t* registers,
+                             uintptr_t watch_addr, uint32_t watch_len) {
+  TrapDecode out;
+  const ZydisApi* zydis = LoadedZydis();
+  if (zydis == nullptr || length <= 0) return out;
+  if (at_length > 0) {
+    // In the middle of a rep string instruction: the pc is its own.
+    ZydisDecodedInstruction insn;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    if (ZYAN_SUCCESS(zydis->decode_full(&zydis->decoder, at,
+                                        static_cast<ZyanUSize>(at_length),
+                                        &insn, ops)) &&
+        IsStringInstruction(insn)) {
+      return out;
+    }
+  }
+  ZydisRegisterContext context;
+  if (registers != nullptr) FillRegisterContext(registers, &context);
+  int counted = 0;
+  bool all_read = true, all_sure_write = true, same_size = true;
+  uint32_t size = 0;
+  Atomicity verdict = Atomicity::kUnknown;
+  bool atomicity_agrees = true;
+  ForEachBackwardCandidate(
+      *zydis, before, length, [&](const BackwardCandidate& c) {
+        const ZydisDecodedOperand& op = c.ops[c.mem];
+        ZyanU64 ea = 0;
+        const bool ea_known =
+            registers != nullptr &&
+            !WritesAddressRegister(*zydis, *c.insn, c.ops, op) &&
+            op.mem.segment != ZYDIS_REGISTER_FS &&
+            op.mem.segment != ZYDIS_REGISTER_GS &&
+            ZYAN_SUCCESS(zydis->absolute_address(c.insn, &op,
+                                                 next_pc - c.length, &context,
+                                                 &ea));
+        const uint64_t bytes = op.size / 8;
+        // Known to miss the watched bytes: not the trapping instruction.
+        if (ea_known &&
+            !(ea < watch_addr + watch_len && watch_addr < ea + bytes)) {
+          return true;
+        }
+        const bool writes = (op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) != 0;
+        if (writes) all_read = false;
+        if (!writes || !ea_known || IsStringInstruction(*c.insn)) {
+          all_sure_write = false;
+        }
+        const Atomicity a = IsMasked(*c.insn)
+                                ? Atomicity::kWideLoad
+                                : AtomicityOf(*c.insn, op, ea, ea_known);
+        if (a == Atomicity::kWideLoad) out.maybe_wide = true;
+        if (counted == 0) {
+          verdict = a;
+          size = static_cast<uint32_t>(bytes);
+        } else {
+          if (a != verdict) atomicity_agrees = false;
+          if (bytes != size) same_size = false;
+        }
+        ++counted;
+        return true;
+      });
+  if (counted == 0) return out;
+  if (all_sure_write) {
+    out.kind = AccessKind::kWrite;
+  } else if (all_read) {
+    out.kind = AccessKind::kRead;
+  }
+  if (atomicity_agrees) out.atomicity = verdict;
+  if (same_size) out.size = size;
+  return out;
+}
+
+TrapDecode DecodeTrapInSignal(uintptr_t next_pc, const uint64_t* registers,
+                              uintptr_t watch_addr, uint32_t watch_len) {
+  if (LoadedZydis() == nullptr) return TrapDecode{};
+  uint8_t before[kMaxInstructionLength];
+  const int length = ReadBytesBefore(next_pc, before);
+  uint8_t at[kMaxInstructionLength];
+  int at_length = 0;
+  for (int n = kMaxInstructionLength; n >= 1 && at_length == 0; --n) {
+    if (SafeRead(next_pc, at, static_cast<size_t>(n))) at_length = n;
+  }
+  return DecodeTrapInBytes(before + kMaxInstructionLength - length, length, at,
+                           at_length, next_pc, registers, watch_addr,
+                           watch_len);
 }
 
 }  // namespace trapsan

@@ -71,6 +71,43 @@ SampleRefusal DecodeSampledInstruction(const uint8_t* bytes, int length,
 Atomicity ClassifyTrappedAccess(const AccessInfo& access, uintptr_t watch_addr,
                                 uint32_t watch_len);
 
+// What a hardware trap's instruction did, decided inside the SIGTRAP handler
+// (runtime/preload's data lures, whose read-write watchpoint traps reads and
+// writes alike and must tell them apart there). Decoded backwards from the pc
+// after the access, with the registers after it; every candidate that may
+// have touched the watched bytes must agree, and doubt leans to the side that
+// reports less:
+//  - kind kWrite only when every such candidate writes memory (a
+//    read-modify-write too), is not a string instruction, and has an
+//    effective address the registers give (it writes none of its address
+//    registers, no fs:/gs:) that overlaps the watched bytes; kRead when every
+//    such candidate only reads; else kUnknown (also when the instruction at
+//    next_pc is a rep-prefixed string instruction: a trap in the middle of
+//    one reports the pc of the instruction itself, so the bytes before it are
+//    another instruction's);
+//  - atomicity as ClassifyTrappedAccess, under the same agreement.
+struct TrapDecode {
+  AccessKind kind = AccessKind::kUnknown;
+  Atomicity atomicity = Atomicity::kUnknown;
+  uint32_t size = 0;  // 0 unless every candidate agrees
+  // Some candidate is a vector load or a masked access (kWideLoad): it may
+  // have read past the bytes it needed (string functions do).
+  bool maybe_wide = false;
+};
+
+// `before`: the `length` bytes right before next_pc; `at`: the `at_length`
+// bytes at next_pc (may be 0). Async-signal-safe (Zydis decodes on the
+// stack); all kUnknown before PrepareSampleDecoder() succeeded.
+TrapDecode DecodeTrapInBytes(const uint8_t* before, int length,
+                             const uint8_t* at, int at_length,
+                             uintptr_t next_pc, const uint64_t* registers,
+                             uintptr_t watch_addr, uint32_t watch_len);
+
+// The same reading the code (through the kernel: never faults).
+// Async-signal-safe.
+TrapDecode DecodeTrapInSignal(uintptr_t next_pc, const uint64_t* registers,
+                              uintptr_t watch_addr, uint32_t watch_len);
+
 }  // namespace trapsan
 
 #endif  // TRAPSAN_RUNTIME_REPORT_SAMPLE_DECODE_H_

@@ -51,7 +51,7 @@ bool WritesAddressRegister(const ZydisApi& zydis,
 
 // Reads what is mapped of the 15 bytes before next_pc (a module's first
 // instruction may start less than 15 bytes into its mapping) into the end
-// of `bytes`; their count, 0 if none. Ordinary context.
+// of `bytes`; their count, 0 if none. Async-signal-safe (SafeRead).
 int ReadBytesBefore(uintptr_t next_pc, uint8_t (&bytes)[kMaxInstructionLength]);
 
 // One instruction that may be the one ending at next_pc (a hardware trap
