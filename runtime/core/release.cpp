@@ -296,14 +296,16 @@ int StealHeldSlot() {
   // ending another thread's window before the racing access comes), then
   // one that is not a cold-site sample's (sampler.h: those are few and are
   // what fixed-rate sampling misses; a sample that is not cold never takes
-  // a young one), then the oldest.
+  // one), then the oldest.
   const bool cold_caller = ColdSample();
   const int self = CurrentThread().tid;
-  // (A cold window is protected for as long as a cold stall lasts at most;
-  // older, it competes as any other.)
-  const uint64_t now = MonotonicNs();
-  const uint64_t cold_protect_ns =
-      static_cast<uint64_t>(GetOptions().delay_us) * 1000 * 6;
+  // (A cold window is never taken by a hot sample: it is held until its
+  // owner's next release, at most max_window_ms. Cold samples are few, and
+  // each thread's first pass through a site is among them (cold_sites.h):
+  // a worksharing loop's chunk start, which the neighbour chunk's last
+  // iteration touches a chunk later. The owner's own hot samples of the
+  // chunk took it within a few of them when it was protected only as long
+  // as a cold stall.)
   auto rank = [&](const Slot& slot) {
     return (slot.owner_tid.load(std::memory_order_relaxed) == self ? 0 : 2) +
            (slot.open.cold ? 1 : 0);
@@ -318,7 +320,7 @@ int StealHeldSlot() {
       // slot.open.start_ns is written before kHeld is published; a
       // concurrent re-hold only makes this choice less good.
       const uint64_t start = slot.open.start_ns;
-      const bool protected_cold = slot.open.cold && now - start < cold_protect_ns;
+      const bool protected_cold = slot.open.cold;
       const int r = rank(slot);
       if (cookie == 0 || (protected_cold && !cold_caller)) continue;
       if (r < oldest_rank || (r == oldest_rank && start < oldest_start)) {

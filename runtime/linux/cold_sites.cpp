@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_format.h"
 #include "runtime/core/options.h"
+#include "runtime/core/thread_state.h"
 #include "runtime/core/window.h"
 #include "sites.h"
 #include "text_patch.h"
@@ -23,16 +24,32 @@ constexpr uint8_t kToCall = 0;    // jg +0: to the call, taken or not
 // site index's lock, read by any thread without one.
 constexpr uint32_t kTableBits = 16;
 constexpr uint32_t kTableSize = 1u << kTableBits;
+// Each thread's first execution of a site is cold too (LiteRace keeps its
+// sampling counters per thread): the first kColdThreads threads to run it,
+// while the patch is in place. A worksharing loop's chunks, a section, a
+// task run by each thread once: the first `cold_sites` executions all go
+// to whichever thread got there first, but the other threads' first passes
+// (a chunk's first element, which the neighbour chunk's last iteration
+// touches) are what a far-apart race needs watched. The patch stays until
+// the site's first `cold_sites` executions are taken and kColdThreads
+// threads had theirs, or for kThreadWaitCalls executions more (a site only
+// one thread runs: each of those is a call to the runtime that samples
+// nothing, ~0.1 us).
+constexpr int kColdThreads = 8;
+constexpr int32_t kThreadWaitCalls = 4096;
 struct Entry {
   std::atomic<uintptr_t> pc{0};
-  std::atomic<int32_t> left{0};  // cold executions left
-  int32_t prot = 0;              // its text segment's protection
-  uintptr_t disp = 0;            // the jg's displacement byte
+  std::atomic<int32_t> calls{0};     // executions that came through the patch
+  std::atomic<bool> restored{true};  // the patch is put back (or never was)
+  std::atomic<int32_t> tids[kColdThreads] = {};  // threads that had theirs
+  int32_t prot = 0;                  // its text segment's protection
+  uintptr_t disp = 0;                // the jg's displacement byte
 };
 Entry g_table[kTableSize];
 uint32_t g_used = 0;  // under the index lock
 
 std::atomic<bool> g_enabled{false};
+int32_t g_cold_n = 0;  // cold_sites, set before any site is patched
 bool g_writer_chosen = false;  // under the index lock
 std::atomic<uint64_t> g_patched{0}, g_cold_calls{0}, g_unpatchable{0};
 
@@ -131,14 +148,15 @@ int PatchObject(dl_phdr_info* info, size_t, void* p) {
         g_unpatchable.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
-      e->left.store(d.count, std::memory_order_relaxed);
+      e->calls.store(0, std::memory_order_relaxed);
+      e->restored.store(false, std::memory_order_relaxed);
       e->prot = prot;
       e->disp = disp;
       e->pc.store(pc, std::memory_order_release);
       if (PatchTextByte(disp, kPastCall, kToCall, prot)) {
         g_patched.fetch_add(1, std::memory_order_relaxed);
       } else {
-        e->left.store(0, std::memory_order_relaxed);  // as if used up
+        e->restored.store(true, std::memory_order_relaxed);  // as if used up
         g_unpatchable.fetch_add(1, std::memory_order_relaxed);
       }
     }
@@ -159,18 +177,47 @@ void ColdSitesScanned(const std::vector<Site>& sites) {
   if (!g_enabled.load(std::memory_order_relaxed)) return;
   const int64_t n = GetOptions().cold_sites;
   ScanData data{&sites, static_cast<int32_t>(std::min<int64_t>(n, 1 << 30))};
+  g_cold_n = data.count;
   dl_iterate_phdr(PatchObject, &data);
+}
+
+// Whether this is the calling thread's first execution of the site among
+// the first kColdThreads threads' (it takes a free place); *full: every
+// place is taken.
+bool FirstOfThread(Entry& e, bool* full) {
+  const int32_t me = CurrentThread().tid;
+  *full = true;
+  if (me == 0) return false;
+  for (auto& t : e.tids) {
+    int32_t v = t.load(std::memory_order_relaxed);
+    if (v == me) {
+      *full = false;  // (not known: only that this thread had its turn)
+      return false;
+    }
+    if (v == 0 && t.compare_exchange_strong(v, me, std::memory_order_relaxed)) {
+      *full = &t == &e.tids[kColdThreads - 1];
+      return true;
+    }
+  }
+  return false;
 }
 
 ColdCall TakeColdCall(uintptr_t pc) {
   if (g_patched.load(std::memory_order_relaxed) == 0) return ColdCall::kNotCold;
   Entry* e = Find(pc);
   if (e == nullptr) return ColdCall::kNotCold;
-  if (e->left.load(std::memory_order_relaxed) <= 0) return ColdCall::kStray;
-  const int32_t left = e->left.fetch_sub(1, std::memory_order_relaxed);
-  if (left <= 0) return ColdCall::kStray;
-  // The site's code is running (this call came from it): mapped.
-  if (left == 1) PatchTextByte(e->disp, kToCall, kPastCall, e->prot);
+  if (e->restored.load(std::memory_order_relaxed)) return ColdCall::kStray;
+  const int32_t n = e->calls.fetch_add(1, std::memory_order_relaxed);
+  bool full = false;
+  const bool first = FirstOfThread(*e, &full);
+  const bool cold = n < g_cold_n || first;
+  // Put back once: the site's cold executions used up and every thread
+  // place taken, or no new thread came for long enough. The site's code is
+  // running (this call came from it): mapped.
+  if (n + 1 >= g_cold_n && (full || n + 1 >= g_cold_n + kThreadWaitCalls) &&
+      !e->restored.exchange(true, std::memory_order_relaxed))
+    PatchTextByte(e->disp, kToCall, kPastCall, e->prot);
+  if (!cold) return ColdCall::kStray;
   g_cold_calls.fetch_add(1, std::memory_order_relaxed);
   return ColdCall::kCold;
 }

@@ -23,6 +23,12 @@
 // A call through a patch being put back (another thread passed the jump
 // before) is not a sample: its countdown did not run out.
 //
+// Each thread's first execution of a site is cold as well (the first 8
+// threads to run it while it is patched): the patch stays until those 8
+// had theirs or 4096 more executions came (cold_sites.cpp). A worksharing
+// loop's chunks: every thread's first iteration, not only the first
+// thread's first `cold_sites`.
+//
 // Cold samples are bounded (cold_sites per site), still pay the overhead
 // budget, bypass the "no sample at a thread's first check" rule, and their
 // held windows are not stolen by hot samples (release.h).
@@ -47,9 +53,11 @@ void StartColdSites();
 void ColdSitesScanned(const std::vector<Site>& sites);
 
 // A call of the site whose call returns to `pc`. kCold: one of its first
-// executions, to be sampled (the patch is put back at the last one);
-// kStray: a patched site whose cold executions are used up (the call came
-// through the patch before it was put back); kNotCold: not patched.
+// executions, or the calling thread's first, to be sampled (the patch is
+// put back once both are used up); kStray: a patched site whose cold
+// executions are used up (the call came through the patch before it was
+// put back, or while other threads' first executions are awaited);
+// kNotCold: not patched.
 enum class ColdCall { kNotCold, kCold, kStray };
 ColdCall TakeColdCall(uintptr_t pc);
 

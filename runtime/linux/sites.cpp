@@ -507,8 +507,24 @@ __attribute__((noinline)) static void SiteSlowHeld(uint64_t* saved) {
     index = n - 1 - static_cast<unsigned>(
                         (0u - static_cast<uint32_t>(left)) % n);
   } else if (n != 0 && cold == ColdCall::kCold && variant->count != 0) {
-    index = static_cast<unsigned>(NextRandom(CurrentThread()) %
-                                  variant->count);
+    // One of the way's writes when it has any, as a cold label picks (a
+    // write's window meets the other threads' reads and writes; a read's
+    // only their writes).
+    unsigned writes = 0;
+    for (unsigned i = 0; i < variant->count; ++i)
+      writes += site.access[variant->first + i].is_write != 0;
+    const uint64_t r = NextRandom(CurrentThread());
+    index = static_cast<unsigned>(r % variant->count);
+    if (writes != 0) {
+      unsigned k = static_cast<unsigned>(r % writes);
+      for (unsigned i = 0; i < variant->count; ++i) {
+        if (site.access[variant->first + i].is_write == 0) continue;
+        if (k-- == 0) {
+          index = i;
+          break;
+        }
+      }
+    }
   }
   if (n == 0 || index >= variant->count) {
     ++t_last_sample.phantoms;
