@@ -54,7 +54,8 @@ void RememberDisplacedColdLabel(LabelState& s) {
   }
   s.displaced[s.displaced_count].region = s.cold_region;
   s.displaced[s.displaced_count].pc = s.cold_pc;
-  s.displaced[s.displaced_count].until = MonotonicNs() + kColdLabelWaitNs;
+  s.displaced[s.displaced_count].until =
+      MonotonicNs() + kDisplacedColdLabelWaitNs;
   ++s.displaced_count;
   // The thread's release points take the slow path until it is re-armed.
   __trapsan_windows_open |= kLabelRestoreBit;

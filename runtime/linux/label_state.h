@@ -24,6 +24,14 @@ constexpr int kMaxDisplacedColdLabels = 4;
 // How long a cold label keeps the breakpoint from checks that are not cold.
 constexpr uint64_t kColdLabelWaitNs = 20000000;  // 20 ms
 
+// How long a displaced cold label waits to be armed again. Longer than the
+// above: the callee that displaced it may run a while (the lit tests'
+// print_address: three writes to stderr and cold labels of its own, each
+// label a perf ioctl of 1-7 ms in the qemu guest, went past 20 ms there and
+// main's one-off write was never sampled). Only the thread's release points
+// pay meanwhile (their slow path, kLabelRestoreBit).
+constexpr uint64_t kDisplacedColdLabelWaitNs = 200000000;  // 200 ms
+
 // The calling thread's label breakpoint and the access it is armed for.
 // Zero-initialized: no event yet.
 struct LabelState {

@@ -86,7 +86,7 @@ void ArmLabelForSoftCheck(uint64_t region);
 // again (core/release.h's kLabelRestoreBit): a callee's first execution took
 // the thread's label breakpoint from its caller's cold label before that was
 // reached; a point shortly before the displaced label (the caller again,
-// after the call) arms it again. Expired ones (kColdLabelWaitNs) are
+// after the call) arms it again. Expired ones (kDisplacedColdLabelWaitNs) are
 // forgotten; the bit is cleared when none is left. Ordinary context,
 // cancellation held.
 void RestoreDisplacedColdLabel(uintptr_t point_pc);
