@@ -26,6 +26,7 @@
 #include "runtime/linux/breakpoints.h"
 #include "runtime/linux/unwind.h"
 #include "runtime/preload/timer_sampling.h"
+#include "runtime/report/sample_decode.h"
 
 namespace trapsan {
 namespace {
@@ -41,6 +42,16 @@ std::atomic<uint64_t> g_cookie{0};
 std::atomic<int> g_slot{-1};
 std::atomic<uintptr_t> g_addr{0};
 std::atomic<uint64_t> g_armed_at_ns{0};
+// Whether the caught lure's owner wrote the byte (decoded: kWrite); else it
+// read it, or what it did is not known, and only a racer decoded as a write
+// races with it. Set before kCaught.
+std::atomic<bool> g_owner_writes{false};
+// Whether the armed lure traps reads too: only on a word a lure caught a
+// write of before (g_caught). A word not known to be written gets a
+// write-only lure, which expires if nobody writes it (a word only read,
+// shared read-only data, would be caught by its first reader every time and
+// could find nothing). Set before kWaiting.
+std::atomic<bool> g_lure_rw{false};
 
 // The cookies of recent lures: a late trap of one (its handler ran after
 // the lure closed) is dropped, never recorded against a window.
@@ -241,6 +252,13 @@ void NoteCaught(uintptr_t addr, int tid, uint64_t r) {
   }
 }
 
+bool IsKnownWritten(uintptr_t addr) {
+  for (const CaughtWord& w : g_caught) {
+    if (w.addr.load(std::memory_order_relaxed) == addr) return true;
+  }
+  return false;
+}
+
 void ReleaseSlot(Slot& slot) {
   slot.owner_tid.store(0, std::memory_order_relaxed);
   slot.busy.store(0, std::memory_order_release);
@@ -301,7 +319,7 @@ bool IsRecentLure(uint64_t cookie) {
 // The first writer's window: it trapped after its write and stalls here,
 // in its handler, with the lure still armed. kClaiming won by the caller.
 void RunCaughtWindow(ThreadState& t, int index, uint64_t cookie,
-                     uintptr_t addr, void* uc) {
+                     uintptr_t addr, const TrapDecode& owner, void* uc) {
   InRuntime guard;
   const uint64_t cpu_start = ClockNs(CLOCK_THREAD_CPUTIME_ID);
   Slot& slot = GetSlot(index);
@@ -311,7 +329,9 @@ void RunCaughtWindow(ThreadState& t, int index, uint64_t cookie,
   window.access.thread_id = t.thread_id;
   window.access.addr = addr;
   window.access.size = 1;
-  window.access.kind = AccessKind::kWrite;  // a write-only watchpoint's trap
+  // What its trapped instruction did (kUnknown: reported as neither).
+  const bool writes = owner.kind == AccessKind::kWrite;
+  window.access.kind = owner.kind;
   window.access.pc_after_access = true;
   UnwindFromSignalContext(uc, t.stack_lo, t.stack_hi, &window.access.stack);
   window.access.has_registers = true;
@@ -319,9 +339,15 @@ void RunCaughtWindow(ThreadState& t, int index, uint64_t cookie,
   window.access.time_ns = MonotonicNs();
   window.watch_addr = addr;
   window.watch_len = 1;
-  window.watch_reads = false;
+  // Which accesses race with it: any, when it wrote; writes only when it
+  // read (or did what is not known). A read-write lure traps both (racers'
+  // reads beside a reading owner are dropped in their handlers:
+  // RecordRacer); a write-only one writes only.
+  window.watch_reads = writes && g_lure_rw.load(std::memory_order_relaxed);
   window.timer_sample = true;  // uninstrumented: the atomics rules apply
-  window.known_plain = false;  // (its instruction is not decoded here)
+  // An instruction no C++ atomic compiles to (decoded: an unlocked
+  // read-modify-write, a misaligned access...): its pairs are definite.
+  window.known_plain = owner.atomicity == Atomicity::kPlain;
   Cookie c{};
   DecodeCookie(cookie, &c);
   PublishWindow(slot, c.generation, window);
@@ -329,18 +355,23 @@ void RunCaughtWindow(ThreadState& t, int index, uint64_t cookie,
   slot.owner_tid.store(t.tid, std::memory_order_relaxed);
   slot.watch_addr.store(addr, std::memory_order_relaxed);
   slot.watch_len.store(1, std::memory_order_relaxed);
-  slot.watch_reads.store(false, std::memory_order_relaxed);
+  slot.watch_reads.store(window.watch_reads, std::memory_order_relaxed);
   slot.active_cookie.store(cookie, std::memory_order_release);
   const uint64_t saved_watching = t.watching_cookie;
   t.watching_cookie = cookie;
-  g_state.store(kCaught, std::memory_order_release);
-  NoteCaught(addr, t.tid, NextRandom(t));
+  g_owner_writes.store(writes, std::memory_order_relaxed);
+  g_state.store(kCaught, std::memory_order_seq_cst);
+  // Preferred later: words written (shared read-only data is read by every
+  // thread, and a lure on it finds nothing).
+  if (writes) NoteCaught(addr, t.tid, NextRandom(t));
   Count(Stats().lures_caught);
 
   const uint64_t d = kCatchStallFactor * DelayNs();
   const uint64_t start_ns = MonotonicNs();
   const uint64_t stalled_ns = StallFor(d / 2 + NextRandom(t) % (d + 1));
-  g_state.store(kClosing, std::memory_order_release);
+  // (seq_cst: a racer's handler raises handlers_in_flight before it reads
+  // the state, RecordRacer; WaitForSlotHandlers below waits for it.)
+  g_state.store(kClosing, std::memory_order_seq_cst);
   const uint64_t disarm_at = MonotonicNs();
   DisarmBreakpoint(index);
   const uint64_t end = MonotonicNs();
@@ -365,6 +396,90 @@ void RunCaughtWindow(ThreadState& t, int index, uint64_t cookie,
       ClockNs(CLOCK_THREAD_CPUTIME_ID) - cpu_start + stalled_ns;
   Count(Stats().budget_ns, cost);
   WindowBudget().Charge(cost);
+}
+
+// What the trapping instruction of this thread did (uc: its registers after
+// it). False when it cannot own a window: a vector load (string functions
+// load whole aligned vectors past the bytes they need, so its touching the
+// byte says nothing), or an access its ignore regions exclude.
+bool IsOwnerAccess(const ThreadState& t, uintptr_t pc, uintptr_t watched,
+                   void* uc, TrapDecode* out) {
+  uint64_t registers[16];
+  CopyRegisters(uc, registers);
+  *out = DecodeTrapInSignal(pc, registers, watched, 1);
+  // A write-only watchpoint traps writes only, whatever the decoding says.
+  if (!g_lure_rw.load(std::memory_order_relaxed)) {
+    out->kind = AccessKind::kWrite;
+    out->maybe_wide = false;
+  }
+  if (out->maybe_wide) return false;
+  if (out->kind == AccessKind::kWrite ? t.ignore_writes != 0
+                                      : t.ignore_reads != 0) {
+    return false;
+  }
+  return true;
+}
+
+// Another thread's trap on the caught lure (HandleLureTrap, kCaught): a race
+// with the owner when either wrote. Recorded against the window with what
+// its instruction did; a read beside a reading owner (or one whose access is
+// not known to be a write) is no race and not recorded, so nothing judges
+// two reads later (a late drain of the conflict table included).
+// handlers_in_flight is raised before the state is read again (seq_cst,
+// against the owner's kClosing and WaitForSlotHandlers), so no record is
+// made after the owner took its conflicts unless it waited in vain (2 ms).
+void RecordRacer(uint64_t cookie, uintptr_t watched, void* uc) {
+  const int index = g_slot.load(std::memory_order_relaxed);
+  if (index < 0 || index >= SlotCount()) return;
+  Slot& slot = GetSlot(index);
+  slot.handlers_in_flight.fetch_add(1, std::memory_order_seq_cst);
+  ThreadState& t = CurrentThread();
+  const ucontext_t* context = static_cast<const ucontext_t*>(uc);
+  const uintptr_t pc =
+      static_cast<uintptr_t>(context->uc_mcontext.gregs[REG_RIP]);
+  if (g_state.load(std::memory_order_seq_cst) != kCaught ||
+      g_cookie.load(std::memory_order_relaxed) != cookie) {
+    Count(Stats().lure_traps_ignored);
+  } else if (t.watching_cookie == cookie) {
+    // The owner itself (its own signal handler's access).
+    slot.self_traps.fetch_add(1, std::memory_order_relaxed);
+    Count(Stats().traps_self);
+  } else if (t.in_runtime != 0 || InDynamicLinker(pc)) {
+    Count(Stats().lure_traps_ignored);
+  } else {
+    AccessInfo access;
+    access.tid = t.tid;
+    access.thread_id = t.thread_id;
+    access.addr = watched;
+    access.pc_after_access = true;
+    access.has_registers = true;
+    CopyRegisters(uc, access.registers);
+    TrapDecode d = DecodeTrapInSignal(pc, access.registers, watched, 1);
+    if (!g_lure_rw.load(std::memory_order_relaxed)) {
+      d.kind = AccessKind::kWrite;  // a write-only watchpoint's trap
+    }
+    access.kind = d.kind;
+    access.size = d.size;
+    // (A vector load that may have read past its data races with nothing.)
+    const bool races =
+        d.kind == AccessKind::kWrite ||
+        (g_owner_writes.load(std::memory_order_relaxed) && !d.maybe_wide);
+    const bool ignored = d.kind == AccessKind::kWrite
+                             ? t.ignore_writes != 0
+                             : t.ignore_reads != 0;
+    if (!races || ignored) {
+      Count(Stats().lure_traps_ignored);
+    } else {
+      Count(Stats().traps);
+      ++t.traps_received;
+      UnwindFromSignalContext(uc, t.stack_lo, t.stack_hi, &access.stack);
+      access.time_ns = MonotonicNs();
+      if (!Conflicts().Record(cookie, access, false)) {
+        Count(Stats().traps_dropped);
+      }
+    }
+  }
+  slot.handlers_in_flight.fetch_sub(1, std::memory_order_acq_rel);
 }
 
 }  // namespace
@@ -429,9 +544,12 @@ void MaybeArmLure(ThreadState& t) {
   g_cookie.store(cookie, std::memory_order_relaxed);
   g_slot.store(index, std::memory_order_relaxed);
   g_addr.store(addr, std::memory_order_relaxed);
-  // Write-only, one byte: any write that traps wrote that byte, so two
-  // trapped writes overlap; a read never traps.
-  if (!ArmBreakpoint(index, addr, 1, /*watch_reads=*/false, cookie,
+  // One byte: any access that traps touched that byte, so two trapped
+  // accesses overlap. Reads too on a word known to be written (which of
+  // the accesses were writes is decoded); else writes only.
+  const bool rw = IsKnownWritten(addr);
+  g_lure_rw.store(rw, std::memory_order_relaxed);
+  if (!ArmBreakpoint(index, addr, 1, /*watch_reads=*/rw, cookie,
                      /*may_block=*/false)) {
     ReleaseSlot(slot);
     g_state.store(kIdle, std::memory_order_release);
@@ -449,7 +567,10 @@ bool HandleLureTrap(uint64_t* cookie_io, uintptr_t* watched_io, void* uc) {
   const bool current = cookie == g_cookie.load(std::memory_order_relaxed);
   if (!current && !IsRecentLure(cookie)) return false;
   uint32_t state = g_state.load(std::memory_order_acquire);
-  if (current && state == kCaught) return false;  // a racer: recorded
+  if (current && state == kCaught) {  // a racer
+    RecordRacer(cookie, watched, uc);
+    return true;
+  }
   // One write hitting two watchpoints gets one SIGTRAP, with one cookie:
   // when another window watches the byte too, the trap is that window's.
   for (int i = 0; i < SlotCount(); ++i) {
@@ -466,10 +587,13 @@ bool HandleLureTrap(uint64_t* cookie_io, uintptr_t* watched_io, void* uc) {
     }
   }
   ThreadState& t = CurrentThread();
+  const ucontext_t* context = static_cast<const ucontext_t*>(uc);
+  const uintptr_t pc =
+      static_cast<uintptr_t>(context->uc_mcontext.gregs[REG_RIP]);
+  TrapDecode owner;
   if (current && state == kWaiting && t.in_runtime == 0 &&
       watched == g_addr.load(std::memory_order_relaxed) &&
-      !InDynamicLinker(
-          static_cast<const ucontext_t*>(uc)->uc_mcontext.gregs[REG_RIP]) &&
+      !InDynamicLinker(pc) && IsOwnerAccess(t, pc, watched, uc, &owner) &&
       g_state.compare_exchange_strong(state, kClaiming,
                                       std::memory_order_acq_rel)) {
     if (!WindowBudget().WouldFit()) {
@@ -480,7 +604,7 @@ bool HandleLureTrap(uint64_t* cookie_io, uintptr_t* watched_io, void* uc) {
       return true;
     }
     RunCaughtWindow(t, g_slot.load(std::memory_order_relaxed), cookie,
-                    watched, uc);
+                    watched, owner, uc);
     return true;
   }
   Count(Stats().lure_traps_ignored);

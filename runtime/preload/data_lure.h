@@ -6,14 +6,20 @@
 // there, so a racy instruction that runs a few nanoseconds per millisecond is
 // almost never the one sampled, however often it races. A lure samples data
 // instead: when a timer sample opened no window, its thread arms one
-// hardware watchpoint (write-only, one byte) on a candidate word and goes
-// on; no thread stalls. The first thread that writes the byte traps (after
-// its write) and becomes the window's owner, right there in its SIGTRAP
-// handler: it stalls for the window, the watchpoint still armed, and a write
-// of another thread that traps meanwhile is a race with its write, as in any
-// window (it did nothing after its write: no release can order the two).
-// Both sides are traps; the atomics rules of timer windows apply (the
-// owner's instruction counts as possibly atomic; the racer's is decoded).
+// hardware watchpoint (one byte; reads and writes on a word a lure caught a
+// write of before, else writes only) on a candidate word and goes on; no
+// thread stalls. The first thread that touches the byte traps
+// (after its access) and becomes the window's owner, right there in its
+// SIGTRAP handler: its instruction is decoded (report/sample_decode.h,
+// DecodeTrapInSignal: read, write or not known; plain or maybe atomic), and
+// it stalls for the window, the watchpoint still armed. An access of another
+// thread that traps meanwhile races with the owner's when either is a
+// write (the owner did nothing after its access: no release can order the
+// two): a write owner races with every racer; a reading owner (or one whose
+// access is not known to be a write) only with a racer decoded as a write.
+// Two reads are never recorded. Both sides are traps; the atomics rules of
+// timer windows apply (the owner is plain only when decoded so: an unlocked
+// read-modify-write, a misaligned access...; the racer is decoded later).
 //
 // Candidates: a word of the main program's writable data (.data, .bss; not
 // its RELRO part or .got.plt), a word near an address a timer sample of
@@ -47,11 +53,10 @@ void MaybeArmLure(ThreadState& t);
 
 // The SIGTRAP handler, for a trap on a watch slot with *cookie at *watched
 // (si_addr): true if it was a lure's (handled here: the trap opened the
-// lure's window, or came while the lure was not collecting). False
-// otherwise: a racer's trap during a lure's window, recorded as any
-// conflict; or a trap that also hit another open window on the same byte
-// (one SIGTRAP, the lure's cookie): *cookie and *watched are then that
-// window's.
+// lure's window, was a racer's during it, recorded when it races, or came
+// while the lure was not collecting). False otherwise: a trap that also hit
+// another open window on the same byte (one SIGTRAP, the lure's cookie):
+// *cookie and *watched are then that window's.
 bool HandleLureTrap(uint64_t* cookie, uintptr_t* watched, void* uc);
 
 // fork(): the child has no lure armed.

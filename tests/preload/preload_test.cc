@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ostream>
 #include <regex>
 #include <string>
@@ -136,6 +137,46 @@ TEST_F(PreloadHardwareTest, RareRaceFoundByDataLures) {
   EXPECT_TRUE(r.exited && r.exit_code == 66) << r.Describe();
 }
 
+// A read/write race, rare in time: race_rw's reader polls a plain int that
+// its writer increments about once per millisecond of the lab guest (the
+// same work as race_rate's). A read-write lure on the int is caught by
+// either; the other's access in the owner's stall is the race (a
+// write-only lure never saw the reads, and one writer races with no other).
+TEST_F(PreloadHardwareTest, ReadWriteRaceFoundByDataLures) {
+  const std::regex race(
+      "data race in (reader_poll / writer_bump|writer_bump / reader_poll)");
+  RunResult r = RunUntil(
+      "preload_race_rw", {"1000", "200000"},
+      Preloaded("mode=ci:backend=hw:print_stats=1"),
+      [&race](const RunResult& r) { return std::regex_search(r.err, race); },
+      6);
+  EXPECT_TRUE(std::regex_search(r.err, race)) << r.Describe();
+  EXPECT_GT(Stat(r.err, "lures_caught"), 0) << r.Describe();
+  EXPECT_TRUE(r.exited && r.exit_code == 66) << r.Describe();
+}
+
+// Shared read-only data read by both threads: lures on it are caught by a
+// reader and the other reader's accesses trap in the stall. Two reads are no
+// race: nothing is reported even with report_possible=1 (which reports the
+// pairs that may be two atomics; here nothing but plain reads touch the
+// table), and lures were caught (on reads: nothing writes the program's data
+// while the threads run but their one result word each).
+TEST_F(PreloadHardwareTest, SharedReadOnlyDataNoReportEvenPossible) {
+  long long caught = 0;
+  for (int i = 0; i < 3; ++i) {
+    RunResult r = RunProgram(
+        "preload_race_free_plain", {"readonly", "3000000"},
+        Preloaded("mode=ci:preload_period_us=50:backend=hw:print_stats=1:"
+                  "report_possible=1"));
+    ASSERT_TRUE(r.exited) << r.Describe();
+    EXPECT_EQ(r.exit_code, 0) << r.Describe();
+    EXPECT_FALSE(Contains(r.err, kReport)) << r.Describe();
+    EXPECT_TRUE(Contains(r.out, "readonly ok=1\n")) << r.Describe();
+    caught += std::max(0LL, Stat(r.err, "lures_caught"));
+  }
+  EXPECT_GT(caught, 0);
+}
+
 struct RaceFreeCase {
   const char* mode;
   const char* expected;
@@ -146,7 +187,7 @@ void PrintTo(const RaceFreeCase& c, std::ostream* os) { *os << c.mode; }
 const RaceFreeCase kRaceFree[] = {
     {"private", "private sum="},  {"mutex", "mutex counter=800000\n"},
     {"spsc", "spsc sum=80000200000\n"}, {"seqlock", "seqlock torn=0\n"},
-    {"refcount", "refcount final=1\n"},
+    {"refcount", "refcount final=1\n"}, {"readonly", "readonly ok=1\n"},
 };
 
 void ExpectSilent(const std::string& backend, const RaceFreeCase& c,
@@ -255,7 +296,9 @@ bool Have(const std::string& tool) {
   return RunShell("command -v " + tool + " >/dev/null 2>&1").status == 0;
 }
 
-TEST(PreloadTest, RealToolsUnchanged) {
+// `option_sets`: each run of every tool, compared with the run without
+// trapsan.
+void ExpectRealToolsUnchanged(const std::vector<std::string>& option_sets) {
   const std::string src = TRAPSAN_SOURCE_DIR;
   const std::string make_dir = src + "/tests/preload/make";
   std::vector<std::pair<std::string, std::string>> tools = {
@@ -278,8 +321,7 @@ TEST(PreloadTest, RealToolsUnchanged) {
     ++ran;
     Shell without = RunShell("env -u TRAPSAN_OPTIONS -u LD_PRELOAD " + command +
                              " 2>/dev/null");
-    // mode=ci (the perf timer) and the defaults (the tick timer).
-    for (const char* options : {"mode=ci:preload_period_us=100", "quiet=1"}) {
+    for (const std::string& options : option_sets) {
       Shell with = RunShell(std::string("env LD_PRELOAD=") +
                             TRAPSAN_PRELOAD_LIBRARY + " TRAPSAN_OPTIONS=" +
                             options + " " + command + " 2>/dev/null");
@@ -289,6 +331,19 @@ TEST(PreloadTest, RealToolsUnchanged) {
     EXPECT_FALSE(without.out.empty()) << tool;
   }
   EXPECT_GE(ran, 2);
+}
+
+// mode=ci (the perf timer) and the defaults (the tick timer).
+TEST(PreloadTest, RealToolsUnchanged) {
+  ExpectRealToolsUnchanged({"mode=ci:preload_period_us=100", "quiet=1"});
+}
+
+// With hardware watchpoints: mode=ci's data lures (read-write watchpoints on
+// the tools' data, their catches stalling a thread in its SIGTRAP handler)
+// and timer windows, samples every 100 us and every 20 us.
+TEST_F(PreloadHardwareTest, RealToolsUnchanged) {
+  ExpectRealToolsUnchanged({"mode=ci:backend=hw:preload_period_us=100",
+                            "mode=ci:backend=hw:preload_period_us=20"});
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 // Race-free programs built with plain gcc -O2, for LD_PRELOAD sampling:
-//   race_free_plain private|mutex|spsc|seqlock|refcount ITERATIONS
+//   race_free_plain private|mutex|spsc|seqlock|refcount|readonly ITERATIONS
 // Each prints one deterministic line. The last three use C11 atomics whose
 // relaxed/acquire/release loads and stores are plain moves on x86: a sampled
 // one is an instruction that could be a plain access, which trapsan must
@@ -31,6 +31,21 @@ static long seqlock_bad;
 // refcount: a shared object's count, taken and dropped; read relaxed.
 static _Atomic long refs = 1;
 static _Atomic long max_seen;
+// readonly: a table read by every thread, rewritten by one of them between
+// phases while the others wait at a barrier (so that lures learn it is
+// written and watch it for reads too): read-write data lures must never
+// report two reads, nor a read and the rewrite.
+#define TABLE 512
+#define PHASES 200
+static long table[TABLE];
+static long table_sums[THREADS];
+static pthread_barrier_t phase_barrier;
+
+static void fill_table(long phase) {
+  for (long i = 0; i < TABLE; ++i) table[i] = i * 3 + 1 + phase;
+}
+
+__attribute__((noipa)) static long table_at(long i) { return table[i]; }
 
 static void* run(void* arg) {
   const int me = (int)(long)arg;
@@ -83,6 +98,16 @@ static void* run(void* arg) {
         if (a != b) seqlock_bad++;
       }
     }
+  } else if (strcmp(mode, "readonly") == 0) {
+    long sum = 0;
+    for (long phase = 0; phase < PHASES; ++phase) {
+      pthread_barrier_wait(&phase_barrier);
+      if (me == 0) fill_table(phase);
+      pthread_barrier_wait(&phase_barrier);
+      for (long i = 0; i < iterations / PHASES; ++i)
+        sum += table_at((i * 7 + me) & (TABLE - 1));
+    }
+    table_sums[me] = sum;
   } else if (strcmp(mode, "refcount") == 0) {
     for (long i = 0; i < iterations; ++i) {
       long now = atomic_fetch_add_explicit(&refs, 1, memory_order_relaxed) + 1;
@@ -101,6 +126,7 @@ int main(int argc, char** argv) {
   }
   mode = argv[1];
   iterations = atol(argv[2]);
+  pthread_barrier_init(&phase_barrier, NULL, THREADS);
   pthread_t threads[THREADS];
   for (long i = 0; i < THREADS; ++i) pthread_create(&threads[i], NULL, run, (void*)i);
   for (int i = 0; i < THREADS; ++i) pthread_join(threads[i], NULL);
@@ -115,6 +141,18 @@ int main(int argc, char** argv) {
     printf("spsc sum=%ld\n", consumed_sum);
   } else if (strcmp(mode, "seqlock") == 0) {
     printf("seqlock torn=%ld\n", seqlock_bad);
+  } else if (strcmp(mode, "readonly") == 0) {
+    int ok = 1;
+    for (long t = 0; t < THREADS; ++t) {
+      long sum = 0;
+      for (long phase = 0; phase < PHASES; ++phase) {
+        fill_table(phase);
+        for (long i = 0; i < iterations / PHASES; ++i)
+          sum += table[(i * 7 + t) & (TABLE - 1)];
+      }
+      ok &= sum == table_sums[t];
+    }
+    printf("readonly ok=%d\n", ok);
   } else if (strcmp(mode, "refcount") == 0) {
     printf("refcount final=%ld\n", atomic_load(&refs));
   } else {
