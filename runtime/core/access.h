@@ -34,6 +34,9 @@ struct AccessInfo {
   // instruction made it when decoding backwards is ambiguous.
   bool has_registers;
   uint64_t registers[16];
+  // For a hardware trap: the trapping thread's fs base (its TLS block), for
+  // an fs:-relative instruction's address; 0 if not known.
+  uint64_t fs_base = 0;
   // The access's source line when the top frame's own line is another one
   // (an instrumented site samples one of several accesses from one call);
   // 0: the top frame's line.

@@ -9,11 +9,15 @@
 #include "release.h"
 #include "window.h"
 #include "soft_watch.h"
+#include "runtime/linux/probe.h"
 #include "runtime/report/decode.h"
 #include "runtime/report/sample_decode.h"
 
 namespace trapsan {
 namespace {
+
+// What a hardware trap says of its window's bytes.
+enum class TrapJudgement { kRace, kStale, kUnsure };
 
 // A hardware trap names, in si_addr, the bp_addr its event had when it fired;
 // its sig_data (the cookie) is read when the signal is sent, on the way back
@@ -22,16 +26,47 @@ namespace {
 // meanwhile (MODIFY_ATTRIBUTES): seen in the lab guest as a false report of
 // two threads writing disjoint chunks of an array. Its si_addr is still A's
 // address: a trap whose si_addr is not the window's watched address did not
-// touch the window's bytes.
-// Also a trap whose instruction, decoded, is a store that missed the watched
-// bytes (report/decode.h: only when nothing is in doubt).
-bool IsStaleTrap(const WindowInfo& window, bool watcher_known,
-                 const Conflict& conflict) {
+// touch the window's bytes (kStale).
+// Nor does a trap on the watched address prove that its instruction touched
+// the watched bytes (in the lab guest, qemu's TCG checks an unaligned access
+// as the aligned ones around it: a 16-byte load 4 bytes past a watched word
+// traps; report/decode.h). The instruction, decoded with the trap's
+// registers, must not have missed them: when it surely did, the trap is
+// stale. When that cannot be established (its address register overwritten
+// by the load itself, no instruction decoded, code unreadable) the trap is
+// taken at its word where the start-up probe found watchpoints precise
+// (linux/probe.h: hardware traps only accesses of the watched bytes), and is
+// only a possible race where it found them imprecise (kUnsure: not reported
+// by default). An asynchronous trap (delivered away from its instruction)
+// cannot be decoded and is kept as before, its report says so; so is every
+// trap when the decoder cannot be loaded.
+TrapJudgement JudgeTrap(const WindowInfo& window, bool watcher_known,
+                        const Conflict& conflict) {
   const AccessInfo& racer = conflict.access;
-  if (!racer.pc_after_access || !watcher_known) return false;
-  if (racer.addr != window.watch_addr) return true;
-  return !conflict.async &&
-         TrapMissedWatch(racer, window.watch_addr, window.watch_len);
+  if (!racer.pc_after_access) return TrapJudgement::kRace;  // instrumented
+  if (watcher_known && racer.addr != window.watch_addr) {
+    return TrapJudgement::kStale;
+  }
+  if (conflict.async) return TrapJudgement::kRace;
+  // A forgotten window's length is not known: its watched address is a
+  // watched byte, and it watched at most the aligned 8 bytes from there.
+  uint32_t sure_len = window.watch_len, maybe_len = window.watch_len;
+  const uintptr_t watch_addr = watcher_known ? window.watch_addr : racer.addr;
+  if (!watcher_known || sure_len == 0) {
+    sure_len = 1;
+    maybe_len = 8;
+    while (maybe_len > 1 && (watch_addr & (maybe_len - 1)) != 0) maybe_len /= 2;
+  }
+  switch (JudgeTrappedAccess(racer, watch_addr, sure_len, maybe_len)) {
+    case TrapOverlap::kTouched:
+    case TrapOverlap::kNoDecoder:
+      return TrapJudgement::kRace;
+    case TrapOverlap::kMissed:
+      return TrapJudgement::kStale;
+    case TrapOverlap::kUnknown:
+      break;
+  }
+  return WatchpointsImprecise() ? TrapJudgement::kUnsure : TrapJudgement::kRace;
 }
 
 // Timer samples of uninstrumented code (runtime/preload): on x86, relaxed,
@@ -82,11 +117,13 @@ void TakeConflictsOf(uint64_t cookie, std::vector<Conflict>* out) {
 
 void ReportConflict(const WindowInfo& window, bool watcher_known,
                     const Conflict& conflict, bool late) {
-  if (IsStaleTrap(window, watcher_known, conflict)) {
+  const TrapJudgement judged = JudgeTrap(window, watcher_known, conflict);
+  if (judged == TrapJudgement::kStale) {
     Count(Stats().traps_stale);
     return;
   }
-  if (watcher_known && OnlyPossible(window, conflict)) {
+  if (judged == TrapJudgement::kUnsure ||
+      (watcher_known && OnlyPossible(window, conflict))) {
     Count(Stats().races_possible);
     if (!GetOptions().report_possible) return;
   }

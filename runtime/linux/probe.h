@@ -25,6 +25,12 @@ struct ProbeResult {
 // program at start-up: it is skipped, and the result says so (ok = true).
 ProbeResult ProbeHardware();
 
+// After a passed self-test: whether a watchpoint traps accesses that do not
+// touch its bytes (an unaligned 8-byte load right after 4 watched bytes
+// trapped: qemu 7.2's TCG). Then a trap whose instruction's address cannot be
+// recomputed is no proof of a race (core/window_conflicts.cpp).
+bool WatchpointsImprecise();
+
 // Whether a debugger is attached (TracerPid of /proc/self/status).
 bool BeingTraced();
 

@@ -193,6 +193,15 @@ void Chain(int sig, siginfo_t* si, void* uc) {
   }
 }
 
+// This thread's fs base: glibc's thread control block starts with a pointer
+// to itself (tcbhead_t.tcb), at fs:0. For the decoding of an fs:-relative
+// trapped access (report/decode.h).
+uint64_t ThreadPointer() {
+  uint64_t self;
+  __asm__("mov %%fs:0, %0" : "=r"(self));
+  return self;
+}
+
 void HandleOurTrap(uint64_t cookie, const Cookie& c, bool async,
                    uintptr_t watched, void* uc) {
   ThreadState& t = CurrentThread();
@@ -226,6 +235,7 @@ void HandleOurTrap(uint64_t cookie, const Cookie& c, bool async,
     UnwindFromSignalContext(uc, t.stack_lo, t.stack_hi, &access.stack);
     access.has_registers = true;
     CopyRegisters(uc, access.registers);
+    access.fs_base = ThreadPointer();
   }
   access.time_ns = MonotonicNs();
   access.changed_masked_bits = changed_masked_bits;

@@ -66,45 +66,57 @@ bool DecodeTrappedAccess(const AccessInfo& access, uintptr_t watch_addr,
                       watch_addr, watch_len, kind, size);
 }
 
-bool StoreMissesWatchInBytes(const uint8_t* bytes, int length,
-                             uintptr_t next_pc, const uint64_t* registers,
-                             uintptr_t watch_addr, uint32_t watch_len) {
-  if (registers == nullptr) return false;
+TrapOverlap JudgeAccessInBytes(const uint8_t* bytes, int length,
+                               uintptr_t next_pc, const uint64_t* registers,
+                               uint64_t fs_base, uintptr_t watch_addr,
+                               uint32_t sure_len, uint32_t maybe_len) {
   const ZydisApi* zydis = LoadZydis();
-  if (zydis == nullptr) return false;
+  if (zydis == nullptr) return TrapOverlap::kNoDecoder;
+  if (registers == nullptr) return TrapOverlap::kUnknown;
   ZydisRegisterContext context;
   FillRegisterContext(registers, &context);
   int candidates = 0;
-  bool misses = true;
+  bool all_missed = true, touched = false;
   ForEachBackwardCandidate(*zydis, bytes, length, [&](const BackwardCandidate& c) {
     const ZydisDecodedOperand& op = c.ops[c.mem];
     ++candidates;
-    // Every candidate must be a plain store whose address is known and
-    // misses; any doubt keeps the trap.
-    // (fs:/gs: addresses need a segment base the registers do not hold.)
+    // Its address is certain only when the registers after it still hold
+    // what it was computed from, and its segment base is known (fs: the
+    // trapping thread's, when the handler read it; gs: never).
     ZyanU64 ea = 0;
-    if (!(op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) ||
-        WritesAddressRegister(*zydis, *c.insn, c.ops, op) || op.size == 0 ||
-        op.mem.segment == ZYDIS_REGISTER_FS ||
-        op.mem.segment == ZYDIS_REGISTER_GS ||
-        !EffectiveAddress(*zydis, c, next_pc, &context, &ea) ||
-        (ea < watch_addr + watch_len && watch_addr < ea + op.size / 8)) {
-      misses = false;
+    const bool fs = op.mem.segment == ZYDIS_REGISTER_FS;
+    const uint32_t size = static_cast<uint32_t>(op.size / 8);
+    if (WritesAddressRegister(*zydis, *c.insn, c.ops, op) || size == 0 ||
+        op.mem.segment == ZYDIS_REGISTER_GS || (fs && fs_base == 0) ||
+        !EffectiveAddress(*zydis, c, next_pc, &context, &ea)) {
+      all_missed = false;
+      return true;
     }
-    return misses;
+    if (fs) ea += fs_base;
+    if (ea < watch_addr + sure_len && watch_addr < ea + size) touched = true;
+    if (ea < watch_addr + maybe_len && watch_addr < ea + size) {
+      all_missed = false;
+    }
+    return true;
   });
-  return misses && candidates > 0;
+  if (touched) return TrapOverlap::kTouched;
+  if (candidates > 0 && all_missed) return TrapOverlap::kMissed;
+  return TrapOverlap::kUnknown;
 }
 
-bool TrapMissedWatch(const AccessInfo& access, uintptr_t watch_addr,
-                     uint32_t watch_len) {
-  if (access.stack.depth == 0 || !access.has_registers) return false;
+TrapOverlap JudgeTrappedAccess(const AccessInfo& access, uintptr_t watch_addr,
+                               uint32_t sure_len, uint32_t maybe_len) {
+  if (LoadZydis() == nullptr) return TrapOverlap::kNoDecoder;
+  if (access.stack.depth == 0 || !access.has_registers) {
+    return TrapOverlap::kUnknown;
+  }
   const uintptr_t next_pc = access.stack.pcs[0];
   uint8_t bytes[kMaxInstructionLength];
   const int n = ReadBytesBefore(next_pc, bytes);
-  return n > 0 && StoreMissesWatchInBytes(bytes + kMaxInstructionLength - n, n,
-                                          next_pc, access.registers,
-                                          watch_addr, watch_len);
+  if (n == 0) return TrapOverlap::kUnknown;
+  return JudgeAccessInBytes(bytes + kMaxInstructionLength - n, n, next_pc,
+                            access.registers, access.fs_base, watch_addr,
+                            sure_len, maybe_len);
 }
 
 }  // namespace trapsan

@@ -28,17 +28,32 @@ bool DecodeAccessInBytes(const uint8_t* bytes, int length, uintptr_t next_pc,
                          const uint64_t* registers, uintptr_t watch_addr,
                          uint32_t watch_len, AccessKind* kind, uint32_t* size);
 
-// True when the trapped instruction (ending at the access's first pc, its
-// registers as the trap left them) is a store that writes none of its own
-// address registers and whose effective address misses the watched bytes:
-// every backward-decoding candidate must agree. Such a trap did not touch the
-// window's bytes (a trap raised for another address, seen in the lab guest),
-// so it is no race with that window. False whenever in doubt.
-bool TrapMissedWatch(const AccessInfo& access, uintptr_t watch_addr,
-                     uint32_t watch_len);
-bool StoreMissesWatchInBytes(const uint8_t* bytes, int length,
-                             uintptr_t next_pc, const uint64_t* registers,
-                             uintptr_t watch_addr, uint32_t watch_len);
+// Did the trapped instruction touch the watched bytes? A data breakpoint's
+// trap names the breakpoint (si_addr), not the access, and does not prove
+// that the access touched the watched bytes: in the lab guest (qemu 7.2, TCG)
+// an unaligned access is checked against the debug registers as the aligned
+// accesses of its size around it, so a 16-byte load 4 bytes past a watched
+// 4-byte word traps (corpus race_free/partitioned, docs/corpus.md). Decoded
+// backwards with the registers after the trap (and the trapping thread's fs
+// base), every candidate instruction whose effective address is certain
+// (registers known, no address register written by the instruction itself,
+// no gs: segment) is checked against the watched bytes:
+//   kTouched  some certain candidate's bytes overlap [watch_addr, +sure_len)
+//   kMissed   every candidate is certain and misses [watch_addr, +maybe_len)
+//   kUnknown  neither: e.g. a load into its own base register, no candidate,
+//             code that cannot be read; the overlap cannot be established
+//   kNoDecoder  Zydis could not be loaded: nothing can be judged
+// `sure_len` <= `maybe_len`: the bytes surely watched and those that may be
+// (a forgotten window's length is not known; its address is).
+enum class TrapOverlap { kTouched, kMissed, kUnknown, kNoDecoder };
+
+TrapOverlap JudgeTrappedAccess(const AccessInfo& access, uintptr_t watch_addr,
+                               uint32_t sure_len, uint32_t maybe_len);
+// The same on the `length` bytes right before `next_pc`.
+TrapOverlap JudgeAccessInBytes(const uint8_t* bytes, int length,
+                               uintptr_t next_pc, const uint64_t* registers,
+                               uint64_t fs_base, uintptr_t watch_addr,
+                               uint32_t sure_len, uint32_t maybe_len);
 
 }  // namespace trapsan
 
