@@ -16,6 +16,44 @@
 
 namespace trapsan_plugin {
 
+// Whether `base` is only loaded from and stored to (volatile too), through
+// casts and constant GEPs, and named by lifetime and debug intrinsics: its
+// address reaches no other thread. LLVM's capture tracking counts a
+// volatile access as a capture (the address becomes observable), so a
+// `volatile int tmp` on the stack (ThreadSanitizer's lit tests have one in
+// most functions) would be instrumented, and a cold label's sample, which
+// prefers a write, would watch it instead of the shared data.
+static bool OnlyAccessed(const Value* base) {
+  SmallVector<const Value*, 8> work{base};
+  SmallPtrSet<const Value*, 8> seen{base};
+  while (!work.empty()) {
+    const Value* v = work.pop_back_val();
+    for (const Use& use : v->uses()) {
+      const User* user = use.getUser();
+      if (auto* load = dyn_cast<LoadInst>(user)) {
+        (void)load;
+        continue;
+      }
+      if (auto* store = dyn_cast<StoreInst>(user)) {
+        if (store->getPointerOperand() != v) return false;  // stores it
+        continue;
+      }
+      if (auto* ii = dyn_cast<IntrinsicInst>(user)) {
+        if (ii->isLifetimeStartOrEnd() || isa<DbgInfoIntrinsic>(ii)) continue;
+        return false;
+      }
+      if (isa<BitCastInst>(user) ||
+          (isa<GetElementPtrInst>(user) &&
+           cast<GetElementPtrInst>(user)->hasAllConstantIndices())) {
+        if (seen.insert(user).second) work.push_back(user);
+        continue;
+      }
+      return false;
+    }
+  }
+  return true;
+}
+
 // Whether the address of thread-local `g` may be captured in this module.
 // Capture tracking takes instruction users only, so constant expressions of
 // it (LLVM 14's typed-pointer bitcasts: &tls_var passed as void*, constant
@@ -84,7 +122,8 @@ Instrumenter::Verdict Instrumenter::Classify(Value* addr, const Instruction* at)
     // thread can reach it before its address escapes. Not at all...
     auto it = escapes_.find(base);
     if (it == escapes_.end()) {
-      bool escapes = PointerMayBeCaptured(base, /*ReturnCaptures=*/true,
+      bool escapes = !OnlyAccessed(base) &&
+                     PointerMayBeCaptured(base, /*ReturnCaptures=*/true,
                                           /*StoreCaptures=*/true);
       it = escapes_.insert({base, escapes}).first;
     }

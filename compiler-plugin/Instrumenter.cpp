@@ -100,7 +100,8 @@ bool Instrumenter::Run() {
       const ReleasePointCounts c = MarkReleasePoints(f, instrumented_fns);
       points.candidates += c.candidates;
       points.marked += c.marked;
-      if (c.marked == 0) continue;
+      points.markers += c.markers;
+      if (c.marked == 0 && c.markers == 0) continue;
       changed = true;
       if (verify && verifyFunction(f, &errs()))
         report_fatal_error("trapsan-plugin: broken IR (release points) in " +
@@ -117,7 +118,8 @@ bool Instrumenter::Run() {
            << " local " << counts_.skipped_local << " constant "
            << counts_.skipped_constant << " covered " << counts_.skipped_covered
            << " other " << counts_.skipped_other << "; release points "
-           << points.marked << " of " << points.candidates << "\n";
+           << points.marked << " of " << points.candidates
+           << ", return markers " << points.markers << "\n";
   }
   return changed;
 }

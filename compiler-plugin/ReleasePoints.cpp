@@ -20,8 +20,19 @@ namespace {
 
 constexpr const char* kReleaseName = "__trapsan_release";
 constexpr const char* kCheckName = "__trapsan_release_check";
+constexpr const char* kReturnCheckName = "__trapsan_return_check";
 // The point itself: 5 bytes, clobbers r11 and the flags only.
 constexpr const char* kPointAsm = "call __trapsan_release_check";
+// A `ret`'s point: the same, with the function's return address in r10
+// (an input: the slow path reads the bytes it returns to).
+constexpr const char* kReturnPointAsm = "call __trapsan_return_check";
+// The return marker, right after a call of an instrumented function of this
+// module whose returns may keep windows held: an 8-byte nop whose
+// displacement spells "trps" (0f 1f 84 00 74 72 70 73; the runtime's
+// kReturnMarker, runtime/core/release.h, must match). The code after it
+// counts on windows being held (its own points are marked), so a return
+// into it need not close them.
+constexpr const char* kMarkerAsm = "nopl 0x73707274(%rax,%rax,1)";
 
 bool IsRelease(AtomicOrdering o) {
   return o == AtomicOrdering::Release || o == AtomicOrdering::AcquireRelease ||
@@ -40,6 +51,49 @@ bool IsInstrumentedHere(const Function* f, const FunctionSet& instrumented) {
   return f != nullptr && !f->isDeclaration() && instrumented.count(f) != 0 &&
          (f->hasLocalLinkage() ||
           (f->hasExternalLinkage() && !f->isInterposable()));
+}
+
+bool IsMarkerAsm(const Instruction* inst) {
+  auto* call = dyn_cast_or_null<CallInst>(inst);
+  const InlineAsm* as = call != nullptr ? AsmOf(*call) : nullptr;
+  return as != nullptr && as->getAsmString() == kMarkerAsm;
+}
+
+// Where the code a call returns to starts: after a call, its next
+// instruction; after an invoke, its normal destination when only the
+// invoke leads there (else nullptr: no marker).
+Instruction* ReturnedTo(CallBase& call) {
+  if (auto* invoke = dyn_cast<InvokeInst>(&call)) {
+    BasicBlock* dest = invoke->getNormalDest();
+    if (dest->getSinglePredecessor() != invoke->getParent()) return nullptr;
+    return &*dest->getFirstInsertionPt();
+  }
+  return call.getNextNode();
+}
+
+// The call's return marker (kMarkerAsm), if it has one.
+const Instruction* ReturnMarkerOf(const CallBase& call) {
+  Instruction* at = ReturnedTo(const_cast<CallBase&>(call));
+  while (at != nullptr && isa<DbgInfoIntrinsic>(at)) at = at->getNextNode();
+  return IsMarkerAsm(at) ? at : nullptr;
+}
+
+// The call returns straight into a `ret`: a `tail` or `musttail` call there
+// gets no marker, or it could not be a tail call (a `musttail` call must be
+// followed by its `ret`). The callee's return then goes to this function's
+// caller when the call is made a tail call, and closes the windows when
+// that caller has no marker, or when the call was not made a tail call
+// after all (it returns here, to no marker). (A call without `tail` is
+// never made a tail call: it gets a marker.)
+// (Lifetime markers and casts between them emit no code.)
+bool InTailPosition(const CallInst& call) {
+  const Instruction* next = call.getNextNonDebugInstruction();
+  while (next != nullptr &&
+         (isa<BitCastInst>(next) ||
+          (isa<IntrinsicInst>(next) &&
+           cast<IntrinsicInst>(next)->isLifetimeStartOrEnd())))
+    next = next->getNextNonDebugInstruction();
+  return next != nullptr && isa<ReturnInst>(next);
 }
 
 // What an instruction does to "may the thread hold a window here".
@@ -68,7 +122,8 @@ Effect EffectOf(const Instruction& inst, const FunctionSet& instrumented) {
   if (call == nullptr) return Effect::kNone;
   if (const InlineAsm* as = AsmOf(*call)) {
     const std::string& text = as->getAsmString();
-    if (text == kPointAsm) return Effect::kNone;
+    if (text == kPointAsm || text == kReturnPointAsm) return Effect::kNone;
+    if (text == kMarkerAsm) return Effect::kOpen;  // returned to, held
     // trapsan's own asm (sites, labels, checks, the countdown's offset):
     // where a sample may be taken.
     if (text.find("trapsan") != std::string::npos) return Effect::kOpen;
@@ -90,7 +145,8 @@ Effect EffectOf(const Instruction& inst, const FunctionSet& instrumented) {
     }
   }
   if (const Function* callee = call->getCalledFunction()) {
-    if (callee->getName() == kReleaseName || callee->getName() == kCheckName)
+    if (callee->getName() == kReleaseName || callee->getName() == kCheckName ||
+        callee->getName() == kReturnCheckName)
       return Effect::kNone;
     // pthread_join is no release of the joining thread (POSIX: it only
     // acquires the joined thread's end): the runtime's pthread_join keeps
@@ -98,10 +154,14 @@ Effect EffectOf(const Instruction& inst, const FunctionSet& instrumented) {
     // the others first (runtime/linux/join.cpp). No point before it.
     if (callee->getName() == "pthread_join") return Effect::kNone;
     if (IsInstrumentedHere(callee, instrumented)) {
-      // Its own release points are marked, and its returns close what is
-      // held, unless only instrumented code calls it (then they need not).
-      return ReturnsToInstrumented(*callee, instrumented) ? Effect::kOpen
-                                                         : Effect::kClose;
+      // Its own release points are marked. Its returns close what is held
+      // unless they return to a marker (ReturnMarkerOf: then the code after
+      // the call may hold windows), or unless only instrumented code calls
+      // it (its returns have no point).
+      return ReturnsToInstrumented(*callee, instrumented) ||
+                     ReturnMarkerOf(*call) != nullptr
+                 ? Effect::kOpen
+                 : Effect::kClose;
     }
   }
   return Instrumenter::IsSyncPoint(inst) ? Effect::kRelease : Effect::kNone;
@@ -120,14 +180,17 @@ bool Step(Effect e, bool held) {
 // __trapsan_windows_open and, when set, goes on to the runtime's
 // __trapsan_release_all, which saves every register (the point may be
 // anywhere) and closes the windows (runtime/core/release.cpp).
-Function* CheckFunction(Module& m) {
-  if (Function* f = m.getFunction(kCheckName)) return f;
+// __trapsan_return_check, a `ret`'s, is the same but goes on to
+// __trapsan_return_all (it leaves r10, the return address, alone).
+Function* CheckFunction(Module& m, const char* name) {
+  if (Function* f = m.getFunction(name)) return f;
+  const bool at_return = StringRef(name) == kReturnCheckName;
   LLVMContext& ctx = m.getContext();
   FunctionType* type = FunctionType::get(Type::getVoidTy(ctx), false);
-  Function* f = Function::Create(type, GlobalValue::LinkOnceODRLinkage,
-                                 kCheckName, m);
+  Function* f =
+      Function::Create(type, GlobalValue::LinkOnceODRLinkage, name, m);
   f->setVisibility(GlobalValue::HiddenVisibility);
-  f->setComdat(m.getOrInsertComdat(kCheckName));
+  f->setComdat(m.getOrInsertComdat(name));
   f->addFnAttr(Attribute::Naked);
   f->addFnAttr(Attribute::NoInline);
   f->addFnAttr(Attribute::NoUnwind);
@@ -138,8 +201,10 @@ Function* CheckFunction(Module& m) {
       "cmpl $$0, %fs:(%r11)\n\t"
       "jne 1f\n\t"
       "ret\n"
-      "1:\n\t"
-      "jmp *__trapsan_release_all@GOTPCREL(%rip)",
+      "1:\n\t" +
+          std::string(at_return
+                        ? "jmp *__trapsan_return_all@GOTPCREL(%rip)"
+                        : "jmp *__trapsan_release_all@GOTPCREL(%rip)"),
       "", /*hasSideEffects=*/true);
   b.CreateCall(type, body);
   b.CreateUnreachable();
@@ -156,6 +221,65 @@ void EmitPoint(Instruction* at) {
   IRBuilder<> b(at);
   CallInst* call = b.CreateCall(type, point);
   call->setDebugLoc(at->getDebugLoc());
+}
+
+// A `ret`'s point (before the `ret`, or before the tail call that precedes
+// it: RetPointAt): the function's return address goes in r10, which the
+// check leaves alone; the runtime's slow path keeps the windows when the
+// bytes there are a return marker (runtime/core/release.cpp).
+void EmitReturnPoint(Instruction* at) {
+  LLVMContext& ctx = at->getContext();
+  Module* m = at->getModule();
+  Type* ptr = Type::getInt8PtrTy(ctx);
+  FunctionType* type = FunctionType::get(Type::getVoidTy(ctx), {ptr}, false);
+  InlineAsm* point = InlineAsm::get(
+      type, kReturnPointAsm,
+      "{r10},~{r11},~{memory},~{dirflag},~{fpsr},~{flags}",
+      /*hasSideEffects=*/true);
+  IRBuilder<> b(at);
+  Function* ra = Intrinsic::getDeclaration(m, Intrinsic::returnaddress);
+  CallInst* addr = b.CreateCall(ra, {b.getInt32(0)});
+  addr->setDebugLoc(at->getDebugLoc());
+  CallInst* call = b.CreateCall(type, point, {addr});
+  call->setDebugLoc(at->getDebugLoc());
+}
+
+// The return marker (kMarkerAsm) before `at`.
+void EmitMarker(Instruction* at) {
+  LLVMContext& ctx = at->getContext();
+  FunctionType* type = FunctionType::get(Type::getVoidTy(ctx), false);
+  InlineAsm* marker = InlineAsm::get(type, kMarkerAsm, "",
+                                     /*hasSideEffects=*/true);
+  IRBuilder<> b(at);
+  CallInst* call = b.CreateCall(type, marker);
+  call->setDebugLoc(at->getDebugLoc());
+}
+
+// Calls of instrumented functions of this module whose returns have points
+// (not ReturnsToInstrumented) get a return marker where they return to,
+// unless in tail position (InTailPosition) or an invoke whose normal
+// destination has other predecessors. Returns how many.
+unsigned MarkReturns(Function& f, const FunctionSet& instrumented) {
+  SmallVector<CallBase*, 16> calls;
+  for (BasicBlock& bb : f) {
+    for (Instruction& inst : bb) {
+      auto* call = dyn_cast<CallBase>(&inst);
+      if (call == nullptr || isa<CallBrInst>(call)) continue;
+      const Function* callee = call->getCalledFunction();
+      if (!IsInstrumentedHere(callee, instrumented) ||
+          ReturnsToInstrumented(*callee, instrumented))
+        continue;
+      if (auto* ci = dyn_cast<CallInst>(call);
+          ci != nullptr && (ci->isTailCall() || ci->isMustTailCall()) &&
+          InTailPosition(*ci))
+        continue;
+      if (ReturnedTo(*call) == nullptr || ReturnMarkerOf(*call) != nullptr)
+        continue;
+      calls.push_back(call);
+    }
+  }
+  for (CallBase* call : calls) EmitMarker(ReturnedTo(*call));
+  return static_cast<unsigned>(calls.size());
 }
 
 // Where the point of a `ret` goes: before it, or before the tail call right
@@ -197,6 +321,7 @@ ReleasePointCounts MarkReleasePoints(Function& f,
                                      const FunctionSet& instrumented) {
   ReleasePointCounts counts;
   const bool to_instrumented = ReturnsToInstrumented(f, instrumented);
+  counts.markers = MarkReturns(f, instrumented);
   // May a window be held at each block's entry? At the function's entry
   // yes (its caller's: a caller in this module calls without a point, a
   // signal handler runs between any two instructions), and at an EH pad
@@ -224,7 +349,7 @@ ReleasePointCounts MarkReleasePoints(Function& f,
     }
   }
 
-  SmallVector<Instruction*, 16> points;
+  SmallVector<Instruction*, 16> points, return_points;
   for (BasicBlock& bb : f) {
     bool held = in[&bb];
     for (Instruction& inst : bb) {
@@ -235,7 +360,7 @@ ReleasePointCounts MarkReleasePoints(Function& f,
         ++counts.candidates;
         if (held) {
           if (auto* ret = dyn_cast<ReturnInst>(&inst))
-            points.push_back(RetPointAt(*ret, instrumented));
+            return_points.push_back(RetPointAt(*ret, instrumented));
           else
             points.push_back(&inst);
         }
@@ -245,21 +370,30 @@ ReleasePointCounts MarkReleasePoints(Function& f,
   }
   if (const char* v = std::getenv("TRAPSAN_PLUGIN_VERBOSE");
       v != nullptr && v[0] == '2') {
-    for (Instruction* at : points) {
-      errs() << "trapsan-plugin: release point in " << f.getName() << ": ";
-      if (auto* call = dyn_cast<CallBase>(at); call && call->getCalledFunction())
-        errs() << "call " << call->getCalledFunction()->getName();
-      else
-        errs() << at->getOpcodeName();
-      errs() << "\n";
+    for (const auto* list : {&points, &return_points}) {
+      for (Instruction* at : *list) {
+        errs() << "trapsan-plugin: release point in " << f.getName() << ": ";
+        if (list == &return_points) errs() << "return ";
+        if (auto* call = dyn_cast<CallBase>(at);
+            call && call->getCalledFunction())
+          errs() << "call " << call->getCalledFunction()->getName();
+        else
+          errs() << at->getOpcodeName();
+        errs() << "\n";
+      }
     }
+    if (counts.markers != 0)
+      errs() << "trapsan-plugin: return markers in " << f.getName() << ": "
+             << counts.markers << "\n";
   }
-  if (points.empty()) return counts;
-  CheckFunction(*f.getParent());
+  if (points.empty() && return_points.empty()) return counts;
+  if (!points.empty()) CheckFunction(*f.getParent(), kCheckName);
+  if (!return_points.empty()) CheckFunction(*f.getParent(), kReturnCheckName);
   // The point's call pushes a return address below the stack pointer.
   f.addFnAttr(Attribute::NoRedZone);
   for (Instruction* at : points) EmitPoint(at);
-  counts.marked = static_cast<unsigned>(points.size());
+  for (Instruction* at : return_points) EmitReturnPoint(at);
+  counts.marked = static_cast<unsigned>(points.size() + return_points.size());
   return counts;
 }
 

@@ -28,6 +28,25 @@
 // closed them), nor after a call that returns through an instrumented
 // function's `ret` point. Elsewhere no point is needed: none can be held.
 //
+// Returns to an instrumented caller. A `ret`'s point is
+//
+//     call __trapsan_return_check      (r10: the function's return address)
+//
+// whose slow path closes the windows unless the return address holds a
+// return marker, `nopl 0x73707274(%rax,%rax,1)` (8 bytes), which the pass
+// puts right after each call of an instrumented function of this module
+// (defined here, not interposable) that is not in tail position. The code
+// after a marker counts on windows being held (the marker opens: points
+// follow where they may be held), so a return that lands on one may leave
+// them open: an instrumented caller goes on holding its callee's windows
+// until its own next release (ThreadSanitizer's simple_stack: the sampled
+// read in a callee, the race after the caller's barrier). Every other return
+// (to uninstrumented code: a callback's caller, a signal's trampoline, a
+// thread's start; to a call not followed by the marker: an indirect call, a
+// call of another module) closes them. A call in tail position gets no
+// marker (it would not be a tail call any more); as a tail call its
+// callee returns to this function's caller, which has a marker or not.
+//
 // TRAPSAN_PLUGIN_RELEASE_POINTS=0 in the compiler's environment leaves them
 // out; the sites of code built so carry no kSiteReleasePoints flag, and the
 // runtime never holds their windows (they stall).
@@ -48,6 +67,7 @@ namespace trapsan_plugin {
 struct ReleasePointCounts {
   unsigned candidates = 0;  // possible releases
   unsigned marked = 0;      // of them, where a window may be held
+  unsigned markers = 0;     // return markers after calls
 };
 ReleasePointCounts MarkReleasePoints(
     llvm::Function& f,

@@ -16,6 +16,7 @@
 #include "window.h"
 #include "runtime/linux/cancel.h"
 #include "runtime/linux/labels.h"
+#include "runtime/linux/safe_read.h"
 #include "runtime/linux/threads.h"
 
 extern "C" {
@@ -419,11 +420,13 @@ std::string HeldWindowSummary() {
   return absl::StrFormat(
       "release-bounded windows: %d held, mean %.1f us, longest %.1f us; "
       "closed at a release %d, on the owner's access %d, for a newer sample "
-      "%d, after max_window_ms %d, at exit %d",
+      "%d, after max_window_ms %d, at exit %d; kept at a return to "
+      "instrumented code %d times",
       n, closed ? s.held_ns.load() / 1e3 / closed : 0.0,
       g_held_max_ns.load() / 1e3, s.held_closed_release.load(),
       s.held_closed_own.load(), s.held_closed_stolen.load(),
-      s.held_closed_expired.load(), s.held_closed_exit.load());
+      s.held_closed_expired.load(), s.held_closed_exit.load(),
+      s.held_kept_return.load());
 }
 
 }  // namespace trapsan
@@ -445,23 +448,41 @@ extern "C" __attribute__((visibility("default"))) void __trapsan_release(void) {
 }
 
 // The saved block of runtime/linux/site_stub.S: r15 .. rax, rflags, rbp.
+constexpr int kSavedR10 = 5;   // a `ret`'s point: the return address
 constexpr int kSavedRbp = 15;
 constexpr int kSavedPc = 16;  // the point's return address
 
-// The slow path of the plugin's release points: __trapsan_release_check (one
-// per linked object, compiler-plugin/ReleasePoints.cpp) found a window held
-// and jumped to __trapsan_release_all (runtime/linux/site_stub.S), which
-// saved every register and calls this. No cleanups in this frame (as
-// __trapsan_release).
-extern "C" __attribute__((visibility("hidden"))) void __trapsan_release_slow(
-    uint64_t* saved) {
-  if (__trapsan_windows_open == 0) return;
+namespace trapsan {
+
+bool ReturnsToMarker(uintptr_t return_address) {
+  unsigned char code[sizeof(kReturnMarker)];
+  if (return_address == 0 ||
+      !SafeRead(return_address, code, sizeof(code))) {
+    return false;
+  }
+  for (size_t i = 0; i < sizeof(code); ++i) {
+    if (code[i] != kReturnMarker[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace trapsan
+
+namespace {
+
+// A point found a window held (or a cold label waiting): restores the
+// label; true if no window is held any more (nothing else to do).
+bool RestoreLabelAtPoint(const uint64_t* saved) {
   if ((__trapsan_windows_open & trapsan::kLabelRestoreBit) != 0) {
     const trapsan::CancelHold hold = trapsan::HoldCancel();
     trapsan::RestoreDisplacedColdLabel(static_cast<uintptr_t>(saved[kSavedPc]));
     trapsan::ReleaseCancel(hold);
-    if (trapsan::HeldSlotBits(__trapsan_windows_open) == 0) return;
   }
+  return trapsan::HeldSlotBits(__trapsan_windows_open) == 0;
+}
+
+// Closes the thread's held windows at a point (saved: site_stub.S's block).
+void CloseAtPoint(const uint64_t* saved) {
   // The point's frame (saved rbp: plugin code keeps frame pointers) is the
   // thread function's, called by the trampoline: this is its return, after
   // which only trapsan runs before the thread's exit (ExitLinger). A wrong
@@ -472,4 +493,36 @@ extern "C" __attribute__((visibility("hidden"))) void __trapsan_release_slow(
   const trapsan::CancelHold hold = trapsan::HoldCancel();
   CloseAtRelease(thread_return);
   trapsan::ReleaseCancel(hold);
+}
+
+}  // namespace
+
+// The slow path of a `ret`'s point: __trapsan_return_check (one per linked
+// object) found a window held and jumped to __trapsan_return_all, which
+// saved every register (r10: the function's return address) and calls this.
+// A return to a marker (kReturnMarker: an instrumented caller, whose code
+// after the call counts on windows being held) keeps them; any other return
+// is a release point as before. The marker is read at the address the `ret`
+// will jump to, so nothing but the marked call's return lands there.
+extern "C" __attribute__((visibility("hidden"))) void __trapsan_return_slow(
+    uint64_t* saved) {
+  if (__trapsan_windows_open == 0) return;
+  if (RestoreLabelAtPoint(saved)) return;
+  if (trapsan::ReturnsToMarker(static_cast<uintptr_t>(saved[kSavedR10]))) {
+    trapsan::Count(trapsan::Stats().held_kept_return);
+    return;
+  }
+  CloseAtPoint(saved);
+}
+
+// The slow path of the plugin's release points: __trapsan_release_check (one
+// per linked object, compiler-plugin/ReleasePoints.cpp) found a window held
+// and jumped to __trapsan_release_all (runtime/linux/site_stub.S), which
+// saved every register and calls this. No cleanups in this frame (as
+// __trapsan_release).
+extern "C" __attribute__((visibility("hidden"))) void __trapsan_release_slow(
+    uint64_t* saved) {
+  if (__trapsan_windows_open == 0) return;
+  if (RestoreLabelAtPoint(saved)) return;
+  CloseAtPoint(saved);
 }

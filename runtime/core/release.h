@@ -42,6 +42,19 @@ namespace trapsan {
 
 struct ThreadState;
 
+// The return marker (compiler-plugin/ReleasePoints.h): `nopl
+// 0x73707274(%rax,%rax,1)`, which the plugin puts right after a call of an
+// instrumented function of the same object; the code after it may hold
+// windows (its own release points are marked). A `ret`'s point
+// (__trapsan_return_check -> __trapsan_return_all -> __trapsan_return_slow)
+// keeps the thread's windows held when its function returns to these bytes.
+inline constexpr unsigned char kReturnMarker[8] = {0x0f, 0x1f, 0x84, 0x00,
+                                                   0x74, 0x72, 0x70, 0x73};
+
+// Whether the code at `return_address` starts with kReturnMarker (read
+// through the kernel: never faults). Async-signal-safe.
+bool ReturnsToMarker(uintptr_t return_address);
+
 // Not a slot: bit 31 of __trapsan_windows_open asks the thread's release
 // points for the slow path while a cold label waits to be armed again
 // (linux/labels.h, RestoreDisplacedColdLabel). Never a held window.

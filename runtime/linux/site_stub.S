@@ -119,5 +119,8 @@
         // point may be anywhere, so everything is saved
         // (runtime/core/release.cpp).
         SAVE_ALL_AND_CALL __trapsan_release_all, __trapsan_release_slow
+        // The same for a `ret`'s point (__trapsan_return_check; r10 holds
+        // the function's return address).
+        SAVE_ALL_AND_CALL __trapsan_return_all, __trapsan_return_slow
 #endif
         .section .note.GNU-stack,"",@progbits

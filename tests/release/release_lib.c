@@ -16,3 +16,7 @@ void release_lib_await_ack(int i) {
   while (__atomic_load_n(&g_acked, __ATOMIC_ACQUIRE) < i) {
   }
 }
+void release_lib_produce_post(void (*produce)(int), int i) {
+  produce(i);
+  __atomic_store_n(&g_posted, i, __ATOMIC_RELEASE);
+}

@@ -7,4 +7,7 @@ void release_lib_post(int i);
 void release_lib_await(int i);
 void release_lib_ack(int i);
 void release_lib_await_ack(int i);
+/* Calls produce(i) (instrumented code: its return comes back here, to
+ * code trapsan cannot see), then posts i as release_lib_post does. */
+void release_lib_produce_post(void (*produce)(int), int i);
 #endif

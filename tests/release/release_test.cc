@@ -109,9 +109,38 @@ INSTANTIATE_TEST_SUITE_P(
     Shapes, RaceFreeSoft,
     ::testing::Combine(::testing::Values("mutex", "condvar", "release_atomic",
                                          "fence", "join", "pipe", "eventfd",
-                                         "lib"),
+                                         "lib", "return", "return_lib"),
                        ::testing::Values("O0", "O2")),
     ShapeName);
+
+// "kept at a return to instrumented code N times": N (-1 if absent).
+long long KeptAtReturn(const std::string& err) {
+  static const std::regex re("kept at a return to instrumented code ([0-9]+)");
+  std::smatch m;
+  return std::regex_search(err, m, re) ? std::stoll(m[1]) : -1;
+}
+
+// The `return` shape's windows are opened two calls down and kept at both
+// returns (the callers are instrumented: return markers) until the release
+// store right after them; `return_lib`'s callback returns into code built
+// without trapsan, which releases: there the return closes them. Silent
+// either way (above); here: the windows really were kept at returns.
+class ReturnMarkersSoft : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(ReturnMarkersSoft, WindowsKeptAtReturnsToInstrumentedCallers) {
+  RunOptions o;
+  o.trapsan_options = std::string(kHeldWindows) + ":backend=soft";
+  o.timeout_ms = 120000;
+  RunResult r = RunProgram(Program("shapes", GetParam()), {"return", "300", "0"},
+                           o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_FALSE(Contains(r.err, "data race")) << r.Describe();
+  EXPECT_GE(KeptAtReturn(r.err), 100) << r.Describe();
+}
+
+INSTANTIATE_TEST_SUITE_P(Levels, ReturnMarkersSoft,
+                         ::testing::Values("O0", "O2"));
 
 class OmpRaceFreeSoft : public ::testing::TestWithParam<Shape> {};
 
@@ -182,7 +211,8 @@ TEST_P(RaceFreeHw, SilentOverThousandsOfHeldWindows) {
 INSTANTIATE_TEST_SUITE_P(
     Shapes, RaceFreeHw,
     ::testing::Combine(::testing::Values("mutex", "release_atomic", "fence",
-                                         "join", "pipe", "lib"),
+                                         "join", "pipe", "lib", "return",
+                                         "return_lib"),
                        ::testing::Values("O2")),
     ShapeName);
 

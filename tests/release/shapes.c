@@ -4,6 +4,14 @@
  * kind of synchronization, named by argv[1]:
  *
  *   race-free: mutex condvar release_atomic fence join pipe eventfd lib
+ *              return (the write is in an external function two calls
+ *              down, whose returns to instrumented callers keep the window
+ *              held; the producer's release store comes right after)
+ *              return_lib (the write is in a callback that release_lib.c,
+ *              built without trapsan, calls and then releases: the
+ *              callback's return must close the window; the producer then
+ *              waits for the acknowledgement by acquire loads, no release
+ *              point of its own before the consumer's read)
  *   racy:      relaxed (the handoff and its acknowledgement are relaxed
  *              atomics: nothing orders the write and the read)
  *              nothing (the consumer reads after a sleep, no handoff)
@@ -49,6 +57,10 @@ static void Gap(void) {
 }
 
 static int Is(const char* kind) { return strcmp(g_kind, kind) == 0; }
+/* The return kinds, decided once (no strcmp between a return and the
+ * release after it). */
+enum { kNotReturn, kReturn, kReturnLib };
+static int g_return_kind;
 
 static void PipeSend(int fd) {
   char c = 1;
@@ -104,7 +116,7 @@ static void Await(int i) {
     pthread_mutex_lock(&g_mu);
     while (g_posted < i) pthread_cond_wait(&g_cv, &g_mu);
     pthread_mutex_unlock(&g_mu);
-  } else if (Is("release_atomic")) {
+  } else if (Is("release_atomic") || Is("return")) {
     while (atomic_load_explicit(&g_flag, memory_order_acquire) < i) {
     }
   } else if (Is("fence")) {
@@ -117,7 +129,7 @@ static void Await(int i) {
     uint64_t n;
     while (read(g_event, &n, sizeof n) != sizeof n) {
     }
-  } else if (Is("lib")) {
+  } else if (Is("lib") || Is("return_lib")) {
     release_lib_await(i);
   } else if (Is("relaxed")) {
     while (atomic_load_explicit(&g_flag, memory_order_relaxed) < i) {
@@ -133,7 +145,7 @@ static void Ack(int i) {
     g_acked = i;
     pthread_cond_broadcast(&g_cv);
     pthread_mutex_unlock(&g_mu);
-  } else if (Is("release_atomic")) {
+  } else if (Is("release_atomic") || Is("return") || Is("return_lib")) {
     atomic_store_explicit(&g_ack, i, memory_order_release);
   } else if (Is("fence")) {
     atomic_thread_fence(memory_order_release);
@@ -156,7 +168,7 @@ static void AwaitAck(int i) {
     pthread_mutex_lock(&g_mu);
     while (g_acked < i) pthread_cond_wait(&g_cv, &g_mu);
     pthread_mutex_unlock(&g_mu);
-  } else if (Is("release_atomic")) {
+  } else if (Is("release_atomic") || Is("return") || Is("return_lib")) {
     while (atomic_load_explicit(&g_ack, memory_order_acquire) < i) {
     }
   } else if (Is("fence")) {
@@ -185,11 +197,33 @@ __attribute__((noinline)) static void Consume(int i) {
   g_sum += g_data[i % kSlots]; /* the read */
 }
 
+/* return: the write two calls down, in functions with external linkage
+ * (their returns are release points unless they return to a marker). */
+__attribute__((noinline)) long ShapesProduceInner(int i) {
+  g_data[i % kSlots] = i + 1; /* the write */
+  return i;
+}
+__attribute__((noinline)) long ShapesProduceOuter(int i) {
+  return ShapesProduceInner(i) * 2; /* (not a tail call) */
+}
+static long g_produced; /* the producer's own */
+/* return_lib: the callback release_lib_produce_post calls. */
+void ShapesProduceCallback(int i) {
+  g_data[i % kSlots] = i + 1; /* the write */
+}
+
 static void* Producer(void* arg) {
   (void)arg;
   for (int i = 0; i < g_rounds; ++i) {
-    Produce(i);
-    Post(i);
+    if (g_return_kind == kReturn) {
+      g_produced += ShapesProduceOuter(i);
+      atomic_store_explicit(&g_flag, i, memory_order_release);
+    } else if (g_return_kind == kReturnLib) {
+      release_lib_produce_post(ShapesProduceCallback, i);
+    } else {
+      Produce(i);
+      Post(i);
+    }
     AwaitAck(i);
   }
   return NULL;
@@ -230,6 +264,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   g_kind = argv[1];
+  g_return_kind = Is("return") ? kReturn : Is("return_lib") ? kReturnLib
+                                                             : kNotReturn;
   g_rounds = atoi(argv[2]);
   g_gap_us = argc > 3 ? atol(argv[3]) : 1000;
   if (pipe(g_pipe) != 0 || pipe(g_ack_pipe) != 0) return 1;
