@@ -128,14 +128,16 @@ typedef struct trapsan_stats {
   uint64_t held_release_in_runtime; /* release points reached inside trapsan */
   uint64_t traps_stale;        /* traps not on their window's bytes: an
                                   earlier window's delivered with a later
-                                  one's cookie (si_addr differs), or a store
-                                  whose decoded address missed; ignored */
+                                  one's cookie (si_addr differs), or an
+                                  access whose decoded address missed; ignored */
   uint64_t timer_samples;      /* timer samples of code not built with
                                   trapsan (LD_PRELOAD, docs/preload.md) */
   uint64_t timer_skipped;      /* ... not a plain memory access off the
                                   stack, or taken inside trapsan */
   uint64_t races_possible;     /* races not reported: both instructions may
-                                  be atomics (report_possible=1 shows them) */
+                                  be atomics, or the trapped instruction's
+                                  address is not certain (report_possible=1
+                                  shows them) */
   uint64_t conflicts_masked;   /* conflicts dropped: the write left the bits
                                   of a TRAPSAN_ASSERT_EXCLUSIVE_BITS mask as
                                   they were */
