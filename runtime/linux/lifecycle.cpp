@@ -206,9 +206,8 @@ void StartPreloadSampling(bool warn) {
   const Options& o = GetOptions();
   if (ActiveBackend() == Backend::kOff || !TimerSamplingWanted()) return;
   std::string why;
-  if (!PrepareSampleDecoder()) {
-    why = "cannot load the instruction decoder (Zydis)";
-  } else if (InstallSigtrapHandler(&why) && StartTimerSampling(&why)) {
+  // (The decoder is loaded with the second thread: StartTimerReporterOnce.)
+  if (InstallSigtrapHandler(&why) && StartTimerSampling(&why)) {
     why.clear();
   } else if (why.empty()) {
     why = "cannot install the SIGTRAP handler";

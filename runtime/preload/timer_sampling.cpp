@@ -31,6 +31,7 @@
 #include "runtime/linux/unwind.h"
 #include "runtime/preload/data_lure.h"
 #include "runtime/report/sample_decode.h"
+#include "runtime/report/reporter.h"
 
 namespace trapsan {
 namespace {
@@ -270,7 +271,23 @@ bool StartTimerSampling(std::string* why) {
 }
 
 void StartTimerReporterOnce() {
-  if (!TimerSamplingActive() || g_multithreaded.exchange(true)) return;
+  if (!TimerSamplingActive() ||
+      g_multithreaded.load(std::memory_order_acquire)) {
+    return;
+  }
+  // The decoder is loaded here, not at start-up: samples of a process with
+  // one thread open no window and decode nothing, and most processes under
+  // LD_PRELOAD (a shell, a compiler under make) never start a second
+  // thread; loading Zydis and Zycore was ~1.5 ms of each one's start-up
+  // (docs/performance.md). Before the flag below: the handler decodes only
+  // once it is set (and refuses everything while Zydis is not loaded).
+  static std::atomic<bool> warned{false};
+  if (!PrepareSampleDecoder() && !warned.exchange(true)) {
+    PrintToSink(
+        "trapsan: WARNING: code not built with trapsan will not be sampled: "
+        "cannot load the instruction decoder (Zydis)\n");
+  }
+  if (g_multithreaded.exchange(true)) return;
   StartReporter();
 }
 

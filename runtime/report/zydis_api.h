@@ -5,7 +5,8 @@
 //
 // Zydis is loaded at its first use, not linked (issue 10: a process that
 // never decodes does not load it): LoadZydis() in ordinary context, by the
-// first trap to report or check, or at start-up when timer sampling runs
+// first trap to report or check, or when timer sampling runs and the
+// process starts its second thread (runtime/preload: StartTimerReporterOnce)
 // (whose SIGTRAP handler only calls into it, through LoadedZydis()).
 #ifndef TRAPSAN_RUNTIME_REPORT_ZYDIS_API_H_
 #define TRAPSAN_RUNTIME_REPORT_ZYDIS_API_H_
