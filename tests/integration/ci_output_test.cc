@@ -114,8 +114,8 @@ TEST(CiOutputTest, SarifWithoutSourceNamesTheModule) {
   EXPECT_EQ(v["ERROR"], "") << Describe(v);
   EXPECT_EQ(v["VALID"], "1") << Describe(v);
   EXPECT_EQ(v["RESULTS"], std::to_string(r.Int("STAT_races_reported"))) << Describe(v);
-  EXPECT_TRUE(Contains(Read(file), "\"artifactLocation\":{\"uri\":\"ci_report\"}"))
-      << Read(file);
+  EXPECT_TRUE(Contains(ReadFile(file), "\"artifactLocation\":{\"uri\":\"ci_report\"}"))
+      << ReadFile(file);
 }
 
 // A file an earlier process with the same pid left (pids are reused; a CI
@@ -136,7 +136,7 @@ TEST(CiOutputTest, FileOfAnEarlierProcessWithThePidStartsOver) {
     ASSERT_TRUE(Reported(r)) << format << "\n" << r.Describe();
     const std::string file = dir.path() + "/r." + std::to_string(r.pid) + ext;
     ASSERT_EQ(r.Value("OLD_LOG"), file) << r.Describe();  // planted where trapsan writes
-    const std::string text = Read(file);
+    const std::string text = ReadFile(file);
     EXPECT_FALSE(Contains(text, "OLD-PROCESS-LINE")) << text;
     if (format == "json") {
       auto v = Check("jsonl '" + file + "'");
@@ -169,7 +169,7 @@ TEST(CiOutputTest, ExecdImageAddsToTheFileOfTheImageBefore) {
     ASSERT_GE(r.Int("STAT_races_reported"), 1) << r.Describe();  // the exec'd image's
     const std::string file = "r." + std::to_string(r.pid) + ext;
     ASSERT_EQ(dir.Files(), std::vector<std::string>{file}) << r.Describe();
-    const std::string text = Read(dir.path() + "/" + file);
+    const std::string text = ReadFile(dir.path() + "/" + file);
     if (format == "json") {
       auto v = Check("jsonl '" + dir.path() + "/" + file + "'");
       EXPECT_EQ(v["ERROR"], "") << Describe(v);
@@ -215,7 +215,7 @@ TEST(CiOutputTest, KilledProcessLeavesCompleteFiles) {
       EXPECT_EQ(v["RESULTS"], r.Value("REPORTS")) << Describe(v);
       EXPECT_EQ(v["TWO_SIDED"], "1") << Describe(v);
     } else {
-      const std::string text = Read(base);
+      const std::string text = ReadFile(base);
       EXPECT_EQ(std::to_string(ReportBlocks(text).size()), r.Value("REPORTS")) << text;
       EXPECT_TRUE(Contains(text, kTitle)) << text;
     }
@@ -339,7 +339,7 @@ TEST(CiOptionsTest, QuietLeavesStderrEmpty) {
   ASSERT_TRUE(Reported(r)) << r.Describe();
   EXPECT_EQ(r.err, "") << r.Describe();
   const std::string file = dir.path() + "/r." + std::to_string(r.pid);
-  const std::string text = Read(file);
+  const std::string text = ReadFile(file);
   EXPECT_TRUE(Contains(text, kTitle)) << text;
   // Every line inside a report's ===== rules.
   bool inside = false;
@@ -374,7 +374,7 @@ TEST(CiOptionsTest, LogExeNameAndStripPathPrefix) {
   ASSERT_TRUE(Reported(r)) << r.Describe();
   const std::string file = "r.ci_report." + std::to_string(r.pid);
   ASSERT_EQ(dir.Files(), std::vector<std::string>{file}) << r.Describe();
-  const std::string text = Read(dir.path() + "/" + file);
+  const std::string text = ReadFile(dir.path() + "/" + file);
   EXPECT_TRUE(Contains(text, " tests/programs/race_kernel.c:" + WriteLine())) << text;
   EXPECT_FALSE(Contains(text, prefix + "tests/programs")) << text;
 }
@@ -411,7 +411,7 @@ TEST(CiOptionsTest, StripPathPrefixInJsonAndSarif) {
           << Describe(v);
     }
     // No source path left whole (the executable's path is no source path).
-    const std::string text = Read(base + (format == "json" ? ".jsonl" : ".sarif"));
+    const std::string text = ReadFile(base + (format == "json" ? ".jsonl" : ".sarif"));
     EXPECT_FALSE(Contains(text, prefix + "tests/programs")) << text;
     EXPECT_TRUE(Contains(text, "tests/programs/race_kernel.c")) << text;
   }

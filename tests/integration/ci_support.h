@@ -1,22 +1,16 @@
 // Shared by the CI-output integration tests (issue 11): ci_output_test.cc
 // (formats, log files, TSan-style options) and ci_suppressions_test.cc. The
 // racy program is ci_report (tests/programs); machine-readable files are
-// read by check_report.py.
+// read by check_report.py. (TempDir and ReadFile: harness.h.)
 #ifndef TRAPSAN_TESTS_INTEGRATION_CI_SUPPORT_H_
 #define TRAPSAN_TESTS_INTEGRATION_CI_SUPPORT_H_
 
-#include <dirent.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
-#include <vector>
 
 #include "harness.h"
 
@@ -26,47 +20,6 @@ namespace ci {
 inline constexpr char kProgram[] = "ci_report";
 inline constexpr char kSource[] = "programs/race_kernel.c";
 inline constexpr char kTitle[] = "data race in racy_reader / racy_writer";
-
-inline std::string Read(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// A fresh directory, removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    char name[] = "/tmp/trapsan-ci-XXXXXX";
-    path_ = mkdtemp(name) != nullptr ? name : "";
-  }
-  ~TempDir() {
-    if (!path_.empty()) {
-      (void)!system(("rm -rf '" + path_ + "'").c_str());
-    }
-  }
-  const std::string& path() const { return path_; }
-  // The names of the files in it, sorted.
-  std::vector<std::string> Files() const {
-    std::vector<std::string> names;
-    if (DIR* d = opendir(path_.c_str())) {
-      while (dirent* e = readdir(d)) {
-        std::string n = e->d_name;
-        if (n != "." && n != "..") names.push_back(n);
-      }
-      closedir(d);
-    }
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-  void Clear() const {
-    for (const std::string& f : Files()) unlink((path_ + "/" + f).c_str());
-  }
-
- private:
-  std::string path_;
-};
 
 // check_report.py's KEY=VALUE lines (every ERROR line joined).
 inline std::map<std::string, std::string> Check(const std::string& args) {

@@ -145,7 +145,7 @@ TEST(CiSuppressionsTest, SuppressedRacesAreCountedAndSymbolizedOnce) {
   // cache), the global's address once per symbolized pair of stacks (with
   // hardware watchpoints the checked and the trapped lines make a few
   // pairs), whatever the number of races.
-  const std::string requests = Read(log);
+  const std::string requests = ReadFile(log);
   std::vector<std::string> code = LinesContaining(requests, "CODE ");
   const std::vector<std::string> data = LinesContaining(requests, "DATA ");
   EXPECT_GT(code.size(), 0u) << "the script was not used\n" << r.Describe();

@@ -1,5 +1,6 @@
 #include "harness.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -8,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -268,6 +270,39 @@ bool Contains(const std::string& text, const std::string& needle) {
 
 bool MatchesRegex(const std::string& text, const std::string& regex) {
   return std::regex_search(text, std::regex(regex, std::regex::ECMAScript));
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TempDir::TempDir() {
+  char name[] = "/tmp/trapsan-test-XXXXXX";
+  path_ = mkdtemp(name) != nullptr ? name : "";
+}
+
+TempDir::~TempDir() {
+  if (!path_.empty()) (void)!system(("rm -rf '" + path_ + "'").c_str());
+}
+
+std::vector<std::string> TempDir::Files() const {
+  std::vector<std::string> names;
+  if (DIR* d = opendir(path_.c_str())) {
+    while (dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") names.push_back(n);
+    }
+    closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+void TempDir::Clear() const {
+  for (const std::string& f : Files()) unlink((path_ + "/" + f).c_str());
 }
 
 const BackendProbe& ProbeBackend() {

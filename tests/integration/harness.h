@@ -91,6 +91,28 @@ std::vector<std::string> LinesContaining(const std::string& text,
 bool Contains(const std::string& text, const std::string& needle);
 bool MatchesRegex(const std::string& text, const std::string& regex);
 
+// The whole of a file ("" if it cannot be read).
+std::string ReadFile(const std::string& path);
+
+// A fresh directory under /tmp (for log_path files, scripts), removed with
+// everything in it at the end of the test; path() is "" if none could be
+// made.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  // The names of the files in it, sorted.
+  std::vector<std::string> Files() const;
+  // Removes the files in it (between attempts of RunUntil).
+  void Clear() const;
+
+ private:
+  std::string path_;
+};
+
 // The backend trapsan picks here, from programs/probe_backend (run once).
 struct BackendProbe {
   std::string backend;  // "hw", "soft", "off" or "" if the probe failed
