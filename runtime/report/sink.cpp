@@ -177,23 +177,31 @@ int Sink::ReportFd(bool* transient) {
   const ReportFormat format = CurrentFormat();
   std::string path = LogFileName(o.log_path.c_str(), ExePath(),
                                  o.log_exe_name, pid, format);
-  int flags = O_WRONLY | O_CREAT | O_CLOEXEC;
-  // SARIF is rewritten in place (pwrite ignores offsets under O_APPEND): a
-  // file this image did not create starts over.
-  if (format != ReportFormat::kSarif) flags |= O_APPEND;
-  if (format == ReportFormat::kSarif && !created_) flags |= O_TRUNC;
+  // SARIF is rewritten in place (pwrite ignores offsets under O_APPEND),
+  // and its end is read back (ContinueSarifLog).
+  int flags = format == ReportFormat::kSarif ? O_RDWR : O_WRONLY | O_APPEND;
+  flags |= O_CREAT | O_CLOEXEC;
   int fd = open(path.c_str(), flags, 0644);
-  // Text and JSON Lines: a file last written before this process started is
-  // an earlier process's of the same pid (pids are reused): it starts over,
-  // as under TSan. One written since is this process's, by the image it
-  // exec'd from: its reports are kept and these follow them.
+  // A file last written before this process started is an earlier
+  // process's of the same pid (pids are reused): it starts over, as under
+  // TSan. One written since is this process's, by the image it exec'd from:
+  // its reports are kept and these follow them.
   struct stat st;
-  if (fd >= 0 && !created_ && format != ReportFormat::kSarif &&
-      fstat(fd, &st) == 0 && st.st_size > 0 &&
-      LogFileOfEarlierProcess(
-          st.st_mtim.tv_sec * int64_t{1000000000} + st.st_mtim.tv_nsec,
-          ProcessStartRealtimeNs())) {
-    (void)!ftruncate(fd, 0);
+  if (fd >= 0 && !created_) {
+    sarif_continued_ = false;
+    const bool have_stat = fstat(fd, &st) == 0;
+    const bool earlier =
+        have_stat &&
+        LogFileOfEarlierProcess(
+            st.st_mtim.tv_sec * int64_t{1000000000} + st.st_mtim.tv_nsec,
+            ProcessStartRealtimeNs());
+    if (format == ReportFormat::kSarif) {
+      if (!have_stat || earlier || !ContinueSarifLog(fd, st.st_size)) {
+        (void)!ftruncate(fd, 0);
+      }
+    } else if (earlier && st.st_size > 0) {
+      (void)!ftruncate(fd, 0);
+    }
   }
   // Kept in the descriptor reserve (linux/fd_reserve.h); where there is
   // none, opened for each write.
@@ -222,6 +230,22 @@ int Sink::ReportFd(bool* transient) {
   return fd;
 }
 
+bool Sink::ContinueSarifLog(int fd, int64_t size) {
+  // The image before the exec left a complete log: its results end where
+  // its closing part begins.
+  const std::string tail = SarifLogTail();
+  if (size <= static_cast<int64_t>(tail.size())) return false;
+  std::string end(tail.size(), '\0');
+  const off_t at = static_cast<off_t>(size - static_cast<int64_t>(tail.size()));
+  if (pread(fd, &end[0], end.size(), at) != static_cast<ssize_t>(end.size()) ||
+      end != tail) {
+    return false;
+  }
+  sarif_tail_at_ = static_cast<uint64_t>(at);
+  sarif_continued_ = true;
+  return true;
+}
+
 void Sink::Done(int fd, bool transient) {
   if (transient) close(fd);
 }
@@ -241,9 +265,10 @@ void Sink::WriteSarifResult(const std::string& result) {
                     result);
     return;
   }
-  const bool first = fd_pid_ != getpid() || !created_;
+  bool first = fd_pid_ != getpid() || !created_;
   bool transient;
   int fd = ReportFd(&transient);
+  if (sarif_continued_) first = false;  // results after the earlier image's
   if (fd < 0) return;
   if (fd == 2) {  // The file could not be created: a log on stderr at exit.
     absl::StrAppend(&sarif_results_, sarif_results_.empty() ? "" : ",\n",
@@ -295,6 +320,7 @@ void Sink::ResetInChild() {
   if (fd_ >= 0) close(fd_);
   fd_ = -1;
   created_ = false;
+  sarif_continued_ = false;
   sarif_results_.clear();
   sarif_tail_at_ = 0;
 }

@@ -9,7 +9,8 @@
 //                            leaves no file. EXT: none (text), jsonl, sarif.
 //                            A file an earlier process of the same pid left
 //                            is emptied first; an exec'd image adds to the
-//                            file of the image before it (text, jsonl).
+//                            file of the image before it (SARIF: its results
+//                            join that log).
 //
 // Messages (start-up lines, warnings, stats, the exit line) go to the report
 // file once it exists in text format, else to stderr; in json and sarif
@@ -89,6 +90,9 @@ class Sink {
  private:
   int ReportFd(bool* transient);  // -1: discard
   void Done(int fd, bool transient);
+  // The SARIF file `fd` of `size` bytes ends as a log this runtime writes
+  // (the image before an exec left it): its results are continued.
+  bool ContinueSarifLog(int fd, int64_t size);
 
   bool discard_ = false;
   bool fixed_ = false;        // stderr/stdout/device: fixed_fd_
@@ -99,6 +103,7 @@ class Sink {
   int failed_pid_ = 0;        // cannot create it (said once)
   int said_pid_ = 0;
   uint64_t sarif_tail_at_ = 0;  // offset of the SARIF log's closing part
+  bool sarif_continued_ = false;  // this image's results follow an earlier's
   std::string sarif_results_;   // SARIF results kept for a stream
 };
 

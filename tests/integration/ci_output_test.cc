@@ -123,9 +123,9 @@ TEST(CiOutputTest, SarifWithoutSourceNamesTheModule) {
 // appended to: one process's reports per file, one JSON summary. (TSan
 // truncates too.)
 TEST(CiOutputTest, FileOfAnEarlierProcessWithThePidStartsOver) {
-  for (const std::string format : {"json", "text"}) {
+  for (const std::string format : {"json", "text", "sarif"}) {
     TempDir dir;
-    const std::string ext = format == "json" ? ".jsonl" : "";
+    const std::string ext = format == "json" ? ".jsonl" : format == "sarif" ? ".sarif" : "";
     RunOptions o = Options("format=" + format + ":log_path=" + dir.path() + "/r");
     o.extra_env = {{"TP_OLD_LOG", dir.path() + "/r.%d" + ext}};
     RunResult r = RunUntil(kProgram, {}, o, [&](const RunResult& r) {
@@ -143,6 +143,11 @@ TEST(CiOutputTest, FileOfAnEarlierProcessWithThePidStartsOver) {
       EXPECT_EQ(v["ERROR"], "") << Describe(v);
       EXPECT_EQ(v["RACES"], std::to_string(r.Int("STAT_races_reported"))) << Describe(v);
       EXPECT_EQ(v["SUMMARIES"], "1") << Describe(v);
+    } else if (format == "sarif") {
+      auto v = Check("sarif '" + file + "' '" +
+                     TestSourcePath("integration/data/sarif-2.1.0-subset.schema.json") + "'");
+      EXPECT_EQ(v["VALID"], "1") << Describe(v);
+      EXPECT_EQ(v["RESULTS"], std::to_string(r.Int("STAT_races_reported"))) << Describe(v);
     } else {
       EXPECT_EQ(text.rfind("==================", 0), 0u) << text;
       EXPECT_TRUE(Contains(text, kTitle)) << text;
@@ -151,12 +156,13 @@ TEST(CiOutputTest, FileOfAnEarlierProcessWithThePidStartsOver) {
 }
 
 // The same pid in an exec'd image is the same process: its reports follow
-// those of the image before it in one file (text and JSON Lines; only the
-// last image, which exits, writes a JSON summary).
+// those of the image before it in one file (only the last image, which
+// exits, writes a JSON summary; SARIF: one valid log with both images'
+// results).
 TEST(CiOutputTest, ExecdImageAddsToTheFileOfTheImageBefore) {
-  for (const std::string format : {"json", "text"}) {
+  for (const std::string format : {"json", "text", "sarif"}) {
     TempDir dir;
-    const std::string ext = format == "json" ? ".jsonl" : "";
+    const std::string ext = format == "json" ? ".jsonl" : format == "sarif" ? ".sarif" : "";
     RunResult r = RunUntil(kProgram, {"exec"},
                            Options("format=" + format + ":log_path=" + dir.path() + "/r"),
                            [&](const RunResult& r) {
@@ -180,6 +186,13 @@ TEST(CiOutputTest, ExecdImageAddsToTheFileOfTheImageBefore) {
       EXPECT_EQ(v["SUMMARY_RACES_REPORTED"], std::to_string(r.Int("STAT_races_reported")))
           << Describe(v);
       EXPECT_EQ(v["PID"], std::to_string(r.pid)) << Describe(v);
+    } else if (format == "sarif") {
+      auto v = Check("sarif '" + dir.path() + "/" + file + "' '" +
+                     TestSourcePath("integration/data/sarif-2.1.0-subset.schema.json") + "'");
+      EXPECT_EQ(v["ERROR"], "") << Describe(v);
+      EXPECT_EQ(v["VALID"], "1") << Describe(v);
+      EXPECT_GE(std::stoll(v["RESULTS"]), r.Int("STAT_races_reported") + 1) << Describe(v);
+      EXPECT_EQ(v["PROCESS_ID"], std::to_string(r.pid)) << Describe(v);
     } else {
       EXPECT_GE(CountOccurrences(text, std::string("WARNING: trapsan: ") + kTitle), 2) << text;
     }
