@@ -127,8 +127,11 @@ TEST_F(PreloadHardwareTest, RareRaceFoundByDataLures) {
   RunResult r = RunUntil(
       "preload_race_rate", {"1000", "200000"},
       Preloaded("mode=ci:backend=hw:print_stats=1"),
+      // (A run where a timer window found it and no lure was caught does
+      // not count: the lures are what is tested.)
       [](const RunResult& r) {
-        return Contains(r.err, "data race in racy_bump / racy_bump");
+        return Contains(r.err, "data race in racy_bump / racy_bump") &&
+               Stat(r.err, "lures_caught") > 0;
       },
       6);
   EXPECT_TRUE(Contains(r.err, "data race in racy_bump / racy_bump"))
@@ -148,7 +151,10 @@ TEST_F(PreloadHardwareTest, ReadWriteRaceFoundByDataLures) {
   RunResult r = RunUntil(
       "preload_race_rw", {"1000", "200000"},
       Preloaded("mode=ci:backend=hw:print_stats=1"),
-      [&race](const RunResult& r) { return std::regex_search(r.err, race); },
+      [&race](const RunResult& r) {
+        return std::regex_search(r.err, race) &&
+               Stat(r.err, "lures_caught") > 0;
+      },
       6);
   EXPECT_TRUE(std::regex_search(r.err, race)) << r.Describe();
   EXPECT_GT(Stat(r.err, "lures_caught"), 0) << r.Describe();
