@@ -391,6 +391,15 @@ ReleasePointCounts MarkReleasePoints(Function& f,
   if (!return_points.empty()) CheckFunction(*f.getParent(), kReturnCheckName);
   // The point's call pushes a return address below the stack pointer.
   f.addFnAttr(Attribute::NoRedZone);
+  // A `ret`'s point names the function's own return address: inlined into
+  // another function (a (Thin)LTO backend inlines after this pass), it would
+  // name that function's, and a return marker there would keep windows held
+  // in the middle of code whose points assume the call closed them. Nothing
+  // inlines after this pass otherwise.
+  if (!return_points.empty()) {
+    f.removeFnAttr(Attribute::AlwaysInline);
+    f.addFnAttr(Attribute::NoInline);
+  }
   for (Instruction* at : points) EmitPoint(at);
   for (Instruction* at : return_points) EmitReturnPoint(at);
   counts.marked = static_cast<unsigned>(points.size() + return_points.size());

@@ -13,7 +13,7 @@
 // corpus: kind=order_return issue=14 shape=far_apart
 #include "corpus.h"
 
-enum { kRounds = 300, kWords = 32, kPairs = CORPUS_THREADS / 2 };
+enum { kRounds = 60, kWords = 32, kPairs = CORPUS_THREADS / 2 };
 static long g_block[kPairs][kWords];
 static unsigned g_seq[kPairs], g_ack[kPairs];
 static long g_once_value[kPairs][kRounds];
