@@ -57,7 +57,8 @@ TrapJudgement JudgeTrap(const WindowInfo& window, bool watcher_known,
     maybe_len = 8;
     while (maybe_len > 1 && (watch_addr & (maybe_len - 1)) != 0) maybe_len /= 2;
   }
-  switch (JudgeTrappedAccess(racer, watch_addr, sure_len, maybe_len)) {
+  uint32_t widest = 0;
+  switch (JudgeTrappedAccess(racer, watch_addr, sure_len, maybe_len, &widest)) {
     case TrapOverlap::kTouched:
     case TrapOverlap::kNoDecoder:
       return TrapJudgement::kRace;
@@ -66,7 +67,20 @@ TrapJudgement JudgeTrap(const WindowInfo& window, bool watcher_known,
     case TrapOverlap::kUnknown:
       break;
   }
-  return WatchpointsImprecise() ? TrapJudgement::kUnsure : TrapJudgement::kRace;
+  if (!WatchpointsImprecise()) return TrapJudgement::kRace;
+  // Imprecise, but only within aligned blocks of the access's size that
+  // hold a byte of it (probe.h): an access no wider than the watched block,
+  // which is aligned to its length, trapped on a block inside the watched
+  // bytes, so one of its bytes was watched (a load into its own index
+  // register, the commonest kUnknown, is no longer only possible there).
+  const bool aligned_block = watcher_known && sure_len != 0 &&
+                             (sure_len & (sure_len - 1)) == 0 &&
+                             (watch_addr & (sure_len - 1)) == 0;
+  if (aligned_block && widest != 0 && widest <= sure_len &&
+      ImprecisionWithinAccessSize()) {
+    return TrapJudgement::kRace;
+  }
+  return TrapJudgement::kUnsure;
 }
 
 // Timer samples of uninstrumented code (runtime/preload): on x86, relaxed,

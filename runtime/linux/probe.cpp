@@ -20,9 +20,40 @@ constexpr uint64_t kProbeGeneration = 0;
 
 alignas(8) volatile uint64_t g_probe_target;
 // The precision check's words: 4 bytes watched at the first, an unaligned
-// 8-byte load 4 bytes on.
-alignas(16) volatile uint64_t g_probe_words[2];
+// 8-byte load 4 bytes on; then 8 bytes watched, loads 8 and 12 bytes on.
+alignas(16) volatile uint64_t g_probe_words[4];
 bool g_imprecise = false;
+bool g_within_access_size = false;
+
+// Traps recorded for `cookie` since the last call.
+int TakeProbeTraps(uint64_t cookie) {
+  Conflict found[4];
+  int n, traps = 0;
+  do {
+    n = Conflicts().Take(
+        [cookie](const Conflict& c) { return c.cookie == cookie; }, found, 4);
+    for (int i = 0; i < n; ++i) traps += static_cast<int>(found[i].count);
+  } while (n == 4);
+  return traps;
+}
+
+// With imprecise watchpoints: do the extra traps stay within aligned blocks
+// of the access's size that hold one of its bytes (probe.h)? 8 aligned bytes
+// watched; an unaligned 8-byte load at +12 (its aligned blocks +8 and +16)
+// and an aligned 4-byte load at +8 touch no watched byte and no block of
+// their size that holds a watched byte: neither may trap.
+bool CheckWithinAccessSize(uint64_t cookie) {
+  const uintptr_t word = reinterpret_cast<uintptr_t>(&g_probe_words[0]);
+  if (!ArmBreakpoint(0, word, 8, /*watch_reads=*/true, cookie)) return false;
+  uint64_t sink8;
+  uint32_t sink4;
+  __asm__ __volatile__("movq 12(%1), %0" : "=&r"(sink8) : "r"(word) : "memory");
+  __asm__ __volatile__("movl 8(%1), %0" : "=&r"(sink4) : "r"(word) : "memory");
+  (void)sink8;
+  (void)sink4;
+  DisarmBreakpoint(0);
+  return TakeProbeTraps(cookie) == 0;
+}
 
 // Arms a read/write watchpoint on 4 bytes and loads the 8 bytes right after
 // them (unaligned): a trap says the debug registers (or their emulation)
@@ -38,21 +69,22 @@ bool CheckPrecision(uint64_t cookie, std::string* evidence) {
   __asm__ __volatile__("movq 4(%1), %0" : "=&r"(sink) : "r"(word) : "memory");
   (void)sink;
   DisarmBreakpoint(0);
-  Conflict found[4];
-  int n, traps = 0;
-  do {
-    n = Conflicts().Take(
-        [cookie](const Conflict& c) { return c.cookie == cookie; }, found, 4);
-    for (int i = 0; i < n; ++i) traps += static_cast<int>(found[i].count);
-  } while (n == 4);
-  if (traps == 0) return false;
+  if (TakeProbeTraps(cookie) == 0) return false;
   *evidence = "an unaligned load next to the watched bytes trapped";
+  g_within_access_size = CheckWithinAccessSize(cookie);
+  if (g_within_access_size) {
+    absl::StrAppend(evidence, ", within aligned blocks of the access's size");
+  }
   return true;
 }
 
 }  // namespace
 
 bool WatchpointsImprecise() { return g_imprecise; }
+
+bool ImprecisionWithinAccessSize() {
+  return g_imprecise && g_within_access_size;
+}
 
 bool BeingTraced() {
   FILE* f = fopen("/proc/self/status", "re");

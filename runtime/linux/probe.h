@@ -31,6 +31,14 @@ ProbeResult ProbeHardware();
 // recomputed is no proof of a race (core/window_conflicts.cpp).
 bool WatchpointsImprecise();
 
+// Imprecise watchpoints whose extra traps stay within aligned blocks of the
+// access's own size that hold a byte of the access (qemu's TCG): an access
+// no wider than an aligned watched block traps only when it touched a
+// watched byte. Checked at start-up: with 8 aligned bytes watched, an
+// unaligned 8-byte load 12 bytes on and a 4-byte load 8 bytes on must not
+// trap. False where watchpoints are precise or coarser than that.
+bool ImprecisionWithinAccessSize();
+
 // Whether a debugger is attached (TracerPid of /proc/self/status).
 bool BeingTraced();
 

@@ -69,7 +69,9 @@ bool DecodeTrappedAccess(const AccessInfo& access, uintptr_t watch_addr,
 TrapOverlap JudgeAccessInBytes(const uint8_t* bytes, int length,
                                uintptr_t next_pc, const uint64_t* registers,
                                uint64_t fs_base, uintptr_t watch_addr,
-                               uint32_t sure_len, uint32_t maybe_len) {
+                               uint32_t sure_len, uint32_t maybe_len,
+                               uint32_t* widest) {
+  if (widest != nullptr) *widest = 0;
   const ZydisApi* zydis = LoadZydis();
   if (zydis == nullptr) return TrapOverlap::kNoDecoder;
   if (registers == nullptr) return TrapOverlap::kUnknown;
@@ -86,6 +88,7 @@ TrapOverlap JudgeAccessInBytes(const uint8_t* bytes, int length,
     ZyanU64 ea = 0;
     const bool fs = op.mem.segment == ZYDIS_REGISTER_FS;
     const uint32_t size = static_cast<uint32_t>(op.size / 8);
+    if (widest != nullptr && size > *widest) *widest = size;
     if (WritesAddressRegister(*zydis, *c.insn, c.ops, op) || size == 0 ||
         op.mem.segment == ZYDIS_REGISTER_GS || (fs && fs_base == 0) ||
         !EffectiveAddress(*zydis, c, next_pc, &context, &ea)) {
@@ -105,7 +108,9 @@ TrapOverlap JudgeAccessInBytes(const uint8_t* bytes, int length,
 }
 
 TrapOverlap JudgeTrappedAccess(const AccessInfo& access, uintptr_t watch_addr,
-                               uint32_t sure_len, uint32_t maybe_len) {
+                               uint32_t sure_len, uint32_t maybe_len,
+                               uint32_t* widest) {
+  if (widest != nullptr) *widest = 0;
   if (LoadZydis() == nullptr) return TrapOverlap::kNoDecoder;
   if (access.stack.depth == 0 || !access.has_registers) {
     return TrapOverlap::kUnknown;
@@ -116,7 +121,7 @@ TrapOverlap JudgeTrappedAccess(const AccessInfo& access, uintptr_t watch_addr,
   if (n == 0) return TrapOverlap::kUnknown;
   return JudgeAccessInBytes(bytes + kMaxInstructionLength - n, n, next_pc,
                             access.registers, access.fs_base, watch_addr,
-                            sure_len, maybe_len);
+                            sure_len, maybe_len, widest);
 }
 
 }  // namespace trapsan

@@ -45,15 +45,20 @@ bool DecodeAccessInBytes(const uint8_t* bytes, int length, uintptr_t next_pc,
 //   kNoDecoder  Zydis could not be loaded: nothing can be judged
 // `sure_len` <= `maybe_len`: the bytes surely watched and those that may be
 // (a forgotten window's length is not known; its address is).
+// `widest`, when given, receives the largest access size (bytes) of any
+// candidate, certain or not (0: no candidate), for window_conflicts.cpp's
+// judgement of a kUnknown trap on imprecise watchpoints.
 enum class TrapOverlap { kTouched, kMissed, kUnknown, kNoDecoder };
 
 TrapOverlap JudgeTrappedAccess(const AccessInfo& access, uintptr_t watch_addr,
-                               uint32_t sure_len, uint32_t maybe_len);
+                               uint32_t sure_len, uint32_t maybe_len,
+                               uint32_t* widest = nullptr);
 // The same on the `length` bytes right before `next_pc`.
 TrapOverlap JudgeAccessInBytes(const uint8_t* bytes, int length,
                                uintptr_t next_pc, const uint64_t* registers,
                                uint64_t fs_base, uintptr_t watch_addr,
-                               uint32_t sure_len, uint32_t maybe_len);
+                               uint32_t sure_len, uint32_t maybe_len,
+                               uint32_t* widest = nullptr);
 
 }  // namespace trapsan
 

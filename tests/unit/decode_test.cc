@@ -153,5 +153,30 @@ TEST(DecodeTest, AddressesTheRegistersDoNotGiveAreUnknown) {
   EXPECT_EQ(Judge({0xc3}, regs, 0x20000, 8), TrapOverlap::kUnknown);
 }
 
+// An unknown verdict still says how wide the access may be (the widest
+// candidate; window_conflicts.cpp takes it on imprecise watchpoints whose
+// extra traps stay within blocks of the access's size): 0 without candidates.
+TEST(DecodeTest, UnknownVerdictGivesTheWidestCandidate) {
+  uint64_t regs[16] = {};
+  uint32_t widest = 99;
+  // mov (%rax), %rax: an 8-byte load.
+  const std::vector<uint8_t> load8 = {0x48, 0x8b, 0x00};
+  EXPECT_EQ(JudgeAccessInBytes(load8.data(), 3, 0x4000, regs, 0, 0x20000, 8, 8,
+                               &widest),
+            TrapOverlap::kUnknown);
+  EXPECT_EQ(widest, 8u);
+  // mov (%rax), %eax: a 4-byte load.
+  const std::vector<uint8_t> load4 = {0x8b, 0x00};
+  EXPECT_EQ(JudgeAccessInBytes(load4.data(), 2, 0x4000, regs, 0, 0x20000, 8, 8,
+                               &widest),
+            TrapOverlap::kUnknown);
+  EXPECT_EQ(widest, 4u);
+  const std::vector<uint8_t> ret = {0xc3};
+  EXPECT_EQ(JudgeAccessInBytes(ret.data(), 1, 0x4000, regs, 0, 0x20000, 8, 8,
+                               &widest),
+            TrapOverlap::kUnknown);
+  EXPECT_EQ(widest, 0u);
+}
+
 }  // namespace
 }  // namespace trapsan
