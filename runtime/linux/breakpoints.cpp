@@ -53,10 +53,25 @@ alignas(8) volatile uint64_t g_parking_spot;
 pthread_rwlock_t g_create_lock =
     PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 
+// The thread holding g_create_lock as its writer (0: none). A SIGTRAP
+// handler of that very thread (a data lure it touched inside fork(), while
+// its prepare handler holds the lock) must not wait for the lock: it would
+// wait for itself. It holds the lock already; other threads are shut out.
+std::atomic<pid_t> g_create_writer{0};
+
 class ReaderLock {
  public:
-  ReaderLock() { pthread_rwlock_rdlock(&g_create_lock); }
-  ~ReaderLock() { pthread_rwlock_unlock(&g_create_lock); }
+  ReaderLock() {
+    const pid_t writer = g_create_writer.load(std::memory_order_acquire);
+    held_ = !(writer != 0 && writer == static_cast<pid_t>(syscall(SYS_gettid)));
+    if (held_) pthread_rwlock_rdlock(&g_create_lock);
+  }
+  ~ReaderLock() {
+    if (held_) pthread_rwlock_unlock(&g_create_lock);
+  }
+
+ private:
+  bool held_;
 };
 
 perf_event_attr BaseAttr() {
@@ -315,13 +330,21 @@ void CloseBreakpoints() {
   g_requested_slots = 0;
 }
 
-void LockForThreadCreation() { pthread_rwlock_wrlock(&g_create_lock); }
-void UnlockForThreadCreation() { pthread_rwlock_unlock(&g_create_lock); }
+void LockForThreadCreation() {
+  pthread_rwlock_wrlock(&g_create_lock);
+  g_create_writer.store(static_cast<pid_t>(syscall(SYS_gettid)),
+                        std::memory_order_release);
+}
+void UnlockForThreadCreation() {
+  g_create_writer.store(0, std::memory_order_release);
+  pthread_rwlock_unlock(&g_create_lock);
+}
 
 int ReopenBreakpointsInChild(std::string* why) {
   // Held by the parent's forking thread, whose tid the lock remembers.
   pthread_rwlock_t fresh = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
   g_create_lock = fresh;
+  g_create_writer.store(0, std::memory_order_relaxed);
   for (int i = 0; i < g_open_slots; ++i) {
     int n = g_fds[i].count.load(std::memory_order_relaxed);
     for (int j = 0; j < n; ++j) ClosePerfFd(g_fds[i].fds[j], g_fds[i].ids[j]);
