@@ -1,53 +1,38 @@
 #include "decode.h"
 
+#include "runtime/report/trapped_candidates.h"
 #include "runtime/report/zydis_api.h"
 
 namespace trapsan {
-namespace {
-
-// A candidate's effective address, when the registers give it.
-bool EffectiveAddress(const ZydisApi& zydis, const BackwardCandidate& c,
-                      uintptr_t next_pc, const ZydisRegisterContext* context,
-                      ZyanU64* ea) {
-  return context != nullptr &&
-         ZYAN_SUCCESS(zydis.absolute_address(c.insn, &c.ops[c.mem],
-                                             next_pc - c.length, context, ea));
-}
-
-}  // namespace
 
 bool DecodeAccessInBytes(const uint8_t* bytes, int length, uintptr_t next_pc,
                          const uint64_t* registers, uintptr_t watch_addr,
                          uint32_t watch_len, AccessKind* kind, uint32_t* size) {
   const ZydisApi* zydis = LoadZydis();
   if (zydis == nullptr) return false;
-  ZydisRegisterContext context;
-  if (registers != nullptr) FillRegisterContext(registers, &context);
   struct Best {
     int length = 0;
     AccessKind kind = AccessKind::kUnknown;
     uint32_t size = 0;
     bool hits_watch = false;  // its effective address overlaps the watch
   } best;
-  ForEachBackwardCandidate(*zydis, bytes, length, [&](const BackwardCandidate& c) {
-    const ZydisDecodedOperand& op = c.ops[c.mem];
-    Best b;
-    b.length = c.length;
-    b.kind = (op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) ? AccessKind::kWrite
-                                                           : AccessKind::kRead;
-    b.size = static_cast<uint32_t>(op.size / 8);
-    ZyanU64 ea = 0;
-    if (EffectiveAddress(*zydis, c, next_pc,
-                         registers != nullptr ? &context : nullptr, &ea)) {
-      b.hits_watch = ea < watch_addr + watch_len && watch_addr < ea + b.size;
-    }
-    // Prefer a candidate that hits the watched bytes, then the longest.
-    if (best.length == 0 || (b.hits_watch && !best.hits_watch) ||
-        (b.hits_watch == best.hits_watch && b.length > best.length)) {
-      best = b;
-    }
-    return true;
-  });
+  // No fs base: an fs: address is its offset, a guess like any address the
+  // instruction may have changed; it only orders the candidates.
+  ForEachTrappedCandidate(
+      *zydis, bytes, length, next_pc, registers, /*fs_base=*/0,
+      [&](const TrappedCandidate& c) {
+        Best b;
+        b.length = c.length;
+        b.kind = c.kind();
+        b.size = c.size;
+        b.hits_watch = c.has_ea && c.Overlaps(watch_addr, watch_len);
+        // Prefer a candidate that hits the watched bytes, then the longest.
+        if (best.length == 0 || (b.hits_watch && !best.hits_watch) ||
+            (b.hits_watch == best.hits_watch && b.length > best.length)) {
+          best = b;
+        }
+        return true;
+      });
   if (best.length == 0) return false;
   *kind = best.kind;
   *size = best.size;
@@ -75,33 +60,21 @@ TrapOverlap JudgeAccessInBytes(const uint8_t* bytes, int length,
   const ZydisApi* zydis = LoadZydis();
   if (zydis == nullptr) return TrapOverlap::kNoDecoder;
   if (registers == nullptr) return TrapOverlap::kUnknown;
-  ZydisRegisterContext context;
-  FillRegisterContext(registers, &context);
   int candidates = 0;
   bool all_missed = true, touched = false;
-  ForEachBackwardCandidate(*zydis, bytes, length, [&](const BackwardCandidate& c) {
-    const ZydisDecodedOperand& op = c.ops[c.mem];
-    ++candidates;
-    // Its address is certain only when the registers after it still hold
-    // what it was computed from, and its segment base is known (fs: the
-    // trapping thread's, when the handler read it; gs: never).
-    ZyanU64 ea = 0;
-    const bool fs = op.mem.segment == ZYDIS_REGISTER_FS;
-    const uint32_t size = static_cast<uint32_t>(op.size / 8);
-    if (widest != nullptr && size > *widest) *widest = size;
-    if (WritesAddressRegister(*zydis, *c.insn, c.ops, op) || size == 0 ||
-        op.mem.segment == ZYDIS_REGISTER_GS || (fs && fs_base == 0) ||
-        !EffectiveAddress(*zydis, c, next_pc, &context, &ea)) {
-      all_missed = false;
-      return true;
-    }
-    if (fs) ea += fs_base;
-    if (ea < watch_addr + sure_len && watch_addr < ea + size) touched = true;
-    if (ea < watch_addr + maybe_len && watch_addr < ea + size) {
-      all_missed = false;
-    }
-    return true;
-  });
+  ForEachTrappedCandidate(
+      *zydis, bytes, length, next_pc, registers, fs_base,
+      [&](const TrappedCandidate& c) {
+        ++candidates;
+        if (widest != nullptr && c.size > *widest) *widest = c.size;
+        if (!c.certain || c.size == 0) {
+          all_missed = false;
+          return true;
+        }
+        if (c.Overlaps(watch_addr, sure_len)) touched = true;
+        if (c.Overlaps(watch_addr, maybe_len)) all_missed = false;
+        return true;
+      });
   if (touched) return TrapOverlap::kTouched;
   if (candidates > 0 && all_missed) return TrapOverlap::kMissed;
   return TrapOverlap::kUnknown;

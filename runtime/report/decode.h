@@ -37,7 +37,8 @@ bool DecodeAccessInBytes(const uint8_t* bytes, int length, uintptr_t next_pc,
 // backwards with the registers after the trap (and the trapping thread's fs
 // base), every candidate instruction whose effective address is certain
 // (registers known, no address register written by the instruction itself,
-// no gs: segment) is checked against the watched bytes:
+// no gs: segment; report/trapped_candidates.h) is checked against the
+// watched bytes:
 //   kTouched  some certain candidate's bytes overlap [watch_addr, +sure_len)
 //   kMissed   every candidate is certain and misses [watch_addr, +maybe_len)
 //   kUnknown  neither: e.g. a load into its own base register, no candidate,

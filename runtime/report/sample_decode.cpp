@@ -1,6 +1,7 @@
 #include "sample_decode.h"
 
 #include "runtime/linux/safe_read.h"
+#include "runtime/report/trapped_candidates.h"
 #include "runtime/report/zydis_api.h"
 
 namespace trapsan {
@@ -136,48 +137,19 @@ SampleRefusal DecodeSampledInstruction(const uint8_t* bytes, int length,
 
 Atomicity ClassifyTrappedAccess(const AccessInfo& access, uintptr_t watch_addr,
                                 uint32_t watch_len) {
-  const ZydisApi* zydis = LoadedZydis();
-  if (access.stack.depth == 0 || zydis == nullptr) return Atomicity::kUnknown;
+  if (access.stack.depth == 0 || LoadedZydis() == nullptr) {
+    return Atomicity::kUnknown;
+  }
   const uintptr_t next_pc = access.stack.pcs[0];
   uint8_t buffer[kMaxInstructionLength];
   const int length = ReadBytesBefore(next_pc, buffer);
-  if (length == 0) return Atomicity::kUnknown;
-  ZydisRegisterContext context;
-  if (access.has_registers) FillRegisterContext(access.registers, &context);
-  // Every candidate that may have made the access must agree.
-  int agreeing = 0;
-  Atomicity verdict = Atomicity::kUnknown;
-  ForEachBackwardCandidate(
-      *zydis, buffer + kMaxInstructionLength - length, length,
-      [&](const BackwardCandidate& c) {
-        const ZydisDecodedOperand& op = c.ops[c.mem];
-        ZyanU64 ea = 0;
-        const bool ea_known =
-            access.has_registers &&
-            !WritesAddressRegister(*zydis, *c.insn, c.ops, op) &&
-            op.mem.segment != ZYDIS_REGISTER_FS &&
-            op.mem.segment != ZYDIS_REGISTER_GS &&
-            ZYAN_SUCCESS(zydis->absolute_address(c.insn, &op,
-                                                 next_pc - c.length, &context,
-                                                 &ea));
-        // A candidate whose address is known to miss the watched bytes did
-        // not make this access.
-        if (ea_known &&
-            !(ea < watch_addr + watch_len && watch_addr < ea + op.size / 8)) {
-          return true;
-        }
-        const Atomicity a = IsMasked(*c.insn)
-                                ? Atomicity::kWideLoad
-                                : AtomicityOf(*c.insn, op, ea, ea_known);
-        if (agreeing++ == 0) {
-          verdict = a;
-        } else if (a != verdict) {
-          verdict = Atomicity::kUnknown;
-          return false;
-        }
-        return true;
-      });
-  return verdict;
+  // No bytes at next_pc (at_length 0): unlike the data lures' decode, a trap
+  // inside a rep string instruction is judged like any other.
+  return DecodeTrapInBytes(buffer + kMaxInstructionLength - length, length,
+                           nullptr, 0, next_pc,
+                           access.has_registers ? access.registers : nullptr,
+                           watch_addr, watch_len)
+      .atomicity;
 }
 
 TrapDecode DecodeTrapInBytes(const uint8_t* before, int length,
@@ -198,46 +170,31 @@ TrapDecode DecodeTrapInBytes(const uint8_t* before, int length,
       return out;
     }
   }
-  ZydisRegisterContext context;
-  if (registers != nullptr) FillRegisterContext(registers, &context);
   int counted = 0;
   bool all_read = true, all_sure_write = true, same_size = true;
   uint32_t size = 0;
   Atomicity verdict = Atomicity::kUnknown;
   bool atomicity_agrees = true;
-  ForEachBackwardCandidate(
-      *zydis, before, length, [&](const BackwardCandidate& c) {
-        const ZydisDecodedOperand& op = c.ops[c.mem];
-        ZyanU64 ea = 0;
-        const bool ea_known =
-            registers != nullptr &&
-            !WritesAddressRegister(*zydis, *c.insn, c.ops, op) &&
-            op.mem.segment != ZYDIS_REGISTER_FS &&
-            op.mem.segment != ZYDIS_REGISTER_GS &&
-            ZYAN_SUCCESS(zydis->absolute_address(c.insn, &op,
-                                                 next_pc - c.length, &context,
-                                                 &ea));
-        const uint64_t bytes = op.size / 8;
+  // No fs base here: an fs: address is never certain.
+  ForEachTrappedCandidate(
+      *zydis, before, length, next_pc, registers, /*fs_base=*/0,
+      [&](const TrappedCandidate& c) {
         // Known to miss the watched bytes: not the trapping instruction.
-        if (ea_known &&
-            !(ea < watch_addr + watch_len && watch_addr < ea + bytes)) {
-          return true;
-        }
-        const bool writes = (op.actions & ZYDIS_OPERAND_ACTION_MASK_WRITE) != 0;
-        if (writes) all_read = false;
-        if (!writes || !ea_known || IsStringInstruction(*c.insn)) {
+        if (c.SurelyMisses(watch_addr, watch_len)) return true;
+        if (c.writes) all_read = false;
+        if (!c.writes || !c.certain || IsStringInstruction(c.insn)) {
           all_sure_write = false;
         }
-        const Atomicity a = IsMasked(*c.insn)
+        const Atomicity a = IsMasked(c.insn)
                                 ? Atomicity::kWideLoad
-                                : AtomicityOf(*c.insn, op, ea, ea_known);
+                                : AtomicityOf(c.insn, c.mem, c.ea, c.certain);
         if (a == Atomicity::kWideLoad) out.maybe_wide = true;
         if (counted == 0) {
           verdict = a;
-          size = static_cast<uint32_t>(bytes);
+          size = c.size;
         } else {
           if (a != verdict) atomicity_agrees = false;
-          if (bytes != size) same_size = false;
+          if (c.size != size) same_size = false;
         }
         ++counted;
         return true;

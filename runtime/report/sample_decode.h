@@ -66,8 +66,9 @@ SampleRefusal DecodeSampledInstruction(const uint8_t* bytes, int length,
 // How atomic the trapped instruction of `access` (a hardware trap: pcs[0] is
 // the next instruction, registers after it) was: every backward-decoding
 // candidate that may have touched the watched bytes must agree, else
-// kUnknown (also before PrepareSampleDecoder). Ordinary context (reads code
-// memory safely).
+// kUnknown (also before PrepareSampleDecoder). DecodeTrapInBytes's
+// atomicity, without its check of the instruction at pcs[0]. Ordinary
+// context (reads code memory safely).
 Atomicity ClassifyTrappedAccess(const AccessInfo& access, uintptr_t watch_addr,
                                 uint32_t watch_len);
 
@@ -76,7 +77,8 @@ Atomicity ClassifyTrappedAccess(const AccessInfo& access, uintptr_t watch_addr,
 // writes alike and must tell them apart there). Decoded backwards from the pc
 // after the access, with the registers after it; every candidate that may
 // have touched the watched bytes must agree, and doubt leans to the side that
-// reports less:
+// reports less (the candidates and the certainty of their addresses:
+// report/trapped_candidates.h):
 //  - kind kWrite only when every such candidate writes memory (a
 //    read-modify-write too), is not a string instruction, and has an
 //    effective address the registers give (it writes none of its address
