@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <linux/hw_breakpoint.h>
 #include <linux/perf_event.h>
 #include <stdlib.h>
@@ -330,12 +331,33 @@ void CloseBreakpoints() {
   g_requested_slots = 0;
 }
 
+// Taking the lock and naming its writer, or the reverse, happen with SIGTRAP
+// blocked: a handler of this thread between the two steps would see the lock
+// held but not by itself, and wait for itself. A trap in those instructions
+// is delivered when the mask is restored (asynchronous: the kernel flags it,
+// and the handler treats it as such).
+class SigtrapBlocked {
+ public:
+  SigtrapBlocked() {
+    sigset_t trap;
+    sigemptyset(&trap);
+    sigaddset(&trap, SIGTRAP);
+    pthread_sigmask(SIG_BLOCK, &trap, &saved_);
+  }
+  ~SigtrapBlocked() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
+
+ private:
+  sigset_t saved_;
+};
+
 void LockForThreadCreation() {
+  SigtrapBlocked blocked;
   pthread_rwlock_wrlock(&g_create_lock);
   g_create_writer.store(static_cast<pid_t>(syscall(SYS_gettid)),
                         std::memory_order_release);
 }
 void UnlockForThreadCreation() {
+  SigtrapBlocked blocked;
   g_create_writer.store(0, std::memory_order_release);
   pthread_rwlock_unlock(&g_create_lock);
 }
