@@ -7,6 +7,7 @@
 #include "sampler.h"
 #include "slots.h"
 #include "thread_state.h"
+#include "window_slot.h"
 #include "runtime/linux/soft_sites.h"
 #include "runtime/linux/cancel.h"
 
@@ -107,21 +108,9 @@ __attribute__((noinline)) static bool RecordSoftConflict(
   // When it met the window (a scoped window's masked check: window.cpp).
   access.time_ns = MonotonicNs();
 
-  // Record only into a window still open: the watcher clears active_cookie
-  // and then waits for handlers_in_flight to drop to 0 before its last take
-  // of conflicts, so a record made here is either taken by that window or
-  // not made at all (both sides seq_cst: one of them sees the other).
-  Slot& slot = GetSlot(c.slot);
-  slot.handlers_in_flight.fetch_add(1, std::memory_order_seq_cst);
-  bool recorded = false;
-  if (slot.active_cookie.load(std::memory_order_seq_cst) == cookie) {
-    recorded = true;
-    Count(Stats().soft_conflicts);
-    if (!Conflicts().Record(cookie, access, false)) {
-      Count(Stats().traps_dropped);
-    }
-  }
-  slot.handlers_in_flight.fetch_sub(1, std::memory_order_release);
+  // Record only into a window still open (window_slot.h).
+  const bool recorded = RecordWhileOpen(GetSlot(c.slot), cookie, access);
+  if (recorded) Count(Stats().soft_conflicts);
   return recorded;
 }
 

@@ -236,8 +236,13 @@ uint64_t CloseWindow(int index, bool held) {
     // Something wrote. If it trapped, its handler may not have run yet (the
     // racer can be preempted between the trap and its handler, by this very
     // thread waking up): give it a moment before calling the race one of
-    // unknown origin.
-    for (uint64_t waited = 0; conflicts.empty() && waited < kLateTrapWaitNs;
+    // unknown origin, and longer while a record is under way (a recorder
+    // preempted inside RecordWhileOpen: its record is this window's).
+    for (uint64_t waited = 0;
+         conflicts.empty() &&
+         (waited < kLateTrapWaitNs ||
+          (waited < kInFlightRecordWaitNs &&
+           slot.handlers_in_flight.load(std::memory_order_seq_cst) != 0));
          waited += kLateTrapPollNs) {
       Stall(kLateTrapPollNs);
       TakeConflictsOf(window.cookie, &conflicts);

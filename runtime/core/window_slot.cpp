@@ -9,7 +9,9 @@
 #include <atomic>
 
 #include "clock.h"
+#include "conflict_table.h"
 #include "cookie.h"
+#include "counters.h"
 
 namespace trapsan {
 
@@ -85,6 +87,17 @@ void WaitForHandlers(const Slot& slot, uint64_t since) {
          MonotonicNs() - since < kHandlerGraceNs) {
     sched_yield();
   }
+}
+
+bool RecordWhileOpen(Slot& slot, uint64_t cookie, const AccessInfo& access) {
+  slot.handlers_in_flight.fetch_add(1, std::memory_order_seq_cst);
+  const bool open =
+      slot.active_cookie.load(std::memory_order_seq_cst) == cookie;
+  if (open && !Conflicts().Record(cookie, access, false)) {
+    Count(Stats().traps_dropped);
+  }
+  slot.handlers_in_flight.fetch_sub(1, std::memory_order_release);
+  return open;
 }
 
 }  // namespace trapsan

@@ -22,6 +22,8 @@ constexpr uint64_t kHandlerGraceNs = 2000000;  // 2 ms
 // A value change with no trap: how long to wait for a late handler.
 constexpr uint64_t kLateTrapWaitNs = 2000000;  // 2 ms
 constexpr uint64_t kLateTrapPollNs = 50000;    // 50 us
+// ... and at most this long while a handler or record is still in flight.
+constexpr uint64_t kInFlightRecordWaitNs = 20000000;  // 20 ms
 
 // A free slot, claimed (busy); -1 if none.
 int ClaimSlot();
@@ -52,6 +54,16 @@ uint64_t Stall(uint64_t delay_ns);
 // Waits (at most kHandlerGraceNs from `since`) for the trap handlers and
 // soft checks running on the slot's window to finish.
 void WaitForHandlers(const Slot& slot, uint64_t since);
+
+// Records `access`, made in ordinary context by a thread that found window
+// `cookie` open on `slot` (a soft check, or a sampled access meeting
+// another thread's window), only while that window is still open: its
+// watcher clears active_cookie and then waits for handlers_in_flight to drop
+// to 0 before its last take of conflicts, so the record is either taken by
+// that window or not made at all (both sides seq_cst: one of them sees the
+// other). Returns false when the window had closed. A full table loses the
+// record (traps_dropped) but still counts as made.
+bool RecordWhileOpen(Slot& slot, uint64_t cookie, const AccessInfo& access);
 
 }  // namespace trapsan
 
