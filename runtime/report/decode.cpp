@@ -55,7 +55,7 @@ TrapOverlap JudgeAccessInBytes(const uint8_t* bytes, int length,
                                uintptr_t next_pc, const uint64_t* registers,
                                uint64_t fs_base, uintptr_t watch_addr,
                                uint32_t sure_len, uint32_t maybe_len,
-                               uint32_t* widest) {
+                               uint32_t* widest, bool writes_only) {
   if (widest != nullptr) *widest = 0;
   const ZydisApi* zydis = LoadZydis();
   if (zydis == nullptr) return TrapOverlap::kNoDecoder;
@@ -66,6 +66,7 @@ TrapOverlap JudgeAccessInBytes(const uint8_t* bytes, int length,
       *zydis, bytes, length, next_pc, registers, fs_base,
       [&](const TrappedCandidate& c) {
         ++candidates;
+        if (writes_only && !c.writes) return true;  // not what trapped
         if (widest != nullptr && c.size > *widest) *widest = c.size;
         if (!c.certain || c.size == 0) {
           all_missed = false;
@@ -82,7 +83,7 @@ TrapOverlap JudgeAccessInBytes(const uint8_t* bytes, int length,
 
 TrapOverlap JudgeTrappedAccess(const AccessInfo& access, uintptr_t watch_addr,
                                uint32_t sure_len, uint32_t maybe_len,
-                               uint32_t* widest) {
+                               uint32_t* widest, bool writes_only) {
   if (widest != nullptr) *widest = 0;
   if (LoadZydis() == nullptr) return TrapOverlap::kNoDecoder;
   if (access.stack.depth == 0 || !access.has_registers) {
@@ -94,7 +95,7 @@ TrapOverlap JudgeTrappedAccess(const AccessInfo& access, uintptr_t watch_addr,
   if (n == 0) return TrapOverlap::kUnknown;
   return JudgeAccessInBytes(bytes + kMaxInstructionLength - n, n, next_pc,
                             access.registers, access.fs_base, watch_addr,
-                            sure_len, maybe_len, widest);
+                            sure_len, maybe_len, widest, writes_only);
 }
 
 }  // namespace trapsan

@@ -179,4 +179,30 @@ TEST(DecodeTest, UnknownVerdictGivesTheWidestCandidate) {
 }
 
 }  // namespace
+// A window watching writes only (its owner read): a trapped read is not
+// what trapped, certain or not (it got the window's cookie from an earlier
+// read/write setting of the slot), and a read is no race with a read.
+TEST(DecodeTest, ReadIsNotWhatTrappedAWriteOnlyWatch) {
+  uint64_t regs[16] = {};
+  regs[3] = 0x1000;
+  auto judge = [&](const std::vector<uint8_t>& b) {
+    return JudgeAccessInBytes(b.data(), static_cast<int>(b.size()), 0x4000,
+                              regs, 0, 0x1000, 8, 8, nullptr,
+                              /*writes_only=*/true);
+  };
+  // mov (%rbx),%rax: 48 8b 03, a load of the watched bytes.
+  EXPECT_EQ(judge({0x48, 0x8b, 0x03}), TrapOverlap::kMissed);
+  // mov (%rax),%rax: its address unknown, still a load.
+  EXPECT_EQ(judge({0x48, 0x8b, 0x00}), TrapOverlap::kMissed);
+  // mov %rax,(%rbx): 48 89 03, a store: touched. addl $1,(%rbx): 83 03 01.
+  EXPECT_EQ(judge({0x48, 0x89, 0x03}), TrapOverlap::kTouched);
+  EXPECT_EQ(judge({0x83, 0x03, 0x01}), TrapOverlap::kTouched);
+  // rep movsb (two memory operands, no candidate): not known.
+  EXPECT_EQ(judge({0xf3, 0xa4}), TrapOverlap::kUnknown);
+  // The same load against a read/write watch: touched.
+  EXPECT_EQ(JudgeAccessInBytes(std::vector<uint8_t>{0x48, 0x8b, 0x03}.data(),
+                               3, 0x4000, regs, 0, 0x1000, 8, 8),
+            TrapOverlap::kTouched);
+}
+
 }  // namespace trapsan
