@@ -336,18 +336,20 @@ void CloseBreakpoints() {
 // held but not by itself, and wait for itself. A trap in those instructions
 // is delivered when the mask is restored (asynchronous: the kernel flags it,
 // and the handler treats it as such).
+// The system call itself: pthread_sigmask is trapsan's own interposer
+// (linux/sigtrap.cpp), which keeps SIGTRAP unblocked.
 class SigtrapBlocked {
  public:
   SigtrapBlocked() {
-    sigset_t trap;
-    sigemptyset(&trap);
-    sigaddset(&trap, SIGTRAP);
-    pthread_sigmask(SIG_BLOCK, &trap, &saved_);
+    uint64_t trap = uint64_t{1} << (SIGTRAP - 1);
+    syscall(SYS_rt_sigprocmask, SIG_BLOCK, &trap, &saved_, sizeof trap);
   }
-  ~SigtrapBlocked() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
+  ~SigtrapBlocked() {
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &saved_, nullptr, sizeof saved_);
+  }
 
  private:
-  sigset_t saved_;
+  uint64_t saved_ = 0;
 };
 
 void LockForThreadCreation() {
