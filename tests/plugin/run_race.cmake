@@ -5,11 +5,20 @@
 if(NOT EXISTS ${PROGRAM})
   message(FATAL_ERROR "${PROGRAM} was not built (its build test failed?)")
 endif()
-execute_process(
-  COMMAND ${CMAKE_COMMAND} -E env TRAPSAN_OPTIONS=mode=ci ${PROGRAM}
-  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+# Detection is sampled: up to 5 attempts, each ending at its report (in the
+# lab guest, bank_race's half second reported in 17 of 20 runs: a teller
+# thread's start-up there takes a good part of it).
+foreach(attempt RANGE 1 5)
+  execute_process(
+    COMMAND ${CMAKE_COMMAND} -E env TRAPSAN_OPTIONS=mode=ci ${PROGRAM}
+    RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  set(tries ${attempt})
+  if(NOT rc EQUAL 0)
+    break()  # a report (checked below), or a failure to show
+  endif()
+endforeach()
 if(NOT rc EQUAL 66 OR
    NOT err MATCHES "SUMMARY: trapsan: data race [^ ]*main\\.cpp:[0-9]+")
-  message(FATAL_ERROR "${PROGRAM}: exit ${rc}, no report?\n${out}\n${err}")
+  message(FATAL_ERROR "${PROGRAM}: exit ${rc} in ${tries} attempt(s), no report?\n${out}\n${err}")
 endif()
-message(STATUS "${PROGRAM}: race reported")
+message(STATUS "${PROGRAM}: race reported (attempt ${tries})")
