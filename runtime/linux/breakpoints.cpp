@@ -18,6 +18,7 @@
 #include "runtime/core/cookie.h"
 #include "runtime/linux/fd_reserve.h"
 #include "runtime/linux/perf_fd.h"
+#include "runtime/linux/signals_blocked.h"
 #include "runtime/report/reporter.h"
 
 namespace trapsan {
@@ -336,30 +337,14 @@ void CloseBreakpoints() {
 // held but not by itself, and wait for itself. A trap in those instructions
 // is delivered when the mask is restored (asynchronous: the kernel flags it,
 // and the handler treats it as such).
-// The system call itself: pthread_sigmask is trapsan's own interposer
-// (linux/sigtrap.cpp), which keeps SIGTRAP unblocked.
-class SigtrapBlocked {
- public:
-  SigtrapBlocked() {
-    uint64_t trap = uint64_t{1} << (SIGTRAP - 1);
-    syscall(SYS_rt_sigprocmask, SIG_BLOCK, &trap, &saved_, sizeof trap);
-  }
-  ~SigtrapBlocked() {
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &saved_, nullptr, sizeof saved_);
-  }
-
- private:
-  uint64_t saved_ = 0;
-};
-
 void LockForThreadCreation() {
-  SigtrapBlocked blocked;
+  SignalsBlocked blocked(SIGTRAP);
   pthread_rwlock_wrlock(&g_create_lock);
   g_create_writer.store(static_cast<pid_t>(syscall(SYS_gettid)),
                         std::memory_order_release);
 }
 void UnlockForThreadCreation() {
-  SigtrapBlocked blocked;
+  SignalsBlocked blocked(SIGTRAP);
   g_create_writer.store(0, std::memory_order_release);
   pthread_rwlock_unlock(&g_create_lock);
 }

@@ -13,6 +13,7 @@
 #include <atomic>
 
 #include "absl/strings/str_cat.h"
+#include "signals_blocked.h"
 
 namespace trapsan {
 namespace {
@@ -37,25 +38,6 @@ bool g_is_raised = false;  // ...if it was
 // reserving in a loop would otherwise keep a fork waiting for the lock).
 std::atomic<int> g_forks_waiting{0};
 
-// Every signal blocked, SIGCANCEL and SIGSETXID too (the raw system call:
-// pthread_sigmask leaves those two, and trapsan interposes it).
-class AllSignalsBlocked {
- public:
-  AllSignalsBlocked() {
-    sigset_t all;
-    sigfillset(&all);
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &saved_, kSigsetBytes);
-  }
-  ~AllSignalsBlocked() {
-    const int e = errno;
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &saved_, nullptr, kSigsetBytes);
-    errno = e;
-  }
-
- private:
-  static constexpr long kSigsetBytes = 8;  // the kernel's sigset_t
-  sigset_t saved_;
-};
 
 bool SameLimit(const rlimit& a, const rlimit& b) {
   return a.rlim_cur == b.rlim_cur && a.rlim_max == b.rlim_max;
@@ -141,7 +123,7 @@ class Reserve {
 
  private:
   // (Declared first: signals stay blocked until the count is back down.)
-  AllSignalsBlocked blocked_;
+  SignalsBlocked blocked_;
   rlimit program_{};
   bool raised_ = false;
 };

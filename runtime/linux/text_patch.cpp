@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "fd_reserve.h"
+#include "signals_blocked.h"
 
 namespace trapsan {
 namespace {
@@ -21,22 +22,6 @@ namespace {
 std::atomic<int> g_writer{static_cast<int>(TextWriter::kNone)};
 std::atomic<bool> g_lock{false};
 
-// Every signal blocked for the scope (raw: the interposed sigprocmask keeps
-// SIGTRAP deliverable, which is right for the program, not needed here).
-class SignalsBlocked {
- public:
-  SignalsBlocked() {
-    sigset_t all;
-    sigfillset(&all);
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old_, sizeof(long));
-  }
-  ~SignalsBlocked() {
-    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old_, nullptr, sizeof(long));
-  }
-
- private:
-  sigset_t old_;
-};
 
 bool WriteByProcMem(uintptr_t pc, uint8_t value) {
   // The kept descriptor, in the reserve (issue 10, defect 5: opened here
