@@ -153,6 +153,9 @@ typedef struct trapsan_stats {
   uint64_t lure_traps_ignored; /* ... traps on a lure not collecting */
   uint64_t held_kept_return;   /* release-bounded windows kept at a return
                                   to an instrumented caller (its marker) */
+  uint64_t traps_self_redirected; /* watcher's own traps that were also
+                                     another thread's window's (one SIGTRAP
+                                     for both), given to that window */
 } trapsan_stats;
 
 /* Fills the first `size` bytes of *stats (at most sizeof(trapsan_stats)).

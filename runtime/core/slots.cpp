@@ -68,4 +68,29 @@ bool LookupWindow(uint64_t cookie, WindowInfo* out) {
   return e.cookie.load(std::memory_order_relaxed) == cookie;
 }
 
+uint64_t OtherOpenWindowOn(uintptr_t addr, uint32_t len, bool may_be_read,
+                           uint64_t except, int except_tid,
+                           uintptr_t* watch_addr) {
+  for (int i = 0; i < SlotCount(); ++i) {
+    const Slot& other = GetSlot(i);
+    const uint64_t cookie = other.active_cookie.load(std::memory_order_acquire);
+    if (cookie == 0 || cookie == except) continue;
+    if (except_tid != 0 &&
+        other.owner_tid.load(std::memory_order_relaxed) == except_tid) {
+      continue;
+    }
+    const uintptr_t lo = other.watch_addr.load(std::memory_order_relaxed);
+    const uint32_t n = other.watch_len.load(std::memory_order_relaxed);
+    const bool reads = other.watch_reads.load(std::memory_order_relaxed);
+    // Read again: the range read belongs to this cookie's window.
+    if (other.active_cookie.load(std::memory_order_acquire) != cookie) continue;
+    if (may_be_read && !reads) continue;
+    if (lo <= addr && addr + len <= lo + n) {
+      *watch_addr = lo;
+      return cookie;
+    }
+  }
+  return 0;
+}
+
 }  // namespace trapsan

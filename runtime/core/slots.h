@@ -135,6 +135,18 @@ void PublishWindow(Slot& slot, uint64_t generation, const WindowInfo& info);
 // history entry was reused since (the watcher's side is then unknown).
 bool LookupWindow(uint64_t cookie, WindowInfo* out);
 
+// One access that hits two watchpoints raises one SIGTRAP carrying one of
+// their cookies (SIGTRAP is a legacy signal: the second is dropped while the
+// first is pending). The open window, other than `except` and other than
+// windows of thread `except_tid` (0: none excluded), that watches every byte
+// of [addr, addr + len) and, when the trapped access `may_be_read`, watches
+// reads too: so that an access that trapped on [addr, addr + len) surely
+// hit it as well. Its cookie, and its watched address in *watch_addr (what
+// its own trap's si_addr would have been); 0 if none. Async-signal-safe.
+uint64_t OtherOpenWindowOn(uintptr_t addr, uint32_t len, bool may_be_read,
+                           uint64_t except, int except_tid,
+                           uintptr_t* watch_addr);
+
 }  // namespace trapsan
 
 #endif  // TRAPSAN_RUNTIME_CORE_SLOTS_H_

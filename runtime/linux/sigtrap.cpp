@@ -202,21 +202,40 @@ uint64_t ThreadPointer() {
   return self;
 }
 
-void HandleOurTrap(uint64_t cookie, const Cookie& c, bool async,
-                   uintptr_t watched, void* uc) {
+void HandleOurTrap(uint64_t cookie, Cookie c, bool async, uintptr_t watched,
+                   void* uc) {
   ThreadState& t = CurrentThread();
-  Slot& slot = GetSlot(c.slot);
   // A masked window (TRAPSAN_ASSERT_EXCLUSIVE_BITS): did this write change
   // its bits? (Every trap, the owner's too, moves the value it compares.)
-  const bool changed_masked_bits = NoteMaskedTrap(c.slot);
+  bool changed_masked_bits = NoteMaskedTrap(c.slot);
   if (t.watching_cookie == cookie || OwnHeldWindowTrap(cookie) ||
       OwnScopedWindowTrap(cookie)) {
     // The watcher itself touched its bytes (its own signal handler did, or
     // its code after a held window's sample: core/release.h).
-    slot.self_traps.fetch_add(1, std::memory_order_relaxed);
+    Slot& own = GetSlot(c.slot);
+    own.self_traps.fetch_add(1, std::memory_order_relaxed);
     Count(Stats().traps_self);
-    return;
+    // The same access then hit every window of another thread that watches
+    // all of these bytes (and reads, if this one does), whose trap the
+    // kernel dropped (one SIGTRAP: core/slots.h): the trap is that window's.
+    // Not an asynchronous one (delivered away from its instruction: the
+    // access is not known to be this thread's own).
+    uintptr_t other_addr = 0;
+    const uint64_t other =
+        async ? 0
+              : OtherOpenWindowOn(own.watch_addr.load(std::memory_order_relaxed),
+                                  own.watch_len.load(std::memory_order_relaxed),
+                                  own.watch_reads.load(std::memory_order_relaxed),
+                                  cookie, t.tid, &other_addr);
+    if (other == 0 || !DecodeCookie(other, &c) || c.slot >= SlotCount()) {
+      return;
+    }
+    cookie = other;
+    watched = other_addr;
+    changed_masked_bits = NoteMaskedTrap(c.slot);
+    Count(Stats().traps_self_redirected);
   }
+  Slot& slot = GetSlot(c.slot);
   slot.handlers_in_flight.fetch_add(1, std::memory_order_acq_rel);
   Count(Stats().traps);
   ++t.traps_received;

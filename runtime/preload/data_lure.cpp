@@ -573,18 +573,13 @@ bool HandleLureTrap(uint64_t* cookie_io, uintptr_t* watched_io, void* uc) {
   }
   // One write hitting two watchpoints gets one SIGTRAP, with one cookie:
   // when another window watches the byte too, the trap is that window's.
-  for (int i = 0; i < SlotCount(); ++i) {
-    const Slot& other = GetSlot(i);
-    const uint64_t other_cookie =
-        other.active_cookie.load(std::memory_order_acquire);
-    if (other_cookie == 0 || other_cookie == cookie) continue;
-    const uintptr_t lo = other.watch_addr.load(std::memory_order_relaxed);
-    const uint32_t len = other.watch_len.load(std::memory_order_relaxed);
-    if (watched >= lo && watched < lo + len) {
-      *cookie_io = other_cookie;
-      *watched_io = lo;
-      return false;
-    }
+  uintptr_t other_addr = 0;
+  if (const uint64_t other =
+          OtherOpenWindowOn(watched, 1, g_lure_rw.load(std::memory_order_relaxed),
+                            cookie, /*except_tid=*/0, &other_addr)) {
+    *cookie_io = other;
+    *watched_io = other_addr;
+    return false;
   }
   ThreadState& t = CurrentThread();
   const ucontext_t* context = static_cast<const ucontext_t*>(uc);

@@ -30,6 +30,12 @@
  *   scoped-bits-same     ... the intruder changes bit 8: report with
  *                        hardware watchpoints (the soft backend cannot judge
  *                        a write in the middle of a masked scope)
+ *   scoped-two-writers   WRITER_SCOPED in both threads, the owner's first;
+ *                        in the middle of both the owner writes, unchecked:
+ *                        report (the intruder's assertion) with hardware
+ *                        watchpoints. The write hits both watchpoints and
+ *                        the kernel sends one SIGTRAP, which may carry the
+ *                        owner's own window's cookie
  *   data-race         the owner samples its writes, the intruder reads
  *                     through TRAPSAN_DATA_RACE: silent
  *   plain-race        the same without TRAPSAN_DATA_RACE: report
@@ -58,6 +64,7 @@ static union {
 static atomic_int g_reports;
 static atomic_int g_done;
 static atomic_int g_go, g_went; /* the owner's request, the intruder's answer */
+static atomic_int g_release, g_closed; /* scoped-two-writers: end your scope */
 static const char *g_case;
 static int g_rounds;
 
@@ -126,6 +133,24 @@ __attribute__((noinline)) static void owner_scope_bits(void) {
   ask_intruder();
 }
 
+__attribute__((noinline)) static void owner_writes_unchecked(void) {
+  *(volatile long *)&g_counter += 1; /* no check: only a trap sees it */
+}
+/* Waits (bounded) until *flag is set, then clears it. */
+static void wait_for(atomic_int *flag) {
+  uint64_t deadline = tp_deadline_ns(5000);
+  while (!atomic_load(flag) && tp_now_ns() < deadline) sched_yield();
+  atomic_store(flag, 0);
+}
+__attribute__((noinline)) static void owner_scope_beside_intruders(void) {
+  TRAPSAN_ASSERT_EXCLUSIVE_WRITER_SCOPED(g_counter);
+  atomic_store(&g_closed, 0);
+  ask_intruder(); /* it opens a scope of its own on g_counter, and stays */
+  owner_writes_unchecked();
+  atomic_store(&g_release, 1);
+  wait_for(&g_closed);
+}
+
 static int is_middle_case(void) { return strncmp(g_case, "scoped-", 7) == 0; }
 
 static void *owner(void *arg) {
@@ -147,6 +172,7 @@ static void *owner(void *arg) {
     else if (is("scoped-access-middle")) owner_scope_access();
     else if (is("scoped-bits-other") || is("scoped-bits-same"))
       owner_scope_bits();
+    else if (is("scoped-two-writers")) owner_scope_beside_intruders();
     else owner_writes();
   }
   g_rounds = i;
@@ -180,6 +206,16 @@ __attribute__((noinline)) static long intruder_reads_ignored(void) {
   return v;
 }
 
+__attribute__((noinline)) static void intruder_scope_writer(void) {
+  {
+    TRAPSAN_ASSERT_EXCLUSIVE_WRITER_SCOPED(g_counter);
+    atomic_store(&g_go, 0);
+    atomic_store(&g_went, 1);
+    wait_for(&g_release);
+  }
+  atomic_store(&g_closed, 1);
+}
+
 static void *intruder(void *arg) {
   (void)arg;
   long sink = 0;
@@ -188,6 +224,10 @@ static void *intruder(void *arg) {
       /* One access, when asked, in the middle of the owner's scope. */
       if (!atomic_load(&g_go)) {
         sched_yield();
+        continue;
+      }
+      if (is("scoped-two-writers")) {
+        intruder_scope_writer();
         continue;
       }
       if (is("scoped-middle")) intruder_writes_counter();
