@@ -115,6 +115,11 @@ struct Slot {
   // (NoteMaskedTrap, window.h). 0: not masked.
   std::atomic<uint64_t> trap_mask{0};
   std::atomic<uint64_t> last_value{0};
+  // The cookie of the window the two above belong to, 0 while they are
+  // being set. They outlive the window's close (a trap's handler can run
+  // after its window closed: its write is still judged against its own
+  // window's values) until the slot's next window replaces them.
+  std::atomic<uint64_t> mask_cookie{0};
 };
 
 // Slots in use: 1-4 with hardware, kMaxSlots in soft mode, 0 when off.

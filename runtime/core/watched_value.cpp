@@ -77,8 +77,13 @@ bool Snapshot(bool armed, uintptr_t base, int len, uint64_t* value) {
   return true;
 }
 
-bool NoteMaskedTrap(int index) {
+bool NoteMaskedTrap(int index, uint64_t cookie) {
   Slot& slot = GetSlot(index);
+  // The values are this trap's window's, even after it closed (until the
+  // slot's next window): a handler that runs late, after the window's
+  // disarm (the trapping thread was descheduled between its trap and its
+  // handler), still judges its write.
+  if (slot.mask_cookie.load(std::memory_order_acquire) != cookie) return false;
   const uint64_t mask = slot.trap_mask.load(std::memory_order_acquire);
   if (mask == 0) return false;
   uint64_t now = 0;
@@ -92,6 +97,8 @@ bool NoteMaskedTrap(int index) {
   }
   const uint64_t before =
       slot.last_value.exchange(now, std::memory_order_acq_rel);
+  // Replaced meanwhile: `before` may be the next window's.
+  if (slot.mask_cookie.load(std::memory_order_acquire) != cookie) return false;
   return ((before ^ now) & mask) != 0;
 }
 

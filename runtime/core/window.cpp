@@ -78,6 +78,9 @@ uint64_t WatchAccess(const AccessInfo& access, const WindowRequest& request,
   open.scoped = request.scoped;
   open.entry_changed = false;
   open.hold_ns = open.end_ns = 0;
+  // The slot's previous window's values are replaced: a late handler of
+  // that window no longer judges against them (NoteMaskedTrap).
+  slot.mask_cookie.store(0, std::memory_order_seq_cst);
   if (masked) {
     // The value before any trap, for the handler's comparisons (read
     // through the kernel: another window's watchpoint may cover it).
@@ -86,6 +89,7 @@ uint64_t WatchAccess(const AccessInfo& access, const WindowRequest& request,
     slot.last_value.store(before, std::memory_order_relaxed);
   }
   slot.trap_mask.store(masked ? value_mask : 0, std::memory_order_release);
+  if (masked) slot.mask_cookie.store(window.cookie, std::memory_order_release);
   // Publishes the range above to other threads' FoundOpenWindow().
   MakeWindowActive(slot, t, window);
 
@@ -172,6 +176,17 @@ uint64_t CloseWindow(int index, bool held) {
   const uintptr_t base = window.watch_addr;
   const int len = static_cast<int>(window.watch_len);
   const bool armed = open.armed;
+  // The value at the window's end, read while it is still watched: a write
+  // after the disarm is no longer the window's. (Read after it, a write
+  // there showed as a value change that no trap explained: lab guest,
+  // bits-same, where the close took up to 48 ms after the disarm, "unknown
+  // origin" in most runs of 400 assertions.) Through the kernel, as the
+  // snapshot was: a plain read here is trapsan's own access, and would trap
+  // on another window watching these bytes (an assertion's window and a
+  // sampled write of another thread on one variable: a race with nobody).
+  // Unreadable: no value change is claimed.
+  uint64_t new_value = 0;
+  const bool new_value_read = ReadValueUnwatched(base, len, &new_value);
   uint64_t disarm_at = MonotonicNs();
   StopWatching(armed, index);
   uint64_t end = MonotonicNs();
@@ -180,22 +195,25 @@ uint64_t CloseWindow(int index, bool held) {
   // within microseconds.
   WaitForHandlers(slot, end);
   if (armed) AuditSlotTraps(index);  // lost SIGTRAPs? (linux/trap_audit.h)
-  slot.trap_mask.store(0, std::memory_order_relaxed);
-  // Through the kernel, as the snapshot was: a plain read here is trapsan's
-  // own access, and would trap on another window watching these bytes (an
-  // assertion's window and a sampled write of another thread on one
-  // variable: a race with nobody). Unreadable: no value change is claimed.
-  uint64_t new_value = 0;
-  const bool new_value_read = ReadValueUnwatched(base, len, &new_value);
+  // (A masked window's values stay for a handler still to come: cleared
+  // here, its write was judged as changing no masked bit and the window
+  // reported "unknown origin". The slot's next window replaces them.)
+  // A masked window's checks are judged by its value change (a check comes
+  // before its write: window_conflicts.h), and the write of a check near
+  // the end may land after the disarm: for them, the value once more.
+  uint64_t exit_value = new_value;
+  bool exit_value_read = new_value_read;
+  if (window.masked) exit_value_read = ReadValueUnwatched(base, len, &exit_value);
   FinishWatching(armed);
   const bool self_touched = slot.self_traps.load(std::memory_order_relaxed) != 0;
   // A held window: in soft mode the owner's own later writes are not seen,
   // so a value change proves nothing there. A scoped window's snapshot was
   // taken again at the scope's end, its owner inside trapsan since.
+  const bool judged = open.have_old_value && !self_touched && (!held || open.scoped);
   const bool value_changed =
-      open.have_old_value && new_value_read &&
-      ((new_value ^ open.old_value) & open.value_mask) != 0 &&
-      !self_touched && (!held || open.scoped);
+      judged && new_value_read && ((new_value ^ open.old_value) & open.value_mask) != 0;
+  const bool exit_changed =
+      judged && exit_value_read && ((exit_value ^ open.old_value) & open.value_mask) != 0;
   // (A held window reports no value change: its owner ran on after the
   // sample and may have changed the bytes itself; in the lab guest, with
   // cold-site samples, race_free/order_join's main thread's own later
@@ -231,7 +249,7 @@ uint64_t CloseWindow(int index, bool held) {
   // The owner's own accesses (a held window outlives its sample: the owner
   // may touch the bytes again) are no race.
   DropOwnersConflicts(window, &conflicts);
-  KeepMaskedChanges(open, value_changed, &conflicts);
+  KeepMaskedChanges(open, exit_changed, &conflicts);
   if (conflicts.empty() && (value_changed || open.entry_changed)) {
     // Something wrote. If it trapped, its handler may not have run yet (the
     // racer can be preempted between the trap and its handler, by this very
@@ -247,7 +265,7 @@ uint64_t CloseWindow(int index, bool held) {
       Stall(kLateTrapPollNs);
       TakeConflictsOf(window.cookie, &conflicts);
       DropOwnersConflicts(window, &conflicts);
-      KeepMaskedChanges(open, value_changed, &conflicts);
+      KeepMaskedChanges(open, exit_changed, &conflicts);
     }
   }
   for (const Conflict& c : conflicts) ReportConflict(window, true, c, false);

@@ -73,10 +73,12 @@ uint64_t WatchAccess(const AccessInfo& access, const WindowRequest& request,
 // another thread's), then CloseWindow. Returns its cost for the budget.
 uint64_t FinishScopedWindow(int index, bool exit_check);
 
-// The SIGTRAP handler, for a trap on slot `index`: on a masked window,
-// whether the write changed masked bits (the value now against the value
-// after the previous trap). False on other windows. Async-signal-safe.
-bool NoteMaskedTrap(int index);
+// The SIGTRAP handler, for a trap carrying `cookie` on slot `index`: on a
+// masked window, whether the write changed masked bits (the value now
+// against the value after the previous trap). False on other windows, and
+// when the slot's values are no longer that window's (the slot was reused
+// before this handler ran: the change cannot be judged). Async-signal-safe.
+bool NoteMaskedTrap(int index, uint64_t cookie);
 
 // Closes the window open on slot `index` (disarm, wait for handlers,
 // re-read, take its conflicts, release the slot, report). `held`: a

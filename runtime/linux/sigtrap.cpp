@@ -207,7 +207,7 @@ void HandleOurTrap(uint64_t cookie, Cookie c, bool async, uintptr_t watched,
   ThreadState& t = CurrentThread();
   // A masked window (TRAPSAN_ASSERT_EXCLUSIVE_BITS): did this write change
   // its bits? (Every trap, the owner's too, moves the value it compares.)
-  bool changed_masked_bits = NoteMaskedTrap(c.slot);
+  bool changed_masked_bits = NoteMaskedTrap(c.slot, cookie);
   if (t.watching_cookie == cookie || OwnHeldWindowTrap(cookie) ||
       OwnScopedWindowTrap(cookie)) {
     // The watcher itself touched its bytes (its own signal handler did, or
@@ -232,7 +232,7 @@ void HandleOurTrap(uint64_t cookie, Cookie c, bool async, uintptr_t watched,
     }
     cookie = other;
     watched = other_addr;
-    changed_masked_bits = NoteMaskedTrap(c.slot);
+    changed_masked_bits = NoteMaskedTrap(c.slot, cookie);
     Count(Stats().traps_self_redirected);
   }
   Slot& slot = GetSlot(c.slot);
