@@ -76,7 +76,6 @@ uint64_t WatchAccessInSignal(const AccessInfo& access, bool known_plain) {
   WindowInfo window;
   window.timer_sample = true;
   window.known_plain = known_plain;
-  NoteTimerWindow();
   DescribeWindow(index, t, access, base, len, &window);
   // (A held window of this thread keeps its own cookie: restored below.)
   const uint64_t saved_watching = t.watching_cookie;

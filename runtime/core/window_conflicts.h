@@ -42,10 +42,6 @@ void KeepMaskedChanges(const Slot::OpenState& open, bool exit_changed,
 void ReportConflict(const WindowInfo& window, bool watcher_known,
                     const Conflict& conflict, bool late);
 
-// A timer sample's window was opened: from now on a late conflict whose
-// window is forgotten may have been one (OnlyPossible).
-void NoteTimerWindow();
-
 }  // namespace trapsan
 
 #endif  // TRAPSAN_RUNTIME_CORE_WINDOW_CONFLICTS_H_
