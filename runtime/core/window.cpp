@@ -203,17 +203,22 @@ uint64_t CloseWindow(int index, bool held) {
   // the end may land after the disarm: for them, the value once more.
   uint64_t exit_value = new_value;
   bool exit_value_read = new_value_read;
-  if (window.masked) exit_value_read = ReadValueUnwatched(base, len, &exit_value);
+  if (window.masked) {
+    exit_value_read = ReadValueUnwatched(base, len, &exit_value);
+  }
   FinishWatching(armed);
   const bool self_touched = slot.self_traps.load(std::memory_order_relaxed) != 0;
   // A held window: in soft mode the owner's own later writes are not seen,
   // so a value change proves nothing there. A scoped window's snapshot was
   // taken again at the scope's end, its owner inside trapsan since.
-  const bool judged = open.have_old_value && !self_touched && (!held || open.scoped);
+  const bool judged =
+      open.have_old_value && !self_touched && (!held || open.scoped);
   const bool value_changed =
-      judged && new_value_read && ((new_value ^ open.old_value) & open.value_mask) != 0;
+      judged && new_value_read &&
+      ((new_value ^ open.old_value) & open.value_mask) != 0;
   const bool exit_changed =
-      judged && exit_value_read && ((exit_value ^ open.old_value) & open.value_mask) != 0;
+      judged && exit_value_read &&
+      ((exit_value ^ open.old_value) & open.value_mask) != 0;
   // (A held window reports no value change: its owner ran on after the
   // sample and may have changed the bytes itself; in the lab guest, with
   // cold-site samples, race_free/order_join's main thread's own later

@@ -95,7 +95,6 @@ TrapJudgement JudgeTrap(const WindowInfo& window, bool watcher_known,
 // the TSan ABI check plain accesses only), or an instruction no atomic
 // compiles to (report/decode.h). A trapped vector load (a string function
 // reading past its data) is only possible too, whatever the sampled side.
-
 bool OnlyPossible(const WindowInfo& window, const Conflict& conflict) {
   if (!window.timer_sample) return false;
   const AccessInfo& racer = conflict.access;

@@ -38,7 +38,6 @@ bool g_is_raised = false;  // ...if it was
 // reserving in a loop would otherwise keep a fork waiting for the lock).
 std::atomic<int> g_forks_waiting{0};
 
-
 bool SameLimit(const rlimit& a, const rlimit& b) {
   return a.rlim_cur == b.rlim_cur && a.rlim_max == b.rlim_max;
 }

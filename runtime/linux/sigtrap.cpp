@@ -220,13 +220,13 @@ void HandleOurTrap(uint64_t cookie, Cookie c, bool async, uintptr_t watched,
     // kernel dropped (one SIGTRAP: core/slots.h): the trap is that window's.
     // Not an asynchronous one (delivered away from its instruction: the
     // access is not known to be this thread's own).
+    if (async) return;
     uintptr_t other_addr = 0;
-    const uint64_t other =
-        async ? 0
-              : OtherOpenWindowOn(own.watch_addr.load(std::memory_order_relaxed),
-                                  own.watch_len.load(std::memory_order_relaxed),
-                                  own.watch_reads.load(std::memory_order_relaxed),
-                                  cookie, t.tid, &other_addr);
+    const uint64_t other = OtherOpenWindowOn(
+        own.watch_addr.load(std::memory_order_relaxed),
+        own.watch_len.load(std::memory_order_relaxed),
+        own.watch_reads.load(std::memory_order_relaxed), cookie, t.tid,
+        &other_addr);
     if (other == 0 || !DecodeCookie(other, &c) || c.slot >= SlotCount()) {
       return;
     }

@@ -22,7 +22,6 @@ namespace {
 std::atomic<int> g_writer{static_cast<int>(TextWriter::kNone)};
 std::atomic<bool> g_lock{false};
 
-
 bool WriteByProcMem(uintptr_t pc, uint8_t value) {
   // The kept descriptor, in the reserve (issue 10, defect 5: opened here
   // for each write, it took the program's lowest free number for a moment).

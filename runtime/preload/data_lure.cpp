@@ -574,9 +574,9 @@ bool HandleLureTrap(uint64_t* cookie_io, uintptr_t* watched_io, void* uc) {
   // One write hitting two watchpoints gets one SIGTRAP, with one cookie:
   // when another window watches the byte too, the trap is that window's.
   uintptr_t other_addr = 0;
-  if (const uint64_t other =
-          OtherOpenWindowOn(watched, 1, g_lure_rw.load(std::memory_order_relaxed),
-                            cookie, /*except_tid=*/0, &other_addr)) {
+  if (const uint64_t other = OtherOpenWindowOn(
+          watched, 1, g_lure_rw.load(std::memory_order_relaxed), cookie,
+          /*except_tid=*/0, &other_addr)) {
     *cookie_io = other;
     *watched_io = other_addr;
     return false;
