@@ -156,6 +156,8 @@ typedef struct trapsan_stats {
   uint64_t traps_self_redirected; /* watcher's own traps that were also
                                      another thread's window's (one SIGTRAP
                                      for both), given to that window */
+  uint64_t skipped_errno;      /* samples skipped: the sampling thread's own
+                                  errno, which trapsan's handlers write */
 } trapsan_stats;
 
 /* Fills the first `size` bytes of *stats (at most sizeof(trapsan_stats)).

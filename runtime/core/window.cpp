@@ -1,5 +1,6 @@
 #include "window.h"
 
+#include <errno.h>
 #include <time.h>
 
 #include <atomic>
@@ -22,6 +23,11 @@
 #include "runtime/linux/trap_audit.h"
 
 namespace trapsan {
+
+bool CoversOwnErrno(uintptr_t addr, size_t len) {
+  const uintptr_t own = reinterpret_cast<uintptr_t>(&errno);
+  return addr < own + sizeof(errno) && own < addr + len;
+}
 
 bool WindowPossible(uintptr_t addr, size_t size, bool is_write) {
   for (int i = 0; i < SlotCount(); ++i) {
@@ -47,6 +53,10 @@ uint64_t WatchAccess(const AccessInfo& access, const WindowRequest& request,
   uint64_t value_mask;
   if (!ChooseMaskedRange(access, request.value_mask, &base, &len,
                          &value_mask)) {
+    return 0;
+  }
+  if (CoversOwnErrno(base, static_cast<size_t>(len))) {
+    Count(Stats().skipped_errno);
     return 0;
   }
   const bool masked = value_mask != FullMask(len);

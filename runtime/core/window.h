@@ -36,6 +36,13 @@ const char* BackendName(Backend backend);
 // neighbouring data cannot produce a false report). False if size is 0.
 bool ChooseWatchRange(uintptr_t addr, size_t size, uintptr_t* base, int* len);
 
+// True when [addr, addr + len) overlaps the calling thread's errno. No
+// window watches it: trapsan's signal handlers save and restore errno, and a
+// SIGTRAP handler that writes a watched word traps again as it returns, for
+// ever (a timer storm's `while (...) == -1 && errno == EINTR` sampled: each
+// SIGALRM during the window's stall made glibc write EINTR there).
+bool CoversOwnErrno(uintptr_t addr, size_t len);
+
 // Cheap: false when WatchAccess() would surely do nothing for this access
 // (every slot busy and no open window it could conflict with), so the
 // sampler can skip capturing a stack. Counts skipped_no_slot then.

@@ -490,6 +490,7 @@ void PrepareDataLures() {
 }
 
 void NoteSampledAddress(const ThreadState&, uintptr_t addr) {
+  if (CoversOwnErrno(addr, 8)) return;  // (no window may watch it)
   const uint32_t i = g_sampled_next.fetch_add(1, std::memory_order_relaxed);
   g_sampled[i % kSampled].store(addr, std::memory_order_relaxed);
 }
