@@ -482,14 +482,20 @@ bool RestoreLabelAtPoint(const uint64_t* saved) {
 }
 
 // Closes the thread's held windows at a point (saved: site_stub.S's block).
-void CloseAtPoint(const uint64_t* saved) {
-  // The point's frame (saved rbp: plugin code keeps frame pointers) is the
-  // thread function's, called by the trampoline: this is its return, after
-  // which only trapsan runs before the thread's exit (ExitLinger). A wrong
-  // guess costs a longer stall, never a window held over a release.
-  const bool thread_return = trapsan::IsThreadFunctionFrame(
-      static_cast<uintptr_t>(saved[kSavedRbp]),
-      reinterpret_cast<uintptr_t>(saved));
+// `at_return`: a `ret`'s point (__trapsan_return_slow).
+void CloseAtPoint(const uint64_t* saved, bool at_return) {
+  // A `ret`'s point whose frame (saved rbp: plugin code keeps frame
+  // pointers) is the thread function's, called by the trampoline: this is
+  // its return, after which only trapsan runs before the thread's exit
+  // (ExitLinger). Only a `ret`'s: a call's point in the thread function's
+  // body (a sleep in its loop) has the same frame, and lingering there made
+  // every cold window of the loop wait 50 ms (tests/release's nothing_O2:
+  // 0 of 10 caught with cold_sites=16). A wrong guess costs a longer stall,
+  // never a window held over a release.
+  const bool thread_return =
+      at_return && trapsan::IsThreadFunctionFrame(
+                       static_cast<uintptr_t>(saved[kSavedRbp]),
+                       reinterpret_cast<uintptr_t>(saved));
   const trapsan::CancelHold hold = trapsan::HoldCancel();
   CloseAtRelease(thread_return);
   trapsan::ReleaseCancel(hold);
@@ -512,7 +518,7 @@ extern "C" __attribute__((visibility("hidden"))) void __trapsan_return_slow(
     trapsan::Count(trapsan::Stats().held_kept_return);
     return;
   }
-  CloseAtPoint(saved);
+  CloseAtPoint(saved, /*at_return=*/true);
 }
 
 // The slow path of the plugin's release points: __trapsan_release_check (one
@@ -524,5 +530,5 @@ extern "C" __attribute__((visibility("hidden"))) void __trapsan_release_slow(
     uint64_t* saved) {
   if (__trapsan_windows_open == 0) return;
   if (RestoreLabelAtPoint(saved)) return;
-  CloseAtPoint(saved);
+  CloseAtPoint(saved, /*at_return=*/false);
 }
