@@ -43,8 +43,10 @@ if [[ ! -f "$BUILD/CMakeCache.txt" ]]; then
     -DTRAPSAN_BUILD_TESTS=OFF >/dev/null
 fi
 targets=(trapsan_shared TrapsanPlugin)
-cmake --build "$BUILD" --target help 2>/dev/null | grep -q TrapsanClangPlugin &&
-  targets+=(TrapsanClangPlugin)
+# (The list first: grep -q closing the pipe early fails the pipeline under
+# pipefail, and the plugin was then not built in a fresh tree.)
+help=$(cmake --build "$BUILD" --target help 2>/dev/null || true)
+grep -q TrapsanClangPlugin <<<"$help" && targets+=(TrapsanClangPlugin)
 cmake --build "$BUILD" -j "$(nproc)" --target "${targets[@]}" >/dev/null
 TRAPSAN_CXX="${TRAPSAN_CXX:-$BUILD/bin/trapsan-c++}"
 [[ -x "$TRAPSAN_CXX" ]] || { echo "no $TRAPSAN_CXX: build the compiler plugin first" >&2; exit 1; }
