@@ -213,6 +213,20 @@ void HandleOurTrap(uint64_t cookie, Cookie c, bool async, uintptr_t watched,
     // The watcher itself touched its bytes (its own signal handler did, or
     // its code after a held window's sample: core/release.h).
     Slot& own = GetSlot(c.slot);
+    // Unless si_addr is not this window's address: si_addr is the bp_addr
+    // the slot had when it fired, the cookie is read when the signal is
+    // sent (core/window_conflicts.cpp, JudgeTrap), so this is an earlier
+    // window's trap that came with this window's cookie. It touched neither
+    // this window's bytes nor another window's there, and is not redirected
+    // (whose report names the other window's address, so JudgeTrap's own
+    // si_addr check could not catch it): natively, DataRaceBench's DRB105
+    // (race-free) reported a push of __trapsan_return_all's on the
+    // trapping thread's own stack, its si_addr, as a race on another
+    // thread's window on this window's heap or stack address, 1-2 runs in 3.
+    if (watched != own.watch_addr.load(std::memory_order_relaxed)) {
+      Count(Stats().traps_stale);
+      return;
+    }
     own.self_traps.fetch_add(1, std::memory_order_relaxed);
     Count(Stats().traps_self);
     // The same access then hit every window of another thread that watches
