@@ -51,6 +51,50 @@ bool DecodeTrappedAccess(const AccessInfo& access, uintptr_t watch_addr,
                       watch_addr, watch_len, kind, size);
 }
 
+namespace {
+
+// When no candidate has a data operand, only an implicit stack write can
+// have trapped: a push, whose bytes are [rsp, rsp + size) after it (rsp is
+// the registers' 5th). kMissed when every decoding ending there that touches
+// memory at all is a push that missed [watch_addr, watch_addr + len); an
+// instruction that touches no memory cannot have trapped. kUnknown otherwise
+// (a pop, a call's slot: not judged). Seen natively in DataRaceBench's DRB105:
+// a push of __trapsan_return_all's came with a window's cookie while its
+// si_addr was the thread's own stack, and was reported as a race.
+TrapOverlap JudgeStackPush(const ZydisApi& zydis, const uint8_t* bytes,
+                           int length, const uint64_t* registers,
+                           uintptr_t watch_addr, uint32_t len) {
+  const uint64_t rsp = registers[4];
+  int pushes = 0;
+  for (int n = 1; n <= length && n <= kMaxInstructionLength; ++n) {
+    ZydisDecodedInstruction insn;
+    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+    if (ZYAN_FAILED(zydis.decode_full(&zydis.decoder, bytes + length - n, n,
+                                      &insn, ops)) ||
+        insn.length != n) {
+      continue;
+    }
+    bool memory = false;
+    for (int i = 0; i < insn.operand_count; ++i) {
+      memory |= ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+                ops[i].mem.type == ZYDIS_MEMOP_TYPE_MEM;
+    }
+    if (!memory) continue;
+    if (insn.mnemonic != ZYDIS_MNEMONIC_PUSH &&
+        insn.mnemonic != ZYDIS_MNEMONIC_PUSHFQ) {
+      return TrapOverlap::kUnknown;
+    }
+    const uint64_t size = insn.operand_width / 8;
+    if (size == 0 || (rsp < watch_addr + len && watch_addr < rsp + size)) {
+      return TrapOverlap::kUnknown;
+    }
+    ++pushes;
+  }
+  return pushes > 0 ? TrapOverlap::kMissed : TrapOverlap::kUnknown;
+}
+
+}  // namespace
+
 TrapOverlap JudgeAccessInBytes(const uint8_t* bytes, int length,
                                uintptr_t next_pc, const uint64_t* registers,
                                uint64_t fs_base, uintptr_t watch_addr,
@@ -78,6 +122,10 @@ TrapOverlap JudgeAccessInBytes(const uint8_t* bytes, int length,
       });
   if (touched) return TrapOverlap::kTouched;
   if (candidates > 0 && all_missed) return TrapOverlap::kMissed;
+  if (candidates == 0) {
+    return JudgeStackPush(*zydis, bytes, length, registers, watch_addr,
+                          maybe_len);
+  }
   return TrapOverlap::kUnknown;
 }
 

@@ -130,6 +130,24 @@ TEST(DecodeTest, MaybeWatchedBytesMakeNoVerdict) {
             TrapOverlap::kMissed);
 }
 
+// A push's only memory operand is its implicit stack slot, [rsp, rsp + 8)
+// after it: certain, so a push that trapped elsewhere missed the watch
+// (DRB105, natively: __trapsan_return_all's push %rcx reported as a race).
+TEST(DecodeTest, PushThatMissedTheWatchIsRecognized) {
+  uint64_t regs[16] = {};
+  regs[4] = 0x7ff0;  // rsp after the push
+  const std::vector<uint8_t> push_rcx = {0x51};
+  EXPECT_EQ(Judge(push_rcx, regs, 0x20000, 8), TrapOverlap::kMissed);
+  EXPECT_EQ(Judge(push_rcx, regs, 0x7ff0, 8), TrapOverlap::kUnknown);
+  EXPECT_EQ(Judge(push_rcx, regs, 0x7ff4, 4), TrapOverlap::kUnknown);
+  // push %r9: 41 51 (its tail, 51, is a push as well).
+  const std::vector<uint8_t> push_r9 = {0x41, 0x51};
+  EXPECT_EQ(Judge(push_r9, regs, 0x20000, 8), TrapOverlap::kMissed);
+  // pop %rcx: 59 (a stack read, not judged); nop: 90 (no memory at all).
+  EXPECT_EQ(Judge({0x59}, regs, 0x20000, 8), TrapOverlap::kUnknown);
+  EXPECT_EQ(Judge({0x90}, regs, 0x20000, 8), TrapOverlap::kUnknown);
+}
+
 TEST(DecodeTest, AddressesTheRegistersDoNotGiveAreUnknown) {
   uint64_t regs[16] = {};
   // mov (%rax), %rax: 48 8b 00 (a load; rax no longer holds its address).
