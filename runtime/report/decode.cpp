@@ -66,31 +66,26 @@ TrapOverlap JudgeStackPush(const ZydisApi& zydis, const uint8_t* bytes,
                            uintptr_t watch_addr, uint32_t len) {
   const uint64_t rsp = registers[4];
   int pushes = 0;
-  for (int n = 1; n <= length && n <= kMaxInstructionLength; ++n) {
-    ZydisDecodedInstruction insn;
-    ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-    if (ZYAN_FAILED(zydis.decode_full(&zydis.decoder, bytes + length - n, n,
-                                      &insn, ops)) ||
-        insn.length != n) {
-      continue;
-    }
-    bool memory = false;
-    for (int i = 0; i < insn.operand_count; ++i) {
-      memory |= ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY &&
-                ops[i].mem.type == ZYDIS_MEMOP_TYPE_MEM;
-    }
-    if (!memory) continue;
-    if (insn.mnemonic != ZYDIS_MNEMONIC_PUSH &&
-        insn.mnemonic != ZYDIS_MNEMONIC_PUSHFQ) {
-      return TrapOverlap::kUnknown;
-    }
-    const uint64_t size = insn.operand_width / 8;
-    if (size == 0 || (rsp < watch_addr + len && watch_addr < rsp + size)) {
-      return TrapOverlap::kUnknown;
-    }
-    ++pushes;
-  }
-  return pushes > 0 ? TrapOverlap::kMissed : TrapOverlap::kUnknown;
+  bool unknown = false;
+  ForEachBackwardInstruction(
+      zydis, bytes, length,
+      [&](int, const ZydisDecodedInstruction& insn,
+          const ZydisDecodedOperand* ops) {
+        bool memory = false;
+        for (int i = 0; i < insn.operand_count; ++i) {
+          memory |= ops[i].type == ZYDIS_OPERAND_TYPE_MEMORY &&
+                    ops[i].mem.type == ZYDIS_MEMOP_TYPE_MEM;
+        }
+        if (!memory) return true;
+        const uint64_t size = insn.operand_width / 8;
+        unknown = (insn.mnemonic != ZYDIS_MNEMONIC_PUSH &&
+                   insn.mnemonic != ZYDIS_MNEMONIC_PUSHFQ) ||
+                  size == 0 ||
+                  (rsp < watch_addr + len && watch_addr < rsp + size);
+        ++pushes;
+        return !unknown;
+      });
+  return pushes > 0 && !unknown ? TrapOverlap::kMissed : TrapOverlap::kUnknown;
 }
 
 }  // namespace

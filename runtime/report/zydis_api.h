@@ -64,13 +64,13 @@ struct BackwardCandidate {
   int mem;  // index of its memory operand (MemoryOperand)
 };
 
-// Calls fn(const BackwardCandidate&) for every start 1..length bytes before
-// the end of `bytes` (the bytes right before next_pc) that decodes to
-// exactly one instruction ending there, with one memory operand; shortest
-// first. Stops early when fn returns false.
+// Calls fn(n, insn, ops) for every start n = 1..length bytes before the end
+// of `bytes` (the bytes right before next_pc) that decodes to exactly one
+// instruction ending there; shortest first. Stops early when fn returns
+// false.
 template <typename Fn>
-void ForEachBackwardCandidate(const ZydisApi& zydis, const uint8_t* bytes,
-                              int length, Fn&& fn) {
+void ForEachBackwardInstruction(const ZydisApi& zydis, const uint8_t* bytes,
+                                int length, Fn&& fn) {
   for (int n = 1; n <= length && n <= kMaxInstructionLength; ++n) {
     ZydisDecodedInstruction insn;
     ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
@@ -79,10 +79,27 @@ void ForEachBackwardCandidate(const ZydisApi& zydis, const uint8_t* bytes,
         insn.length != n) {
       continue;
     }
-    int index;
-    if (!MemoryOperand(insn, ops, &index)) continue;
-    if (!fn(BackwardCandidate{n, &insn, ops, index})) return;
+    if (!fn(n, static_cast<const ZydisDecodedInstruction&>(insn),
+            static_cast<const ZydisDecodedOperand*>(ops))) {
+      return;
+    }
   }
+}
+
+// Calls fn(const BackwardCandidate&) for each of those instructions with one
+// memory operand (MemoryOperand); shortest first. Stops early when fn
+// returns false.
+template <typename Fn>
+void ForEachBackwardCandidate(const ZydisApi& zydis, const uint8_t* bytes,
+                              int length, Fn&& fn) {
+  ForEachBackwardInstruction(
+      zydis, bytes, length,
+      [&](int n, const ZydisDecodedInstruction& insn,
+          const ZydisDecodedOperand* ops) {
+        int index;
+        if (!MemoryOperand(insn, ops, &index)) return true;
+        return static_cast<bool>(fn(BackwardCandidate{n, &insn, ops, index}));
+      });
 }
 
 }  // namespace trapsan
