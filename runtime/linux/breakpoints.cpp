@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -285,7 +286,16 @@ bool ReopenSlotForAllThreads(int slot, std::string* why) {
       break;
     }
     const int tid = atoi(e->d_name);
-    const int fd = OpenEvent(tid);
+    int fd = OpenEvent(tid);
+    // ENOSPC: the thread's old copy may still hold its debug register. A
+    // copy with a SIGTRAP pending is freed only by the thread's own
+    // task work, as it returns to user mode (natively, under a trap storm,
+    // TrapAuditTest saw it 2 times in 8): a bounded wait for it.
+    for (int retry = 0; fd < 0 && errno == ENOSPC && retry < 50; ++retry) {
+      const timespec pause = {0, 200000};
+      nanosleep(&pause, nullptr);
+      fd = OpenEvent(tid);
+    }
     if (fd < 0) {
       if (errno == ESRCH) continue;  // exited meanwhile
       *why = absl::StrCat("perf_event_open on thread ", tid, ": ",
