@@ -30,6 +30,7 @@
 #include "runtime/report/sarif.h"
 #include "runtime/report/sink.h"
 #include "runtime/report/location.h"
+#include "runtime/report/string_overread.h"
 #include "runtime/report/symbolizer.h"
 
 namespace trapsan {
@@ -359,6 +360,14 @@ void SubmitRace(const RaceEvent& event) {
     Count(Stats().races_suppressed);
     GetSymbolizer().ReleaseDescriptors();
     return;
+  }
+  // A string routine's vector load past its data (string_overread.h).
+  if (MayBeStringOverread(event)) {
+    Count(Stats().races_possible);
+    if (!o.report_possible) {
+      GetSymbolizer().ReleaseDescriptors();
+      return;
+    }
   }
   Count(Stats().races_found);
   if (event.unknown_origin) Count(Stats().races_unknown_origin);

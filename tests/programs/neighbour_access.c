@@ -14,7 +14,9 @@
  *
  * Usage: neighbour_access MODE [windows] [max_ms]
  *   MODE: load4, load8_unaligned, load16_unaligned, store16_unaligned,
- *     rmw8_unaligned, load8_base_written (disjoint from W: never a race);
+ *     rmw8_unaligned, load8_base_written, strlen_overread (libc's strlen
+ *     of the string before W, whose vector load reads W too: only a possible
+ *     race) (disjoint from W: never a race);
  *     load8_overlap, load16_overlap, store4_overlap,
  *     load8_base_written_overlap (touch W: a race)
  *   windows (default 60): the watcher's samples; max_ms (default 20000,
@@ -74,6 +76,12 @@ __attribute__((noinline)) static void load8_overlap(unsigned char* w) {
 __attribute__((noinline)) static void load16_overlap(unsigned char* w) {
   __asm__ __volatile__("movdqu -12(%0), %%xmm0" : : "r"(w) : "xmm0", "memory");
 }
+/* libc's strlen of the string in the 8 bytes before W ("abcdefg"): its
+ * vector load of the aligned block reads W too, past the string's end. */
+static size_t (*volatile g_strlen)(const char*) = strlen;
+__attribute__((noinline)) static void strlen_overread(unsigned char* w) {
+  if (g_strlen((const char*)w - 8) != 7) abort();
+}
 __attribute__((noinline)) static void store4_overlap(unsigned char* w) {
   __asm__ __volatile__("movl $7, (%0)" : : "r"(w) : "memory");
 }
@@ -89,6 +97,7 @@ static const struct {
     {"store16_unaligned", store16_unaligned, 0},
     {"rmw8_unaligned", rmw8_unaligned, 0},
     {"load8_base_written", load8_base_written, 0},
+    {"strlen_overread", strlen_overread, 0},
     {"load8_overlap", load8_overlap, 1},
     {"load8_base_written_overlap", load8_base_written_overlap, 1},
     {"load16_overlap", load16_overlap, 1},
@@ -135,6 +144,7 @@ int main(int argc, char** argv) {
   }
   const long windows = argc > 2 ? atol(argv[2]) : 60;
   const uint64_t deadline = tp_deadline_ns(argc > 3 ? atoi(argv[3]) : 20000);
+  memcpy(g_buf, "abcdefg", 8);  /* strlen_overread's string */
   pthread_t t;
   pthread_create(&t, NULL, neighbour, NULL);
   while (!atomic_load(&g_neighbour_running)) TP_BARRIER();
