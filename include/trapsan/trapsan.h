@@ -158,6 +158,11 @@ typedef struct trapsan_stats {
                                      for both), given to that window */
   uint64_t skipped_errno;      /* samples skipped: the sampling thread's own
                                   errno, which trapsan's handlers write */
+  uint64_t held_released;      /* held windows kept armed past their owner's
+                                  release (past_release=1) */
+  uint64_t traps_ordered;      /* traps on such a window by a thread that may
+                                  be ordered after it, or on one closed
+                                  since: dropped */
 } trapsan_stats;
 
 /* Fills the first `size` bytes of *stats (at most sizeof(trapsan_stats)).

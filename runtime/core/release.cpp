@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "counters.h"
 #include "options.h"
+#include "past_release.h"
 #include "sampler.h"
 #include "slots.h"
 #include "thread_state.h"
@@ -103,6 +104,15 @@ void CloseOwn(ThreadState& t, CloseReason reason, bool only_due,
     if (keep != nullptr &&
         slot.held_cookie.load(std::memory_order_acquire) == cookie &&
         keep(slot.open.window.watch_addr, keep_arg)) {
+      continue;
+    }
+    // A hardware window may outlive the release (past_release.h): it stays
+    // held, so its owner's own access and max_window_ms still close it (and
+    // the thread's exit, a release to its joiner, leaves it to expire).
+    if ((reason == CloseReason::kRelease || reason == CloseReason::kExit) &&
+        !only_due &&
+        slot.held_cookie.load(std::memory_order_acquire) == cookie &&
+        KeepPastRelease(i, cookie)) {
       continue;
     }
     if (only_due) {
@@ -234,7 +244,9 @@ void CloseHeldWindows(CloseReason reason, bool thread_return) {
       const int i = __builtin_ctz(held);
       const Slot& slot = GetSlot(i);
       if (slot.held_cookie.load(std::memory_order_acquire) == t_held_cookie[i] &&
-          slot.open.cold) {
+          slot.open.cold &&
+          slot.released_cookie.load(std::memory_order_relaxed) !=
+              t_held_cookie[i]) {
         ColdStall(t);
         break;
       }
@@ -421,12 +433,14 @@ std::string HeldWindowSummary() {
       "release-bounded windows: %d held, mean %.1f us, longest %.1f us; "
       "closed at a release %d, on the owner's access %d, for a newer sample "
       "%d, after max_window_ms %d, at exit %d; kept at a return to "
-      "instrumented code %d times",
+      "instrumented code %d times; kept past a release %d (traps of threads "
+      "that may be ordered after it %d)",
       n, closed ? s.held_ns.load() / 1e3 / closed : 0.0,
       g_held_max_ns.load() / 1e3, s.held_closed_release.load(),
       s.held_closed_own.load(), s.held_closed_stolen.load(),
       s.held_closed_expired.load(), s.held_closed_exit.load(),
-      s.held_kept_return.load());
+      s.held_kept_return.load(), s.held_released.load(),
+      s.traps_ordered.load());
 }
 
 }  // namespace trapsan

@@ -45,6 +45,8 @@ void ResetSlots() {
     s.close_requested.store(0, std::memory_order_relaxed);
     s.joining_cookie.store(0, std::memory_order_relaxed);
     s.trap_mask.store(0, std::memory_order_relaxed);
+    s.released_cookie.store(0, std::memory_order_relaxed);
+    s.released_generation.store(0, std::memory_order_relaxed);
   }
   ResetHeldWindowsInChild();
   ResetSoftWindows();

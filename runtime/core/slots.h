@@ -120,6 +120,23 @@ struct Slot {
   // after its window closed: its write is still judged against its own
   // window's values) until the slot's next window replaces them.
   std::atomic<uint64_t> mask_cookie{0};
+  // A held window kept open past its owner's release (past_release.h): its
+  // cookie once released (0 while `snapshot` is being written: a seqlock
+  // for the SIGTRAP handler), and the other threads' synchronization words
+  // (sync_state.h) read at that release. Left as they are when the window
+  // closes; the slot's next released window replaces them.
+  static constexpr int kMaxSnapshot = 32;
+  struct SyncSnapshot {
+    std::atomic<int> tid{0};
+    std::atomic<uint64_t> word{0};
+  };
+  std::atomic<uint64_t> released_cookie{0};
+  // The newest generation (cookie.h) ever released on this slot, plus one
+  // (0: none): a closed window of an older one was never released. Never
+  // lowered.
+  std::atomic<uint64_t> released_generation{0};
+  std::atomic<uint32_t> snapshot_count{0};
+  SyncSnapshot snapshot[kMaxSnapshot];
 };
 
 // Slots in use: 1-4 with hardware, kMaxSlots in soft mode, 0 when off.

@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "conflict_table.h"
 #include "cookie.h"
+#include "past_release.h"
 #include "counters.h"
 
 namespace trapsan {
@@ -91,8 +92,13 @@ void WaitForHandlers(const Slot& slot, uint64_t since) {
 
 bool RecordWhileOpen(Slot& slot, uint64_t cookie, const AccessInfo& access) {
   slot.handlers_in_flight.fetch_add(1, std::memory_order_seq_cst);
-  const bool open =
-      slot.active_cookie.load(std::memory_order_seq_cst) == cookie;
+  bool open = slot.active_cookie.load(std::memory_order_seq_cst) == cookie;
+  // A window past its owner's release, met by a thread that may be ordered
+  // after it (past_release.h; `access` is the calling thread's).
+  if (open && OrderedAfterRelease(slot, cookie, access.tid)) {
+    Count(Stats().traps_ordered);
+    open = false;
+  }
   if (open && !Conflicts().Record(cookie, access, false)) {
     Count(Stats().traps_dropped);
   }

@@ -15,6 +15,7 @@
 
 #include "runtime/core/clock.h"
 #include "runtime/core/conflict_table.h"
+#include "runtime/core/past_release.h"
 #include "runtime/core/cookie.h"
 #include "runtime/core/release.h"
 #include "runtime/core/scoped_window.h"
@@ -276,6 +277,13 @@ void HandleOurTrap(uint64_t cookie, Cookie c, bool async, uintptr_t watched,
     // TRAPSAN_DATA_RACE or an ignore region (abi/annotations.cpp): an
     // intended race, not reported; the value it changed is not news either.
     slot.self_traps.fetch_add(1, std::memory_order_relaxed);
+    slot.handlers_in_flight.fetch_sub(1, std::memory_order_acq_rel);
+    return;
+  }
+  // A window kept past its owner's release (core/past_release.h): only a
+  // thread that made no acquire since races with it.
+  if (OrderedAfterRelease(slot, cookie, t.tid)) {
+    Count(Stats().traps_ordered);
     slot.handlers_in_flight.fetch_sub(1, std::memory_order_acq_rel);
     return;
   }

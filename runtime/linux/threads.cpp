@@ -21,6 +21,7 @@
 #include "absl/strings/strip.h"
 #include "runtime/preload/timer_sampling.h"
 #include "runtime/core/counters.h"
+#include "runtime/core/past_release.h"
 #include "runtime/core/release.h"
 #include "runtime/core/scoped_window.h"
 #include "runtime/core/thread_state.h"
@@ -140,6 +141,7 @@ pthread_key_t g_exit_key;
 pthread_once_t g_exit_key_once = PTHREAD_ONCE_INIT;
 void OnThreadExit(void* tid) {
   CloseHeldWindows(CloseReason::kExit);  // exit is a release (join)
+  UnregisterSyncWord();  // core/past_release.h
   CloseScopedWindowsOfThread();  // a scope left by pthread_exit
   MarkFinished(static_cast<int>(reinterpret_cast<intptr_t>(tid)));
   CloseThreadLabel();
@@ -175,6 +177,7 @@ ThreadTrampoline(void* p) {
     sigaddset(&trap, SIGTRAP);
     pthread_sigmask(SIG_UNBLOCK, &trap, nullptr);
     RegisterSelf(std::move(start->record));
+    RegisterSyncWord();  // core/past_release.h
     delete start;
     pthread_once(&g_exit_key_once, MakeExitKey);
     pthread_setspecific(
@@ -234,6 +237,7 @@ void RegisterInitialThreads(bool (*adopt)(int tid, std::string* why),
     self.is_initial = true;
     self.name = ReadComm(CurrentThread().tid);
     RegisterSelf(std::move(self));
+    RegisterSyncWord();  // main's (core/past_release.h)
   }
   // Threads that exist already. Re-scan until no new one shows up: a thread
   // may be creating others while we adopt it.
@@ -333,6 +337,7 @@ void ResetThreadsInChild() {
   r.running_by_tid.clear();
   r.running_by_tid[self.tid] = self.id;
   r.by_id[self.id] = self;
+  ResetSyncWordsInChild();
   pthread_setspecific(g_exit_key,
                       reinterpret_cast<void*>(static_cast<intptr_t>(self.tid)));
   // Taken by LockThreadsForFork() in the parent; a fresh one here.
