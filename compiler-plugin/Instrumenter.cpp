@@ -5,6 +5,7 @@
 #include "Instrumenter.h"
 #include "ReleasePoints.h"
 #include "SiteFormat.h"
+#include "SyncState.h"
 
 #include "llvm/ADT/Triple.h"
 #include "llvm/IR/Constants.h"
@@ -108,6 +109,8 @@ bool Instrumenter::Run() {
                            f.getName());
     }
   }
+  // The sync-state word (SyncState.h), last: around the calls as they are.
+  if (SyncStateEnabled()) changed |= EmitSyncState(m_, instrumented_fns, verify);
   if (const char* v = std::getenv("TRAPSAN_PLUGIN_VERBOSE");
       v != nullptr && v[0] == '1') {
     errs() << "trapsan-plugin: " << m_.getModuleIdentifier() << ": functions "

@@ -7,6 +7,7 @@
 //   LabelRegions.cpp     label sites' regions and their countdown checks
 //   SiteEmission.cpp     a site's inline asm and its ELF note
 //   Countdown.cpp        the countdown in TLS or in a register
+//   SyncState.cpp        the sync-state word and entry notes (off by default)
 // SiteFormat.h holds what the runtime reads (runtime/linux/sites.h).
 #ifndef TRAPSAN_COMPILER_PLUGIN_INSTRUMENTER_H_
 #define TRAPSAN_COMPILER_PLUGIN_INSTRUMENTER_H_

@@ -22,6 +22,10 @@ inline constexpr char kCountdownName[] = "__trapsan_countdown";
 inline constexpr char kSiteCall[] = "call *__trapsan_site@GOTPCREL(%rip)";
 // The site note's layout: runtime/linux/sites.h.
 inline constexpr uint32_t kSiteNoteType = 0x54534e01;
+// An instrumented entry point's note (SyncState.h; runtime/linux/entries.h):
+// same name and section, an 8-byte desc: the function's address minus the
+// desc's.
+inline constexpr uint32_t kEntryNoteType = 0x54534e02;
 inline constexpr unsigned kSiteVersion = 4;
 inline constexpr unsigned kNoOperandIndex = 0xff;
 inline constexpr unsigned kSiteCountdownInRegister = 1;
