@@ -24,8 +24,10 @@
 #include "runtime/core/past_release.h"
 #include "runtime/core/release.h"
 #include "runtime/core/scoped_window.h"
+#include "runtime/core/sync_state.h"
 #include "runtime/core/thread_state.h"
 #include "runtime/linux/breakpoints.h"
+#include "runtime/linux/entries.h"
 #include "runtime/linux/labels.h"
 #include "runtime/linux/unwind.h"
 
@@ -168,8 +170,10 @@ ThreadTrampoline(void* p) {
   StartArgs* start = static_cast<StartArgs*>(p);
   void* (*fn)(void*) = start->fn;
   void* arg = start->arg;
+  bool instrumented_entry;  // linux/entries.h
   {
     InRuntime guard;
+    instrumented_entry = IsInstrumentedEntry(reinterpret_cast<uintptr_t>(fn));
     // A thread can start with SIGTRAP blocked (pthread_attr_setsigmask_np,
     // or a mask set before trapsan started): our traps must get through.
     sigset_t trap;
@@ -188,9 +192,14 @@ ThreadTrampoline(void* p) {
   }
   // Not a tail call: the thread function returns here, and a held window's
   // exit linger (release.h) runs at its return, before glibc's exit path.
+  // The sync-state word (core/sync_state.h): an instrumented start routine
+  // runs "outside" from its entry; after it the thread is inside again
+  // (this code and glibc's exit path are not instrumented).
   t_thread_fn_caller_frame =
       reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  if (instrumented_entry) __trapsan_sync_state |= kSyncOutside;
   void* result = fn(arg);
+  __trapsan_sync_state = (__trapsan_sync_state | kSyncOutside) + 1;
   __asm__ __volatile__("" : : "r"(result) : "memory");
   t_thread_fn_caller_frame = 0;
   return result;
