@@ -216,6 +216,70 @@ INSTANTIATE_TEST_SUITE_P(
                        ::testing::Values("O2")),
     ShapeName);
 
+// Windows past the release (docs/design.md, "Past the release"): shapes.c
+// built with the synchronization word kept (release_shapes_sync_O2), run
+// with past_release=1 and no gap (the consumer's read right after its
+// acquire: a sleep would be a call, which advances the word whatever the
+// handoff was). Each handoff's acquire must move the consumer's word, so
+// its read, which meets a window kept past the producer's release, is
+// dropped as ordered. (Not `join`: its joiner waits inside pthread_join when
+// the writer exits, so no thread is outside and nothing is kept.)
+constexpr char kPastRelease[] =
+    "mode=ci:sample_rate=1:max_overhead=0:release_windows=1:cold_sites=0:"
+    "past_release=1:verbosity=1:backend=hw";
+
+// "kept past a release N (traps of threads that may be ordered after it M)".
+std::pair<long long, long long> PastReleaseSummary(const std::string& err) {
+  static const std::regex re(
+      "kept past a release ([0-9]+) \\(traps of threads that may be "
+      "ordered after it ([0-9]+)\\)");
+  std::smatch m;
+  if (!std::regex_search(err, m, re)) return {-1, -1};
+  return {std::stoll(m[1]), std::stoll(m[2])};
+}
+
+class PastReleaseHw : public HardwareTest,
+                      public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(PastReleaseHw, OrderedAccessesDroppedOverHundredsOfReleasedWindows) {
+  RunOptions o;
+  o.trapsan_options = kPastRelease;
+  o.timeout_ms = 120000;
+  RunResult r = RunProgram(Program("shapes_sync", "O2"), {GetParam(), "300", "0"},
+                           o);
+  ASSERT_TRUE(r.exited) << r.Describe();
+  EXPECT_EQ(r.exit_code, 0) << r.Describe();
+  EXPECT_TRUE(ReportBlocks(r.err).empty()) << r.Describe();
+  EXPECT_FALSE(Contains(r.err, "data race")) << r.Describe();
+  const auto [released, ordered] = PastReleaseSummary(r.err);
+  // Windows were kept past the producer's releases, and the consumer's
+  // accesses met them and were judged (not merely never came).
+  EXPECT_GE(released, 20) << r.Describe();
+  EXPECT_GE(ordered, 1) << r.Describe();
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, PastReleaseHw,
+                         ::testing::Values("mutex", "condvar",
+                                           "release_atomic", "fence", "pipe",
+                                           "eventfd", "lib", "return",
+                                           "return_lib"),
+                         [](const ::testing::TestParamInfo<const char*>& i) {
+                           return std::string(i.param);
+                         });
+
+// A release nobody acquires: the producer unlocks its own mutex, then hands
+// off by relaxed atomics. A held window closes at that unlock; one kept past
+// it is met by the consumer's read, whose word has not moved.
+TEST(PastReleaseRacyHw, UnrelatedReleaseCaught) {
+  RequireHardwareBackend();
+  if (IsSkipped() || HasFailure()) return;
+  ExpectCaught(Program("shapes_sync", "O2"),
+               {"unrelated_release", "2000", "0"},
+               "mode=ci:release_windows=1:past_release=1:verbosity=1:"
+               "backend=hw",
+               kProduceConsume);
+}
+
 class RacyHw : public HardwareTest,
                public ::testing::WithParamInterface<Shape> {};
 

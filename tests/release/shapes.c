@@ -15,6 +15,10 @@
  *   racy:      relaxed (the handoff and its acknowledgement are relaxed
  *              atomics: nothing orders the write and the read)
  *              nothing (the consumer reads after a sleep, no handoff)
+ *              unrelated_release (the producer unlocks a mutex nobody else
+ *              takes, then hands off by relaxed atomics: its window must
+ *              outlive that release to be met, docs/design.md "Past the
+ *              release"; built with TRAPSAN_PLUGIN_SYNC_STATE=1)
  *
  * usage: shapes KIND ROUNDS [GAP_US]. Prints ROUNDS=n SUM=s. Built by the
  * compiler plugin (tests/release/CMakeLists.txt); `lib` calls
@@ -43,6 +47,7 @@ static long g_data[kSlots];
 static long g_sum;
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t g_producer_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
 static int g_posted = -1, g_acked = -1; /* under g_mu */
 static atomic_int g_flag = -1, g_ack = -1;
@@ -99,6 +104,10 @@ static void Post(int i) {
     release_lib_post(i);
   } else if (Is("relaxed")) {
     atomic_store_explicit(&g_flag, i, memory_order_relaxed);
+  } else if (Is("unrelated_release")) {
+    pthread_mutex_lock(&g_producer_mu); /* the producer's alone */
+    pthread_mutex_unlock(&g_producer_mu);
+    atomic_store_explicit(&g_flag, i, memory_order_relaxed);
   }
 }
 
@@ -131,7 +140,7 @@ static void Await(int i) {
     }
   } else if (Is("lib") || Is("return_lib")) {
     release_lib_await(i);
-  } else if (Is("relaxed")) {
+  } else if (Is("relaxed") || Is("unrelated_release")) {
     while (atomic_load_explicit(&g_flag, memory_order_relaxed) < i) {
     }
   }
@@ -158,7 +167,7 @@ static void Ack(int i) {
     }
   } else if (Is("lib")) {
     release_lib_ack(i);
-  } else if (Is("relaxed")) {
+  } else if (Is("relaxed") || Is("unrelated_release")) {
     atomic_store_explicit(&g_ack, i, memory_order_relaxed);
   }
 }
@@ -183,7 +192,7 @@ static void AwaitAck(int i) {
     }
   } else if (Is("lib")) {
     release_lib_await_ack(i);
-  } else if (Is("relaxed")) {
+  } else if (Is("relaxed") || Is("unrelated_release")) {
     while (atomic_load_explicit(&g_ack, memory_order_relaxed) < i) {
     }
   }
