@@ -135,6 +135,7 @@ class Instrumenter {
   // LabelRegions.cpp.
   void PlaceLabels(Function& f, std::vector<Segment>& segments);
   static bool CountdownFitsInRegister(const Loop& loop);
+  static bool BlocksFitInRegister(const Loop& loop);
   uint64_t RegionId(const Function& f, size_t index);
   void EmitCheck(
       Function& f, BasicBlock& head, uint64_t region, unsigned step,
@@ -165,6 +166,16 @@ class Instrumenter {
   StoreInst* StoreCountdownOnExit(BasicBlock* from, BasicBlock* to,
                                   Value* countdown, const DebugLoc& loc);
   void PromotedNext(BasicBlock& bb, Value* next, const DebugLoc& loc);
+  // Loop nests that keep the countdown in a register (Countdown.cpp): the
+  // sites and checks of their blocks work on a stack slot, promoted to
+  // registers once the function is instrumented.
+  void PlanRegisterNests(Function& f,
+                         const SmallPtrSetImpl<const BasicBlock*>& sited);
+  void PromoteRegisterNests(Function& f);
+  Value* CountdownAddress(IRBuilder<>& b, Function& f, const BasicBlock* at);
+  AllocaInst* NestSlot(const BasicBlock* bb) const {
+    return nest_blocks_.count(bb) != 0 ? nest_slot_ : nullptr;
+  }
 
   // Label sites (the default), or calling sites everywhere
   // (TRAPSAN_PLUGIN_SITES=call: for comparison and as a fallback).
@@ -183,6 +194,8 @@ class Instrumenter {
     StoreInst* exit_store;
   };
   DenseMap<BasicBlock*, Promoted> promoted_;
+  AllocaInst* nest_slot_ = nullptr;
+  SmallPtrSet<const BasicBlock*, 16> nest_blocks_;
   DenseMap<const Value*, bool> escapes_;
   std::vector<std::pair<SmallVector<Value*, 6>, Value*>> peeled_;
   std::optional<DominatorTree> dt_;

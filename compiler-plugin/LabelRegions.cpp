@@ -88,8 +88,13 @@ void Instrumenter::PlaceLabels(Function& f, std::vector<Segment>& segments) {
 // in memory meanwhile), and whose exit edges can be split. A loop-carried
 // update in memory costs the store-to-load latency per iteration.
 bool Instrumenter::CountdownFitsInRegister(const Loop& loop) {
-  if (!loop.getSubLoops().empty() || loop.getHeader()->isEHPad())
-    return false;
+  return loop.getSubLoops().empty() && BlocksFitInRegister(loop);
+}
+
+// The same for a loop's blocks, its inner loops' included (a register
+// nest's: Countdown.cpp).
+bool Instrumenter::BlocksFitInRegister(const Loop& loop) {
+  if (loop.getHeader()->isEHPad()) return false;
   for (BasicBlock* bb : loop.blocks()) {
     Instruction* term = bb->getTerminator();
     if (isa<IndirectBrInst>(term) || isa<CallBrInst>(term) ||
@@ -130,7 +135,9 @@ uint64_t Instrumenter::RegionId(const Function& f, size_t index) {
 // With `exits` (a loop whose countdown fits in a register), the check
 // works on a register instead (the asm's tied operand, as a single-block
 // loop's calling site): a phi at the header, loaded from TLS on the edges
-// into the loop, stored back on each exit edge (split for it).
+// into the loop, stored back on each exit edge (split for it). In a
+// register nest (Countdown.cpp) it works on a register too: the nest's
+// slot, loaded before it and stored after it.
 void Instrumenter::EmitCheck(
     Function& f, BasicBlock& head, uint64_t region, unsigned step,
     const Loop* loop,
@@ -141,7 +148,8 @@ void Instrumenter::EmitCheck(
   DebugLoc loc;
   for (Instruction& inst : head)
     if (inst.getDebugLoc()) { loc = inst.getDebugLoc(); break; }
-  const bool in_register = exits != nullptr;
+  AllocaInst* slot = exits == nullptr ? NestSlot(&head) : nullptr;
+  const bool in_register = exits != nullptr || slot != nullptr;
   std::string text;
   raw_string_ostream os(text);
   os << "subl $$" << step << (in_register ? ", $0" : ", %fs:($0)")
@@ -166,11 +174,17 @@ void Instrumenter::EmitCheck(
     return;
   }
   Type* i32 = Type::getInt32Ty(ctx_);
-  auto inside = [&](BasicBlock* pred) { return loop->contains(pred); };
-  PHINode* phi = CountdownPhi(head, inside, loc);
   FunctionType* type = FunctionType::get(i32, {i32}, false);
   InlineAsm* asm_ = InlineAsm::get(type, os.str(), "=r,0" + clobbers,
                                    /*hasSideEffects=*/true);
+  if (slot != nullptr) {
+    CallInst* next = b.CreateCall(type, asm_, {b.CreateLoad(i32, slot)});
+    next->setDebugLoc(loc);
+    b.CreateStore(next, slot);
+    return;
+  }
+  auto inside = [&](BasicBlock* pred) { return loop->contains(pred); };
+  PHINode* phi = CountdownPhi(head, inside, loc);
   CallInst* next = b.CreateCall(type, asm_, {phi});
   next->setDebugLoc(loc);
   for (BasicBlock* pred : predecessors(&head))

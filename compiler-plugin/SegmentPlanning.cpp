@@ -164,6 +164,11 @@ bool Instrumenter::InstrumentFunction(Function& f) {
     head.joined = true;
     joins.push_back(std::move(join));
   }
+  // Register nests' edges first: their copies go before any site there.
+  SmallPtrSet<const BasicBlock*, 16> sited;
+  for (const Segment& s : segments)
+    if (!s.accesses.empty()) sited.insert(s.at->getParent());
+  PlanRegisterNests(f, sited);
   // Labels and their regions' checks first (before the promoted loops'
   // sites split edges); single-block loops last: their entering blocks'
   // sites are in place.
@@ -174,6 +179,7 @@ bool Instrumenter::InstrumentFunction(Function& f) {
           !s.labeled)
         InstrumentSegment(s.at, s.accesses, s.promote, nullptr);
   for (const JoinSite& join : joins) EmitJoin(join, segments[join.segment]);
+  PromoteRegisterNests(f);
   return !accesses.empty();
 }
 

@@ -206,10 +206,16 @@ void Instrumenter::EmitSite(Instruction* at, ArrayRef<Variant> variants, Value* 
   unsigned first_value = 0;
   IRBuilder<> b(at);
   b.SetCurrentDebugLocation(hot_loc);
+  // In a register nest (Countdown.cpp): the nest's slot, loaded before the
+  // site and stored after it, becomes a register.
+  AllocaInst* slot =
+      label == nullptr && !promote ? NestSlot(&bb) : nullptr;
+  const bool in_register = promote || slot != nullptr;
   if (label != nullptr) {
     first_value = 0;
-  } else if (promote) {
-    inputs.push_back(PromotedCountdown(bb, hot_loc));
+  } else if (in_register) {
+    inputs.push_back(promote ? PromotedCountdown(bb, hot_loc)
+                             : b.CreateLoad(Type::getInt32Ty(ctx_), slot));
     constraints = "=r,0";
     first_value = 2;
   } else {
@@ -259,7 +265,7 @@ void Instrumenter::EmitSite(Instruction* at, ArrayRef<Variant> variants, Value* 
                          : "$$" + std::to_string(variants[0].n);
   if (label != nullptr) {
     os << "2:\nnop\n";
-  } else if (promote) {
+  } else if (in_register) {
     os << "subl " << step << ", $0\njg 1f\n" << kSiteCall << "\n2:\n";
   } else {
     os << "subl " << step << ", %fs:($0)\njg 1f\n" << kSiteCall << "\n2:\n";
@@ -299,7 +305,7 @@ void Instrumenter::EmitSite(Instruction* at, ArrayRef<Variant> variants, Value* 
   }
   const unsigned operands = inputs.size() + first_value - (label ? 0 : 1);
   const unsigned flags = label != nullptr ? kSiteLabel
-                         : promote        ? kSiteCountdownInRegister
+                         : in_register    ? kSiteCountdownInRegister
                                           : 0u;
   uint32_t weight = 0;
   if (label != nullptr)
@@ -329,7 +335,7 @@ void Instrumenter::EmitSite(Instruction* at, ArrayRef<Variant> variants, Value* 
   SmallVector<Type*, 8> types;
   for (Value* v : inputs) types.push_back(v->getType());
   FunctionType* type = FunctionType::get(
-      promote ? i32 : Type::getVoidTy(ctx_), types, false);
+      in_register ? i32 : Type::getVoidTy(ctx_), types, false);
   InlineAsm* asm_ = InlineAsm::get(type, os.str(), constraints,
                                    /*hasSideEffects=*/true);
   CallInst* call = b.CreateCall(type, asm_, inputs);
@@ -338,6 +344,7 @@ void Instrumenter::EmitSite(Instruction* at, ArrayRef<Variant> variants, Value* 
     call->addParamAttr(arg, Attribute::get(ctx_, Attribute::ElementType,
                                            element));
   if (promote) PromotedNext(bb, call, hot_loc);
+  if (slot != nullptr) b.CreateStore(call, slot);
 }
 
 }  // namespace trapsan_plugin

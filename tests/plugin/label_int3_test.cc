@@ -85,7 +85,7 @@ TEST(LabelInt3Test, EverySiteKindPicksTheRightAccess) {
     EXPECT_EQ(r.exit_code, 0) << r.Describe();
     EXPECT_EQ(r.Value("FAILURES"), "0") << r.Describe();
     for (const char* c : {"global", "register", "frame_slot", "memcpy", "loop",
-                          "loop_region", "loop_register"}) {
+                          "loop_region", "loop_register", "loop_nest"}) {
       EXPECT_TRUE(Contains(r.out, std::string("CASE ") + c + " ok=1"))
           << level << " " << c << "\n" << r.out;
     }

@@ -140,7 +140,7 @@ TEST_P(PluginSiteTest, EverySiteKindPicksTheRightAccess) {
   EXPECT_EQ(r.Value("FAILURES"), "0") << r.Describe();
   for (const char* c :
        {"global", "register", "frame_slot", "memcpy", "loop", "loop_region",
-        "loop_register"}) {
+        "loop_register", "loop_nest"}) {
     EXPECT_TRUE(Contains(r.out, std::string("CASE ") + c + " ok=1")) << c << "\n"
                                                                      << r.out;
   }

@@ -81,6 +81,19 @@ NOINLINE int scan(int* p, int n) {
   return s;
 }
 
+/* A loop nest that calls nothing: its countdown is in a register from its
+ * entry to its exits, the inner loop's and the outer loop's sites alike
+ * (compiler-plugin/Countdown.cpp, register nests). */
+NOINLINE int nest(int* p, int rows, int cols) {
+  int s = 0;
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < cols; ++c) s += p[r * cols + c] >> 1;
+    p[r * cols] = s & 7;
+    if (s < 0) break;
+  }
+  return s;
+}
+
 NOINLINE void join(long* p, int c) {
   if (c) {
     p[0] = 1;
@@ -167,6 +180,10 @@ int main(int argc, char** argv) {
   expire_next();
   g_sink = scan(ints, 64);
   check("loop_register", (uintptr_t)ints, (uintptr_t)(ints + 64), -1, 0);
+
+  expire_next();
+  g_sink = nest(ints, 8, 8);
+  check("loop_nest", (uintptr_t)ints, (uintptr_t)(ints + 64), -1, 0);
 
   if (g_call_mode) {
     for (int c = 0; c < 2; ++c) {
