@@ -60,6 +60,16 @@ bool IsAcquireAtomic(const Instruction& inst) {
   return false;
 }
 
+// malloc and friends, operator new in every form.
+bool IsAllocation(StringRef name) {
+  static const StringRef kNames[] = {"malloc", "calloc", "realloc",
+                                     "aligned_alloc", "memalign",
+                                     "posix_memalign", "valloc", "pvalloc"};
+  for (StringRef n : kNames)
+    if (name == n) return true;
+  return name.startswith("_Znw") || name.startswith("_Zna");
+}
+
 // A call or asm around which the word must say "inside": it may enter code
 // the pass does not see (and synchronize there).
 bool EntersUnseenCode(const CallBase& call, const FunctionSet& instrumented) {
@@ -71,7 +81,14 @@ bool EntersUnseenCode(const CallBase& call, const FunctionSet& instrumented) {
     return as->hasSideEffects() ||
            as->getConstraintString().find("~{memory}") != std::string::npos;
   }
-  if (!Instrumenter::IsSyncPoint(call)) return false;
+  const Function* callee = call.getCalledFunction();
+  if (!Instrumenter::IsSyncPoint(call)) {
+    // The planner's non-synchronizing library functions, but for the
+    // allocators: an allocation takes the allocator's locks, so it may be
+    // ordered after another thread's free of the same memory (a window kept
+    // past that free, met by the new owner's first write, is no race).
+    return callee != nullptr && IsAllocation(callee->getName());
+  }
   if (auto* intrinsic = dyn_cast<IntrinsicInst>(&call)) {
     switch (intrinsic->getIntrinsicID()) {
       // Side effects, but no code of another thread's making runs
@@ -87,7 +104,6 @@ bool EntersUnseenCode(const CallBase& call, const FunctionSet& instrumented) {
         break;
     }
   }
-  const Function* callee = call.getCalledFunction();
   if (callee != nullptr && callee->getName().startswith("__trapsan_"))
     return false;
   return !IsInstrumentedHere(callee, instrumented);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 extern __thread uint64_t __trapsan_sync_state;
@@ -34,6 +35,7 @@ static int Compare(const void* a, const void* b) {
 }
 
 static uint64_t g_thread_start;
+char* volatile g_keep;
 
 // An instrumented start routine (its entry note): it starts outside.
 void* ThreadMain(void* arg) {
@@ -82,6 +84,18 @@ int main(void) {
   (void)atomic_fetch_add_explicit(&g_flag, 1, memory_order_acq_rel);
   b = Word();
   printf("ACQ_REL_RMW_DELTA=%d\n", (int)(b - a));
+
+  // An allocation (calloc) may be ordered after another thread's free (the
+  // allocator's locks): it advances the count; strlen does not.
+  a = Word();
+  g_keep = calloc(1, (size_t)g_sum + 16);
+  b = Word();
+  printf("ALLOC_DELTA=%d\n", (int)(b - a));
+  a = Word();
+  g_sum += (int)strlen(g_keep) & 0;
+  b = Word();
+  printf("STRLEN_DELTA=%d\n", (int)(b - a));
+  free(g_keep);
 
   pthread_t thread;
   if (pthread_create(&thread, NULL, ThreadMain, NULL) != 0) return 1;

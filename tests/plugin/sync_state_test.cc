@@ -33,6 +33,9 @@ TEST(PluginSyncStateTest, WordFollowsCallsAcquiresAndEntries) {
   EXPECT_EQ(r.Int("ACQUIRE_FENCE_DELTA"), 2) << r.Describe();
   EXPECT_EQ(r.Int("RELEASE_STORE_DELTA"), 0) << r.Describe();
   EXPECT_EQ(r.Int("ACQ_REL_RMW_DELTA"), 2) << r.Describe();
+  // calloc advances it (the allocator's locks); strlen leaves it.
+  EXPECT_EQ(r.Int("ALLOC_DELTA"), 2) << r.Describe();
+  EXPECT_EQ(r.Int("STRLEN_DELTA"), 0) << r.Describe();
   // An instrumented start routine (an entry note) starts outside.
   EXPECT_EQ(r.Int("THREAD_START_ODD"), 1) << r.Describe();
 }
