@@ -16,11 +16,14 @@ namespace {
 // The threads whose words a release reads: registered at their start
 // (threads.cpp's trampoline, and the initializing thread), removed at exit.
 // A thread not in it is never outside for anybody's release: its accesses
-// to a released window are dropped (safe).
+// to a released window are dropped (safe). Threads are named by trapsan's
+// thread number plus one (ThreadKey), never reused, unlike a kernel tid.
 constexpr int kMaxSyncThreads = 256;
 
+int ThreadKey(uint32_t thread_id) { return static_cast<int>(thread_id) + 1; }
+
 struct SyncThread {
-  std::atomic<int> tid{0};
+  std::atomic<int> tid{0};  // ThreadKey; 0 free, -1 being filled
   std::atomic<uintptr_t> word{0};
 };
 SyncThread g_sync_threads[kMaxSyncThreads];
@@ -28,7 +31,7 @@ SyncThread g_sync_threads[kMaxSyncThreads];
 }  // namespace
 
 void RegisterSyncWord() {
-  const int tid = CurrentThread().tid;
+  const int tid = ThreadKey(CurrentThread().thread_id);
   const uintptr_t word = reinterpret_cast<uintptr_t>(&__trapsan_sync_state);
   for (SyncThread& e : g_sync_threads) {
     int expected = 0;
@@ -44,7 +47,7 @@ void RegisterSyncWord() {
 }
 
 void UnregisterSyncWord() {
-  const int tid = CurrentThread().tid;
+  const int tid = ThreadKey(CurrentThread().thread_id);
   for (SyncThread& e : g_sync_threads) {
     if (e.tid.load(std::memory_order_relaxed) == tid) {
       e.word.store(0, std::memory_order_relaxed);
@@ -71,7 +74,7 @@ bool KeepPastRelease(int index, uint64_t cookie) {
   // Hardware windows only: a soft window is met only by other threads'
   // checks, which judge it as a held one (not yet built for released ones).
   if (!slot.open.armed || slot.open.scoped) return false;
-  const int self = CurrentThread().tid;
+  const int self = ThreadKey(CurrentThread().thread_id);
   // Seqlock: a handler that read this slot's previous released window sees
   // the cookie change before any of its snapshot does.
   Cookie c;
@@ -107,8 +110,10 @@ bool KeepPastRelease(int index, uint64_t cookie) {
   return true;
 }
 
-bool OrderedAfterRelease(const Slot& slot, uint64_t cookie, int tid) {
+bool OrderedAfterRelease(const Slot& slot, uint64_t cookie,
+                         uint32_t thread_id) {
   if (!GetOptions().past_release) return false;
+  const int tid = ThreadKey(thread_id);
   if (slot.released_cookie.load(std::memory_order_acquire) == cookie) {
     const uint64_t now = __trapsan_sync_state;
     bool unchanged = false;

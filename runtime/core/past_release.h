@@ -35,11 +35,13 @@ void UnregisterSyncWord();
 // is outside). Ordinary context, the owner, inside the runtime.
 bool KeepPastRelease(int index, uint64_t cookie);
 
-// A trap or checked access of the calling thread, thread `tid`, that met the
+// A trap or checked access of the calling thread (trapsan's thread number
+// `thread_id`: ThreadState::thread_id, AccessInfo::thread_id) that met the
 // window `cookie` on `slot`: true when the window is a released one and the
 // access may be ordered after the watcher's (not a race: drop it).
 // Async-signal-safe.
-bool OrderedAfterRelease(const Slot& slot, uint64_t cookie, int tid);
+bool OrderedAfterRelease(const Slot& slot, uint64_t cookie,
+                         uint32_t thread_id);
 
 // After fork, in the child (its tid known): only the calling thread's.
 void ResetSyncWordsInChild();

@@ -127,7 +127,7 @@ struct Slot {
   // closes; the slot's next released window replaces them.
   static constexpr int kMaxSnapshot = 32;
   struct SyncSnapshot {
-    std::atomic<int> tid{0};
+    std::atomic<int> tid{0};  // trapsan's thread number + 1
     std::atomic<uint64_t> word{0};
   };
   std::atomic<uint64_t> released_cookie{0};

@@ -95,7 +95,7 @@ bool RecordWhileOpen(Slot& slot, uint64_t cookie, const AccessInfo& access) {
   bool open = slot.active_cookie.load(std::memory_order_seq_cst) == cookie;
   // A window past its owner's release, met by a thread that may be ordered
   // after it (past_release.h; `access` is the calling thread's).
-  if (open && OrderedAfterRelease(slot, cookie, access.tid)) {
+  if (open && OrderedAfterRelease(slot, cookie, access.thread_id)) {
     Count(Stats().traps_ordered);
     open = false;
   }

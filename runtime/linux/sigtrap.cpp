@@ -282,7 +282,7 @@ void HandleOurTrap(uint64_t cookie, Cookie c, bool async, uintptr_t watched,
   }
   // A window kept past its owner's release (core/past_release.h): only a
   // thread that made no acquire since races with it.
-  if (OrderedAfterRelease(slot, cookie, t.tid)) {
+  if (OrderedAfterRelease(slot, cookie, t.thread_id)) {
     Count(Stats().traps_ordered);
     slot.handlers_in_flight.fetch_sub(1, std::memory_order_acq_rel);
     return;

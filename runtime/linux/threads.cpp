@@ -181,7 +181,10 @@ ThreadTrampoline(void* p) {
     sigaddset(&trap, SIGTRAP);
     pthread_sigmask(SIG_UNBLOCK, &trap, nullptr);
     RegisterSelf(std::move(start->record));
-    RegisterSyncWord();  // core/past_release.h
+    // Only a thread whose start routine is instrumented (and the initial
+    // thread, for main) can ever be outside: no other needs reading at a
+    // release (core/past_release.h).
+    if (instrumented_entry) RegisterSyncWord();
     delete start;
     pthread_once(&g_exit_key_once, MakeExitKey);
     pthread_setspecific(
