@@ -146,12 +146,14 @@ TEST(OptionsTest, CiPresetValues) {
   EXPECT_EQ(o.max_overhead, 50.0);
   EXPECT_EQ(o.max_reports, 1000);
   EXPECT_TRUE(o.release_windows);
+  EXPECT_TRUE(o.past_release);
   EXPECT_EQ(o.cold_sites, 16);
   // Everything else keeps its default.
   std::vector<std::string> diff = Differences(o, Options{});
   std::vector<std::string> expected = {"mode", "sample_rate", "delay_us",
                                        "max_overhead", "max_reports",
-                                       "release_windows", "preload_period_us",
+                                       "release_windows", "past_release",
+                                       "preload_period_us",
                                        "cold_sites", "preload_timer",
                                        "preload_lures"};
   EXPECT_EQ(diff, expected);
