@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "notes.h"
+
 namespace trapsan {
 namespace {
 
@@ -38,33 +40,16 @@ EntryIndex& Index() {
   return *index;
 }
 
-// The entry notes of one loaded object's PT_NOTE segments.
+// The entry notes of one loaded object.
 void ScanObject(const dl_phdr_info* info, std::vector<uintptr_t>* out) {
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type != PT_NOTE) continue;
-    const uint8_t* p =
-        reinterpret_cast<const uint8_t*>(info->dlpi_addr + ph.p_vaddr);
-    const uint8_t* end = p + ph.p_memsz;
-    while (end - p >= 12) {
-      uint32_t namesz, descsz, type;
-      std::memcpy(&namesz, p, 4);
-      std::memcpy(&descsz, p + 4, 4);
-      std::memcpy(&type, p + 8, 4);
-      const uint8_t* name = p + 12;
-      const uint8_t* desc = name + ((namesz + 3) & ~3u);
-      const uint8_t* next = desc + ((descsz + 3) & ~3u);
-      if (next > end || next < p) break;
-      if (type == kEntryNoteType && namesz == 8 && descsz == 8 &&
-          std::memcmp(name, "trapsan", 8) == 0) {
-        int64_t offset;
-        std::memcpy(&offset, desc, sizeof offset);
-        out->push_back(reinterpret_cast<uintptr_t>(desc) +
-                       static_cast<uintptr_t>(offset));
-      }
-      p = next;
-    }
-  }
+  ForEachTrapsanNote(info, kEntryNoteType,
+                     [out](const uint8_t* desc, uint32_t descsz) {
+                       if (descsz != 8) return;
+                       int64_t offset;
+                       std::memcpy(&offset, desc, sizeof offset);
+                       out->push_back(reinterpret_cast<uintptr_t>(desc) +
+                                      static_cast<uintptr_t>(offset));
+                     });
 }
 
 // dl_iterate_phdr's counts of objects loaded and unloaded so far.

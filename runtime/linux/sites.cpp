@@ -17,6 +17,7 @@
 #include "runtime/core/thread_state.h"
 #include "cancel.h"
 #include "cold_sites.h"
+#include "notes.h"
 #include "labels.h"
 #include "soft_sites.h"
 #include "runtime/core/soft_watch.h"
@@ -49,36 +50,15 @@ SiteIndex& Index() {
   return *index;
 }
 
-uint32_t ReadU32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-// Every "trapsan" note of one loaded object's PT_NOTE segments.
+// Every site note of one loaded object.
 void ScanObject(const dl_phdr_info* info, std::vector<Site>* out) {
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type != PT_NOTE) continue;
-    const uint8_t* p =
-        reinterpret_cast<const uint8_t*>(info->dlpi_addr + ph.p_vaddr);
-    const uint8_t* end = p + ph.p_memsz;
-    while (end - p >= 12) {
-      uint32_t namesz = ReadU32(p), descsz = ReadU32(p + 4),
-               type = ReadU32(p + 8);
-      const uint8_t* name = p + 12;
-      const uint8_t* desc = name + ((namesz + 3) & ~3u);
-      const uint8_t* next = desc + ((descsz + 3) & ~3u);
-      if (next > end || next < p) break;
-      Site site;
-      if (type == kSiteNoteType && namesz == 8 &&
-          std::memcmp(name, "trapsan", 8) == 0 &&
-          ParseSiteNote(desc, descsz, &site)) {
-        out->push_back(site);
-      }
-      p = next;
-    }
-  }
+  ForEachTrapsanNote(info, kSiteNoteType,
+                     [out](const uint8_t* desc, uint32_t descsz) {
+                       Site site;
+                       if (ParseSiteNote(desc, descsz, &site)) {
+                         out->push_back(site);
+                       }
+                     });
 }
 
 void Rescan(SiteIndex& index, unsigned long long adds) {
